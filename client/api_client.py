@@ -1,0 +1,180 @@
+"""HTTP client of the hub's `/api/v1`: typed results, typed errors, retries on connection errors."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from fnhub import __version__
+from fnhub.api_models import (
+    FunctionDetail,
+    KeyInfo,
+    KeyRegister,
+    NamespaceInfo,
+    Resolution,
+    SearchResults,
+    TagRequest,
+    TokenCreate,
+    TokenCreated,
+    VersionDetail,
+    WhoAmI,
+    YankRequest,
+)
+from fnhub.errors import DigestMismatch, FnhubError, HubUnavailable
+from fnhub.progress import CountingReader, transfer
+
+M = TypeVar("M", bound=BaseModel)
+CHUNK = 1 << 16
+
+
+class HubClient:
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        headers = {"User-Agent": f"fnhub/{__version__}"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(
+            base_url=self.url + "/api/v1",
+            headers=headers,
+            timeout=timeout,
+            transport=httpx.HTTPTransport(retries=3),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> HubClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing -------------------------------------------------------------
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise HubUnavailable(
+                f"cannot reach the hub at {self.url}: {exc}",
+                hint="check FNHUB_HUB / `hub login --hub URL`, or set FNHUB_OFFLINE=1",
+            ) from None
+        self._raise_for_error(response)
+        return response
+
+    @staticmethod
+    def _raise_for_error(response: httpx.Response) -> None:
+        if response.is_success:
+            return
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        raise FnhubError.from_payload(payload, response.status_code)
+
+    def _get(self, path: str, model: type[M], **params: Any) -> M:
+        clean = {k: v for k, v in params.items() if v is not None}
+        return model.model_validate(self._send("GET", path, params=clean).json())
+
+    # -- reads ----------------------------------------------------------------
+
+    def search(self, query: str = "", *, category: str | None = None, kind: str | None = None,
+               namespace: str | None = None, sort: str = "relevance", limit: int = 20,
+               offset: int = 0) -> SearchResults:
+        return self._get("/functions", SearchResults, q=query or None, category=category,
+                         kind=kind, namespace=namespace, sort=sort, limit=limit, offset=offset)
+
+    def function(self, ns: str, name: str) -> FunctionDetail:
+        return self._get(f"/functions/{ns}/{name}", FunctionDetail)
+
+    def version(self, ns: str, name: str, version: str) -> VersionDetail:
+        return self._get(f"/functions/{ns}/{name}/versions/{version}", VersionDetail)
+
+    def resolve(self, ns: str, name: str, spec: str | None) -> Resolution:
+        return self._get(f"/functions/{ns}/{name}/resolve", Resolution, version=spec)
+
+    def attestations(self, ns: str, name: str, version: str) -> list[dict[str, Any]]:
+        body = self._send("GET", f"/functions/{ns}/{name}/versions/{version}/attestations").json()
+        return list(body.get("envelopes", []))
+
+    def keys(self, namespace: str) -> list[KeyInfo]:
+        data = self._send("GET", "/keys", params={"namespace": namespace}).json()
+        return TypeAdapter(list[KeyInfo]).validate_python(data)
+
+    def whoami(self) -> WhoAmI:
+        return self._get("/whoami", WhoAmI)
+
+    def download_package(self, ns: str, name: str, version: str, dest: Path,
+                         expected_digest: str) -> None:
+        """Stream the archive into `dest` (temp + rename), refusing a digest other than expected."""
+        tmp = dest.with_name(dest.name + ".incomplete")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        sha = hashlib.sha256()
+        path = f"/functions/{ns}/{name}/versions/{version}/package"
+        try:
+            with self._http.stream("GET", path) as response:
+                if not response.is_success:
+                    response.read()
+                    self._raise_for_error(response)
+                total = int(response.headers.get("content-length", 0)) or None
+                with transfer(f"{ns}/{name}@{version}", total) as advance, tmp.open("wb") as fh:
+                    for chunk in response.iter_bytes(CHUNK):
+                        sha.update(chunk)
+                        fh.write(chunk)
+                        advance(len(chunk))
+            actual = "sha256:" + sha.hexdigest()
+            if actual != expected_digest:
+                raise DigestMismatch(
+                    f"package of {ns}/{name}@{version} has digest {actual}, "
+                    f"but the hub announced {expected_digest}")
+            os.replace(tmp, dest)
+        except httpx.TransportError as exc:
+            raise HubUnavailable(f"download from {self.url} failed: {exc}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    # -- writes ---------------------------------------------------------------
+
+    def publish(self, ns: str, name: str, manifest_text: str, package: Path,
+                envelope_json: str) -> VersionDetail:
+        size = package.stat().st_size
+        with package.open("rb") as fh, transfer(f"upload {ns}/{name}", size) as advance:
+            files = {
+                "manifest": (None, manifest_text, "application/yaml"),
+                "envelope": (None, envelope_json, "application/json"),
+                "package": (package.name, CountingReader(fh, advance), "application/gzip"),
+            }
+            response = self._send("POST", f"/functions/{ns}/{name}/versions", files=files)
+        return VersionDetail.model_validate(response.json())
+
+    def yank(self, ns: str, name: str, version: str, reason: str) -> VersionDetail:
+        body = YankRequest(reason=reason).model_dump()
+        path = f"/functions/{ns}/{name}/versions/{version}/yank"
+        return VersionDetail.model_validate(self._send("POST", path, json=body).json())
+
+    def unyank(self, ns: str, name: str, version: str) -> VersionDetail:
+        path = f"/functions/{ns}/{name}/versions/{version}/unyank"
+        return VersionDetail.model_validate(self._send("POST", path, json={}).json())
+
+    def tag(self, ns: str, name: str, tag: str, version: str) -> FunctionDetail:
+        body = TagRequest(version=version).model_dump()
+        path = f"/functions/{ns}/{name}/tags/{tag}"
+        return FunctionDetail.model_validate(self._send("PUT", path, json=body).json())
+
+    def register_key(self, namespace: str, public_key_b64: str, name: str | None) -> KeyInfo:
+        body = KeyRegister(namespace=namespace, public_key=public_key_b64, name=name)
+        return KeyInfo.model_validate(self._send("POST", "/keys", json=body.model_dump()).json())
+
+    def create_namespace(self, name: str) -> NamespaceInfo:
+        response = self._send("POST", "/namespaces", json={"name": name})
+        return NamespaceInfo.model_validate(response.json())
+
+    def create_token(self, request: TokenCreate) -> TokenCreated:
+        body = request.model_dump(exclude_none=True)
+        return TokenCreated.model_validate(self._send("POST", "/tokens", json=body).json())
+

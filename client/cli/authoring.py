@@ -1,0 +1,126 @@
+"""Making and publishing functions: init, pack, publish, yank, unyank, tag."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fnhub import keyring
+from fnhub.cli import context
+from fnhub.cli.output import console, emit_json
+from fnhub.errors import Conflict, InvalidInput
+from fnhub.introspect import manifest_from_code, starter_manifest
+from fnhub.manifest import MANIFEST_FILE, load_manifest
+from fnhub.packaging import pack as pack_folder
+from fnhub.publish import publish_folder
+from fnhub.store import write_atomic
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+DirArg = Annotated[Path, typer.Argument(help="The function folder.")]
+
+
+def init(
+    directory: DirArg = Path("."),
+    from_code: Annotated[str | None, typer.Option(
+        "--from-code", help="FILE:CALLABLE whose type hints and docstring give the inputs "
+                            "and outputs.")] = None,
+    name: Annotated[str | None, typer.Option(help="Function name (default: the folder's)."
+                                                )] = None,
+    namespace: Annotated[str, typer.Option(help="Namespace to publish into.")] = "library",
+) -> None:
+    """Write a function.yaml for a folder.
+
+    Examples: `hub init my_fn`, `hub init . --from-code clean.py:clean --namespace alice`
+    """
+    target = directory / MANIFEST_FILE
+    if target.exists():
+        raise Conflict(f"{target} exists already; edit it instead")
+    directory.mkdir(parents=True, exist_ok=True)
+    fn_name = name or directory.resolve().name.lower().replace(" ", "-")
+    if from_code:
+        manifest = manifest_from_code(directory, from_code, fn_name, namespace)
+    else:
+        manifest = starter_manifest(directory, fn_name, namespace)
+    write_atomic(target, manifest.to_yaml().encode())
+    console.print(f"wrote {target}")
+
+
+def pack(
+    directory: DirArg = Path("."),
+    output: Annotated[Path | None, typer.Option("-o", "--output",
+                                                   help="Archive path.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build the deterministic package archive and print its sha256 digest.
+
+    Example: `hub pack catalog/describe -o describe.tar.gz`
+    """
+    manifest = load_manifest(directory)
+    out = output or Path(f"{manifest.metadata.name}-{manifest.metadata.version}.tar.gz")
+    result = pack_folder(directory, out)
+    if as_json:
+        emit_json({"path": str(out), "digest": result.digest, "size": result.size})
+    else:
+        console.print(f"{result.digest}  {out}")
+
+
+def publish(
+    directory: DirArg = Path("."),
+    key: Annotated[str | None, typer.Option(help="Signing key NAME or FILE "
+                                                    "(default: your only key).")] = None,
+    image: Annotated[bool, typer.Option("--image/--no-image",
+                                        help="Also build and push the container image.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sign and publish a function folder to the hub.
+
+    Example: `hub publish ./my_fn --key default`
+    """
+    if image:
+        raise InvalidInput("publishing container images needs the hub's OCI registry, which "
+                           "this hub version does not have yet; use --no-image")
+    cfg = context.config()
+    detail = publish_folder(directory, context.default_hub(cfg), keyring.find(cfg.keys_dir, key))
+    if as_json:
+        emit_json(detail)
+    else:
+        console.print(f"published {detail.namespace}/{detail.name}@{detail.version} "
+                      f"({detail.package.digest})")
+
+
+def yank(
+    uri: Annotated[str, typer.Argument(help="hub://NS/NAME:VERSION")],
+    reason: Annotated[str, typer.Option(help="Why users should not use it.")],
+) -> None:
+    """Hide a version from ranges and `latest` (exact pins still install, with a warning).
+
+    Example: `hub yank hub://alice/clean:1.1.0 --reason "drops rows with NaN labels"`
+    """
+    parsed = context.exact_uri(uri)
+    with context.client(context.hub_for(context.config(), parsed)) as client:
+        client.yank(parsed.namespace, parsed.name, parsed.version or "", reason)
+    console.print(f"yanked {parsed.ref}@{parsed.version}")
+
+
+def unyank(uri: Annotated[str, typer.Argument(help="hub://NS/NAME:VERSION")]) -> None:
+    """Make a yanked version available again."""
+    parsed = context.exact_uri(uri)
+    with context.client(context.hub_for(context.config(), parsed)) as client:
+        client.unyank(parsed.namespace, parsed.name, parsed.version or "")
+    console.print(f"unyanked {parsed.ref}@{parsed.version}")
+
+
+def tag(
+    uri: Annotated[str, typer.Argument(help="hub://NS/NAME:VERSION")],
+    tag_name: Annotated[str, typer.Argument(metavar="TAG", help="e.g. stable")],
+) -> None:
+    """Point a tag at a version.
+
+    Example: `hub tag hub://alice/clean:1.0.0 stable`
+    """
+    parsed = context.exact_uri(uri)
+    with context.client(context.hub_for(context.config(), parsed)) as client:
+        client.tag(parsed.namespace, parsed.name, tag_name, parsed.version or "")
+    console.print(f"{parsed.ref}:{tag_name} -> {parsed.version}")

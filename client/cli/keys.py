@@ -1,0 +1,105 @@
+"""`hub keys`: your signing keys, their registration on the hub, and whom you trust."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from fnhub import keyring
+from fnhub.cli import context
+from fnhub.cli.output import console, emit_json
+from fnhub.errors import InvalidInput
+from fnhub.signing import key_id, load_public_key, public_key_to_b64
+from fnhub.trust import TrustStore
+
+app = typer.Typer(help="Manage signing keys and trust.", no_args_is_help=True)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+@app.command()
+def generate(name: Annotated[str, typer.Option(help="Key name.")] = "default",
+             as_json: JsonOpt = False) -> None:
+    """Create an Ed25519 signing key (private key 0600 under the config dir); prints its id.
+
+    Example: `hub keys generate --name ci`
+    """
+    key = keyring.generate(context.config().keys_dir, name)
+    if as_json:
+        emit_json({"name": key.name, "keyid": key.keyid, "path": str(key.path)})
+    else:
+        console.print(key.keyid)
+        console.print(f"[dim]private key: {key.path}[/dim]")
+
+
+@app.command("list")
+def list_keys(as_json: JsonOpt = False) -> None:
+    """List your signing keys and the keys you trust explicitly."""
+    cfg = context.config()
+    keys = [{"name": k.name, "keyid": k.keyid, "path": str(k.path)}
+            for k in keyring.list_keys(cfg.keys_dir)]
+    trusted = TrustStore(cfg.config_dir).data.explicit
+    if as_json:
+        emit_json({"keys": keys, "trusted": {ns: sorted(ks) for ns, ks in trusted.items()}})
+        return
+    table = Table("name", "key id", "path", title="your keys")
+    for k in keys:
+        table.add_row(k["name"], k["keyid"], k["path"])
+    console.print(table)
+    for ns, ks in sorted(trusted.items()):
+        console.print(f"trusted for {ns}: " + ", ".join(sorted(ks)))
+
+
+@app.command()
+def register(
+    key: Annotated[str | None, typer.Argument(help="Key NAME or public/private key FILE "
+                                                      "(default: your only key).")] = None,
+    namespace: Annotated[str | None, typer.Option(
+        help="Namespace whose packages this key signs (created if free).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a public key with the hub for a namespace.
+
+    Example: `hub keys register default --namespace alice`
+    """
+    cfg = context.config()
+    with context.client(context.default_hub(cfg)) as client:
+        if namespace is None:
+            owned = client.whoami().namespaces
+            if len(owned) != 1:
+                raise InvalidInput("say which namespace the key is for with --namespace NS")
+            namespace = owned[0]
+        path = Path(key).expanduser() if key else None
+        if path is not None and path.is_file() and path.suffix != ".key":
+            public = load_public_key(path)
+            name = path.stem
+        else:
+            local = keyring.find(cfg.keys_dir, key)
+            public, name = local.load().public_key(), local.name
+        info = client.register_key(namespace, public_key_to_b64(public), name)
+    if as_json:
+        emit_json(info)
+    else:
+        console.print(f"registered {info.keyid} for namespace {info.namespace}")
+
+
+@app.command()
+def trust(
+    namespace: Annotated[str, typer.Argument(help="Namespace.")],
+    key: Annotated[str, typer.Argument(help="KEYID (64 hex) or a public key FILE.")],
+) -> None:
+    """Trust a key for a namespace explicitly (replaces first-seen pinning for it).
+
+    Example: `hub keys trust library 3f2a...`
+    """
+    store = TrustStore(context.config().config_dir)
+    path = Path(key).expanduser()
+    if path.is_file():
+        public = load_public_key(path)
+        store.trust(namespace, key_id(public), public_key_to_b64(public))
+        console.print(f"trusting {key_id(public)} for {namespace}")
+    else:
+        store.trust(namespace, key)
+        console.print(f"trusting {key} for {namespace}")

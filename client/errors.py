@@ -1,0 +1,162 @@
+"""The one exception hierarchy of fnhub, shared by the SDK, the CLI and the hub.
+
+    FnhubError                      code            HTTP
+    ├── InvalidInput                invalid_input   400
+    │   ├── ManifestError           invalid_manifest 422
+    │   ├── InvalidURI              invalid_uri     400
+    │   ├── InvalidVersion          invalid_version 400
+    │   ├── UnsafePackage           unsafe_package  400
+    │   └── PayloadTooLarge         payload_too_large 413
+    ├── NotFound                    not_found       404
+    │   └── NoMatchingVersion       no_matching_version 404
+    ├── Conflict                    conflict        409
+    │   └── VersionExists           version_exists  409
+    ├── Unauthorized                unauthorized    401
+    ├── Forbidden                   forbidden       403
+    ├── VerificationError           verification_failed 400
+    │   ├── DigestMismatch          digest_mismatch 400
+    │   ├── SignatureInvalid        signature_invalid 400
+    │   └── UntrustedKey            untrusted_key   400
+    ├── HubUnavailable              hub_unavailable 503
+    ├── OfflineError                offline         503
+    └── RunError                    run_failed      500
+        └── MissingRequirements     missing_requirements 400
+
+Each class has a stable `code`; the hub turns errors into `{"error": {"code", "message"}}`
+with `status`, and the client turns the code back into the same class (`from_payload`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class FnhubError(Exception):
+    code: ClassVar[str] = "error"
+    status: ClassVar[int] = 400
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def to_payload(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.hint:
+            body["hint"] = self.hint
+        return {"error": body}
+
+    @staticmethod
+    def from_payload(payload: Any, status: int) -> FnhubError:
+        """Rebuild the typed error a hub sent; unknown codes fall back by HTTP status."""
+        error = payload.get("error") if isinstance(payload, dict) else None
+        if not isinstance(error, dict):
+            return _BY_STATUS.get(status, FnhubError)(f"hub answered HTTP {status}")
+        cls = _BY_CODE.get(str(error.get("code")), _BY_STATUS.get(status, FnhubError))
+        return cls(str(error.get("message", "")), hint=error.get("hint"))
+
+
+class InvalidInput(FnhubError):
+    code = "invalid_input"
+    status = 400
+
+
+class ManifestError(InvalidInput):
+    code = "invalid_manifest"
+    status = 422
+
+
+class InvalidURI(InvalidInput):
+    code = "invalid_uri"
+
+
+class InvalidVersion(InvalidInput):
+    code = "invalid_version"
+
+
+class UnsafePackage(InvalidInput):
+    code = "unsafe_package"
+
+
+class PayloadTooLarge(InvalidInput):
+    code = "payload_too_large"
+    status = 413
+
+
+class NotFound(FnhubError):
+    code = "not_found"
+    status = 404
+
+
+class NoMatchingVersion(NotFound):
+    code = "no_matching_version"
+
+
+class Conflict(FnhubError):
+    code = "conflict"
+    status = 409
+
+
+class VersionExists(Conflict):
+    code = "version_exists"
+
+
+class Unauthorized(FnhubError):
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(FnhubError):
+    code = "forbidden"
+    status = 403
+
+
+class VerificationError(FnhubError):
+    code = "verification_failed"
+    status = 400
+
+
+class DigestMismatch(VerificationError):
+    code = "digest_mismatch"
+
+
+class SignatureInvalid(VerificationError):
+    code = "signature_invalid"
+
+
+class UntrustedKey(VerificationError):
+    code = "untrusted_key"
+
+
+class HubUnavailable(FnhubError):
+    code = "hub_unavailable"
+    status = 503
+
+
+class OfflineError(FnhubError):
+    code = "offline"
+    status = 503
+
+
+class RunError(FnhubError):
+    code = "run_failed"
+    status = 500
+
+
+class MissingRequirements(RunError):
+    code = "missing_requirements"
+    status = 400
+
+
+def _all_subclasses(cls: type[FnhubError]) -> list[type[FnhubError]]:
+    out = [cls]
+    for sub in cls.__subclasses__():
+        out.extend(_all_subclasses(sub))
+    return out
+
+
+_BY_CODE: dict[str, type[FnhubError]] = {c.code: c for c in _all_subclasses(FnhubError)}
+_BY_STATUS: dict[int, type[FnhubError]] = {
+    400: InvalidInput, 401: Unauthorized, 403: Forbidden, 404: NotFound,
+    409: Conflict, 413: PayloadTooLarge, 422: InvalidInput, 503: HubUnavailable,
+}

@@ -1,0 +1,105 @@
+"""`fnhub.import_function`: a hub function (or a local folder) as a Python callable."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from fnhub.config import Config, load_config
+from fnhub.errors import DigestMismatch
+from fnhub.install import Installer, Warn, default_warn
+from fnhub.manifest import Manifest, load_manifest
+from fnhub.packaging import pack
+from fnhub.runner import RunResult, run_function
+from fnhub.store import InstallRecord, Store
+from fnhub.uri import is_local_ref, local_path, parse_uri
+
+
+class _Discard(io.RawIOBase):
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        return len(data)
+
+
+@dataclass
+class Function:
+    """A runnable function: its manifest, its folder, and where it came from."""
+
+    manifest: Manifest
+    folder: Path
+    source: str
+    config: Config
+    record: InstallRecord | None = None
+
+    @property
+    def name(self) -> str:
+        return self.manifest.metadata.name
+
+    @property
+    def version(self) -> str:
+        return self.manifest.metadata.version
+
+    def __repr__(self) -> str:
+        return f"<Function {self.manifest.ref} from {self.source}>"
+
+    def __call__(self, **inputs: Any) -> dict[str, Any]:
+        return self.run(**inputs).outputs
+
+    def run(self, *, env: str = "current", out_dir: str | Path | None = None,
+            **inputs: Any) -> RunResult:
+        """Run with `inputs`; artifact inputs are paths. Returns outputs and the run folder."""
+        self.verify_files()
+        store = Store(self.config.home)
+        return run_function(
+            self.folder, self.manifest, inputs, env=env, runs_dir=store.runs_dir,
+            venvs_dir=store.venvs_dir, out_dir=Path(out_dir) if out_dir else None,
+            source=self.source)
+
+    def verify_files(self) -> None:
+        """An installed function's files still pack to the digest that was verified at install."""
+        if self.record is None:
+            return
+        actual = pack(self.folder, _Discard()).digest
+        if actual != self.record.digest:
+            raise DigestMismatch(
+                f"the installed files of {self.record.ref}@{self.version} were modified "
+                f"(digest {actual}, installed {self.record.digest})",
+                hint=f"reinstall it: hub uninstall {self.record.ref}:{self.version} && "
+                     f"hub install {self.record.ref}:{self.version}")
+
+    def doc(self, *, file: Any = None) -> str:
+        """Print and return the inputs/outputs table."""
+        table = Table(title=f"{self.manifest.ref} — {self.manifest.metadata.description}")
+        for column in ("", "name", "type", "default", "description"):
+            table.add_column(column)
+        for port in self.manifest.spec.inputs:
+            default = "(required)" if port.required else repr(port.default)
+            table.add_row("in", port.name, port.type, default, port.description)
+        for port in self.manifest.spec.outputs:
+            table.add_row("out", port.name, port.type, "", port.description)
+        buffer = io.StringIO()
+        Console(file=buffer, width=120).print(table)
+        text = buffer.getvalue()
+        Console(file=file).print(table)
+        return text
+
+
+def import_function(uri: str, *, insecure_skip_verify: bool = False, warn: Warn | None = None,
+                    config: Config | None = None) -> Function:
+    """Resolve, install (verified) and load a function: `hub://describe:^1.2` or `./my_fn`."""
+    config = config or load_config()
+    if is_local_ref(uri):
+        folder = local_path(uri)
+        return Function(load_manifest(folder), folder, str(folder), config)
+    installer = Installer(config, insecure_skip_verify=insecure_skip_verify,
+                          warn=warn or default_warn)
+    record = installer.ensure(parse_uri(uri))
+    folder = installer.store.files_dir(record)
+    return Function(load_manifest(folder), folder, record.uri, config, record)

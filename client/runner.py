@@ -1,0 +1,269 @@
+"""Run a function folder with given inputs: in this interpreter or in a cached venv.
+
+Both paths go through `fnhub.runtime`, so a function behaves the same everywhere. Each run gets a
+folder (`<home>/runs/<run-id>/` or `--out`) holding `outputs/`, `log.txt` and `run.json`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+import venv
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+from filelock import FileLock
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+
+from fnhub import runtime
+from fnhub.errors import InvalidInput, MissingRequirements, RunError
+from fnhub.manifest import Manifest, Port
+
+Env = Literal["current", "venv"]
+ENVS: tuple[str, ...] = ("current", "venv")
+
+
+@dataclass
+class RunResult:
+    outputs: dict[str, Any]
+    run_dir: Path
+    status: str = "succeeded"
+    duration: float = 0.0
+    record: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        outputs = {k: str(v) if isinstance(v, Path) else v for k, v in self.outputs.items()}
+        return {"outputs": outputs, "run_dir": str(self.run_dir)}
+
+
+def parse_param(port: Port, text: str) -> Any:
+    """A `-p NAME=VALUE` string as the parameter's declared type."""
+    try:
+        if port.type == "str":
+            return text
+        if port.type == "int":
+            return int(text)
+        if port.type == "float":
+            return float(text)
+        if port.type == "bool":
+            lowered = text.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        value = json.loads(text)
+        expected = list if port.type == "list" else dict
+        if not isinstance(value, expected):
+            raise ValueError(text)
+        return value
+    except ValueError:
+        raise InvalidInput(f"parameter {port.name!r} expects {port.type}, got {text!r}") from None
+
+
+def check_inputs(manifest: Manifest, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Every given input is declared, every required one given, artifacts exist; defaults filled."""
+    declared = {p.name: p for p in manifest.spec.inputs}
+    unknown = sorted(set(inputs) - set(declared))
+    if unknown:
+        raise InvalidInput(f"{manifest.metadata.name} has no input {unknown[0]!r} "
+                           f"(inputs: {', '.join(declared) or 'none'})")
+    resolved: dict[str, Any] = {}
+    for name, port in declared.items():
+        if name not in inputs:
+            if port.required:
+                raise InvalidInput(f"missing required input {name!r} ({port.type})")
+            resolved[name] = port.default
+            continue
+        value = inputs[name]
+        if port.is_artifact and value is not None:
+            path = Path(value).expanduser()
+            if not path.exists():
+                raise InvalidInput(f"input {name!r}: {path} does not exist")
+            value = path.resolve()
+        elif isinstance(value, str) and port.type != "str":
+            value = parse_param(port, value)
+        resolved[name] = value
+    return resolved
+
+
+def missing_requirements(manifest: Manifest) -> list[str]:
+    problems = []
+    for text in manifest.spec.requirements:
+        req = Requirement(text)
+        if req.marker and not req.marker.evaluate():
+            continue
+        try:
+            have = metadata.version(req.name)
+        except metadata.PackageNotFoundError:
+            problems.append(f"{text} (not installed)")
+            continue
+        if req.specifier and not req.specifier.contains(have, prereleases=True):
+            problems.append(f"{text} (found {have})")
+    return problems
+
+
+def _check_python(manifest: Manifest) -> None:
+    current = ".".join(map(str, sys.version_info[:3]))
+    if not SpecifierSet(manifest.spec.python).contains(current):
+        raise MissingRequirements(
+            f"{manifest.metadata.name} needs Python {manifest.spec.python}, this is {current}")
+
+
+def new_run_dir(base: Path, name: str) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    path = base / f"{stamp}-{name}-{secrets.token_hex(3)}"
+    path.mkdir(parents=True)
+    return path
+
+
+def _request(folder: Path, manifest: Manifest, inputs: dict[str, Any],
+             output_dir: Path) -> dict[str, Any]:
+    artifacts = [p.name for p in manifest.spec.inputs if p.is_artifact]
+    return {
+        "folder": str(folder),
+        "entrypoint": manifest.spec.entrypoint,
+        "inputs": {k: str(v) if isinstance(v, Path) else v for k, v in inputs.items()},
+        "artifacts": artifacts,
+        "outputs": [{"name": p.name, "type": p.type} for p in manifest.spec.outputs],
+        "output_dir": str(output_dir),
+    }
+
+
+def _run_in_process(request: dict[str, Any], log: Path) -> dict[str, Any]:
+    previous = os.environ.get("FNHUB_OUTPUT_DIR")
+    os.environ["FNHUB_OUTPUT_DIR"] = request["output_dir"]
+    try:
+        return {"ok": True, "outputs": runtime.call(request)}
+    except Exception as exc:
+        log.write_text(traceback.format_exc())
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        if previous is None:
+            os.environ.pop("FNHUB_OUTPUT_DIR", None)
+        else:
+            os.environ["FNHUB_OUTPUT_DIR"] = previous
+
+
+def ensure_venv(manifest: Manifest, venvs_dir: Path) -> Path:
+    """A venv holding the requirements, shared by every function that asks for the same set."""
+    python = ".".join(map(str, sys.version_info[:2]))
+    key = hashlib.sha256(json.dumps([python, sorted(manifest.spec.requirements)]).encode())
+    target = venvs_dir / key.hexdigest()[:16]
+    venvs_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if (target / "bin" / "python").exists():
+            return target
+        tmp = venvs_dir / f".{target.name}.{os.getpid()}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        venv.EnvBuilder(with_pip=bool(manifest.spec.requirements), clear=True).create(tmp)
+        if manifest.spec.requirements:
+            proc = subprocess.run(
+                [str(tmp / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                 "--disable-pip-version-check", *manifest.spec.requirements],
+                capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                shutil.rmtree(tmp, ignore_errors=True)
+                tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+                raise RunError(f"could not install the requirements into a venv:\n{tail}")
+        tmp.rename(target)
+        # venv scripts hold the folder they were made in; rebuild them at the final path
+        venv.EnvBuilder(with_pip=False, upgrade=True).create(target)
+    return target
+
+
+def _run_in_venv(request: dict[str, Any], venv_dir: Path, run_dir: Path,
+                 log: Path) -> dict[str, Any]:
+    request_file, result_file = run_dir / "request.json", run_dir / "result.json"
+    request_file.write_text(json.dumps(request, indent=2))
+    env = {**os.environ, "FNHUB_OUTPUT_DIR": request["output_dir"]}
+    env.pop("PYTHONPATH", None)
+    with log.open("w") as fh:
+        proc = subprocess.run(
+            [str(venv_dir / "bin" / "python"), runtime.__file__, str(request_file),
+             str(result_file)],
+            stdout=fh, stderr=subprocess.STDOUT, cwd=request["output_dir"], env=env, check=False)
+    if not result_file.is_file():
+        return {"ok": False, "error": f"the function's process exited with {proc.returncode}"}
+    return json.loads(result_file.read_text())
+
+
+def _collect(encoded: dict[str, dict[str, Any]], output_dir: Path) -> dict[str, Any]:
+    """Artifact outputs written elsewhere are copied into the run's outputs folder."""
+    outputs: dict[str, Any] = {}
+    for name, item in encoded.items():
+        if "value" in item:
+            outputs[name] = item["value"]
+            continue
+        source = Path(item["path"])
+        if source.is_relative_to(output_dir):
+            outputs[name] = source
+            continue
+        dest = output_dir / name / source.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, dest, dirs_exist_ok=True)
+        else:
+            shutil.copy2(source, dest)
+        outputs[name] = dest
+    return outputs
+
+
+def run_function(folder: Path, manifest: Manifest, inputs: dict[str, Any], *, env: str,
+                 runs_dir: Path, venvs_dir: Path, out_dir: Path | None = None,
+                 source: str = "") -> RunResult:
+    if env not in ENVS:
+        raise InvalidInput(f"unknown environment {env!r} (one of: {', '.join(ENVS)})")
+    values = check_inputs(manifest, inputs)
+    _check_python(manifest)
+    if env == "current" and (missing := missing_requirements(manifest)):
+        raise MissingRequirements(
+            f"{manifest.metadata.name} needs packages this environment lacks: "
+            + ", ".join(missing),
+            hint="install them, or run it in its own venv with --env venv")
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        run_dir = out_dir.resolve()
+    else:
+        run_dir = new_run_dir(runs_dir, manifest.metadata.name)
+    output_dir = run_dir / "outputs"
+    output_dir.mkdir(exist_ok=True)
+    log = run_dir / "log.txt"
+    request = _request(folder, manifest, values, output_dir)
+    started = time.monotonic()
+    if env == "venv":
+        answer = _run_in_venv(request, ensure_venv(manifest, venvs_dir), run_dir, log)
+    else:
+        answer = _run_in_process(request, log)
+    duration = time.monotonic() - started
+    record: dict[str, Any] = {
+        "function": source or manifest.ref, "version": manifest.metadata.version, "env": env,
+        "inputs": request["inputs"], "duration_s": round(duration, 3),
+        "finished_at": datetime.now(timezone.utc).isoformat(),
+    }
+    if not answer.get("ok"):
+        record.update(status="failed", error=answer.get("error"))
+        (run_dir / "run.json").write_text(json.dumps(record, indent=2, default=str))
+        raise RunError(f"{manifest.metadata.name} failed: {answer.get('error')}",
+                       hint=f"the log is in {log}")
+    try:
+        outputs = _collect(answer["outputs"], output_dir)
+    except OSError as exc:
+        raise RunError(f"could not collect the outputs of {manifest.metadata.name}: "
+                       f"{exc}") from None
+    result = RunResult(outputs=outputs, run_dir=run_dir, duration=duration)
+    record.update(status="succeeded", outputs=result.to_json()["outputs"])
+    result.record = record
+    (run_dir / "run.json").write_text(json.dumps(record, indent=2, default=str))
+    return result
