@@ -20,7 +20,7 @@ def name_problem(name: str) -> str | None:
         return "must not be empty"
     if len(name) > MAX_LEN:
         return f"is longer than {MAX_LEN} characters"
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         return "must be lowercase letters and digits, separated by single '.', '_' or '-'"
     return None
 
@@ -30,7 +30,7 @@ def namespace_problem(namespace: str) -> str | None:
         return "must not be empty"
     if len(namespace) > MAX_LEN:
         return f"is longer than {MAX_LEN} characters"
-    if not NAMESPACE_RE.match(namespace):
+    if not NAMESPACE_RE.fullmatch(namespace):
         return "must be lowercase letters and digits, separated by single '_' or '-'"
     return None
 
