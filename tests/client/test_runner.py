@@ -1,0 +1,87 @@
+"""Running function folders in-process and in a venv, through `fnhub.import_function`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import fnhub
+from fnhub.errors import InvalidInput, MissingRequirements, RunError
+from tests.helpers import write_function
+
+
+@pytest.fixture
+def scale(tmp_path: Path) -> Path:
+    return write_function(tmp_path / "scale", name="scale", namespace="alice", version="1.0.0")
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    path = tmp_path / "data.csv"
+    path.write_text("value\n1\n2\n")
+    return path
+
+
+def test_local_folder_runs_in_process(scale: Path, data: Path, tmp_path: Path) -> None:
+    fn = fnhub.import_function(str(scale))
+    result = fn.run(table=data, factor="2.5", out_dir=tmp_path / "run")
+    assert result.outputs["total"] == 7.5
+    assert result.outputs["scaled"].read_text().splitlines() == ["value", "2.5", "5.0"]
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["status"] == "succeeded" and record["env"] == "current"
+
+
+def test_doc_lists_inputs_and_outputs(scale: Path) -> None:
+    text = fnhub.import_function(str(scale)).doc(file=open("/dev/null", "w"))  # noqa: SIM115
+    for word in ("table", "dataset", "factor", "1.0", "scaled", "total"):
+        assert word in text
+
+
+def test_venv_env_runs_the_same_code(scale: Path, data: Path) -> None:
+    result = fnhub.import_function(str(scale)).run(env="venv", table=data, factor=3)
+    assert result.outputs["total"] == 9.0
+    assert result.outputs["scaled"].is_relative_to(result.run_dir)
+
+
+@pytest.mark.parametrize(("inputs", "message"), [
+    ({"factor": 2}, "missing required input 'table'"),
+    ({"table": "/nonexistent.csv"}, "does not exist"),
+    ({"table": "DATA", "colour": 1}, "has no input 'colour'"),
+    ({"table": "DATA", "factor": "two"}, "expects float"),
+])
+def test_bad_inputs_are_named(scale: Path, data: Path, inputs: dict, message: str) -> None:
+    inputs = {k: (data if v == "DATA" else v) for k, v in inputs.items()}
+    with pytest.raises(InvalidInput, match=message):
+        fnhub.import_function(str(scale)).run(**inputs)
+
+
+def test_missing_requirements_are_listed(scale: Path, data: Path) -> None:
+    manifest = (scale / "function.yaml").read_text()
+    (scale / "function.yaml").write_text(manifest.replace(
+        "  kind: job\n", "  kind: job\n  requirements: [\"surely-not-installed-pkg>=1\"]\n"))
+    with pytest.raises(MissingRequirements, match="surely-not-installed-pkg>=1 \\(not installed\\)"):
+        fnhub.import_function(str(scale))(table=data)
+
+
+def test_function_failure_points_at_its_log(scale: Path, data: Path, tmp_path: Path) -> None:
+    data.write_text("value\nnot-a-number\n")
+    with pytest.raises(RunError, match="ValueError") as info:
+        fnhub.import_function(str(scale)).run(table=data, out_dir=tmp_path / "run")
+    assert info.value.hint and "log.txt" in info.value.hint
+    assert "Traceback" in (tmp_path / "run" / "log.txt").read_text()
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "failed"
+
+
+def test_outputs_must_match_the_manifest(scale: Path, data: Path) -> None:
+    code = (scale / "scale.py").read_text()
+    (scale / "scale.py").write_text(code.replace('"total": total}', '"totl": total}'))
+    with pytest.raises(RunError, match="missing \\['total'\\], unknown \\['totl'\\]"):
+        fnhub.import_function(str(scale))(table=data)
+
+
+def test_context_gives_the_output_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FNHUB_OUTPUT_DIR", str(tmp_path / "out"))
+    assert fnhub.context().output_dir == tmp_path / "out"
+    assert (tmp_path / "out").is_dir()

@@ -1,0 +1,177 @@
+"""Helpers for tests that drive real processes: the hub server and the `hub` CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+HUB_BIN = str(Path(sys.executable).parent / "hub")
+ENV_VARS = ("FNHUB_HUB", "FNHUB_TOKEN", "FNHUB_HOME", "FNHUB_CONFIG_DIR", "FNHUB_OFFLINE",
+            "FNHUB_DEBUG") + tuple(k for k in os.environ if k.startswith("FNHUB_SERVER_"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class HubProcess:
+    url: str
+    data_dir: Path
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def admin_token(self) -> str:
+        return (self.data_dir / "admin-token").read_text().strip()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_hub(data_dir: Path, *, seed: bool = False, extra_env: dict[str, str] | None = None,
+              timeout: float = 60.0) -> HubProcess:
+    """`hub serve` as a real process on a free loopback port; waits until /healthz answers."""
+    port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = data_dir.parent / f"hub-{port}.log"
+    env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
+    env.update(extra_env or {})
+    args = [HUB_BIN, "serve", "--host", "127.0.0.1", "--port", str(port),
+            "--data-dir", str(data_dir)]
+    if seed:
+        args.append("--seed-catalog")
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"hub exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return HubProcess(url, data_dir, proc, log)
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"hub did not start in {timeout}s:\n{log.read_text()}")
+
+
+@dataclass
+class CLI:
+    """Runs the real `hub` command in a subprocess as one user (own home, config and token)."""
+
+    root: Path
+    hub_url: str | None = None
+    token: str | None = None
+    offline: bool = False
+    env_extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
+        env.update(FNHUB_HOME=str(self.root / "home"), FNHUB_CONFIG_DIR=str(self.root / "config"),
+                   COLUMNS="200")
+        if self.hub_url:
+            env["FNHUB_HUB"] = self.hub_url
+        if self.token:
+            env["FNHUB_TOKEN"] = self.token
+        if self.offline:
+            env["FNHUB_OFFLINE"] = "1"
+        env.update(self.env_extra)
+        return env
+
+    def __call__(self, *args: str, cwd: Path | None = None,
+                 timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([HUB_BIN, *args], capture_output=True, text=True, env=self.env,
+                              cwd=cwd or self.root, timeout=timeout, check=False)
+
+    def ok(self, *args: str, cwd: Path | None = None) -> str:
+        proc = self(*args, cwd=cwd)
+        assert proc.returncode == 0, (
+            f"hub {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc.stdout
+
+    def json(self, *args: str, cwd: Path | None = None) -> Any:
+        return json.loads(self.ok(*args, "--json", cwd=cwd))
+
+    def fails(self, *args: str, match: str, cwd: Path | None = None) -> str:
+        """The command fails with a one-line error (no traceback) containing `match`."""
+        proc = self(*args, cwd=cwd)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode != 0, f"hub {' '.join(args)} unexpectedly succeeded:\n{output}"
+        assert "Traceback" not in output, output
+        assert match.lower() in output.lower(), f"{match!r} not in:\n{output}"
+        return output
+
+
+def write_function(folder: Path, *, name: str, namespace: str, version: str,
+                   factor_default: float = 1.0, extra: str = "") -> Path:
+    """A small stdlib-only function: scales the `value` column of a CSV by a factor."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    (folder / "function.yaml").write_text(f"""\
+apiVersion: fnhub/v1
+kind: Function
+metadata:
+  name: {name}
+  namespace: {namespace}
+  version: {version}
+  description: Scale the value column of a CSV table
+  categories: [data-preparation]
+  labels: {{framework: stdlib}}
+  license: Apache-2.0
+spec:
+  kind: job
+  entrypoint: scale.py:scale
+  inputs:
+    - {{name: table, type: dataset, description: CSV with a value column}}
+    - {{name: factor, type: float, default: {factor_default}}}
+  outputs:
+    - {{name: scaled, type: dataset}}
+    - {{name: total, type: float}}
+""")
+    (folder / "scale.py").write_text(f"""\
+import csv
+import os
+import tempfile
+from pathlib import Path
+
+
+def scale(table: Path, factor: float = {factor_default}) -> dict:
+    out_dir = Path(os.environ.get("FNHUB_OUTPUT_DIR") or tempfile.mkdtemp())
+    rows = list(csv.DictReader(table.open()))
+    total = 0.0
+    out = out_dir / "scaled.csv"
+    with out.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["value"])
+        writer.writeheader()
+        for row in rows:
+            value = float(row["value"]) * factor
+            total += value
+            writer.writerow({{"value": value}})
+    return {{"scaled": out, "total": total}}
+{extra}
+""")
+    return folder
