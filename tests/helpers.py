@@ -18,7 +18,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 HUB_BIN = str(Path(sys.executable).parent / "hub")
 ENV_VARS = ("FNHUB_HUB", "FNHUB_TOKEN", "FNHUB_HOME", "FNHUB_CONFIG_DIR", "FNHUB_OFFLINE",
-            "FNHUB_DEBUG") + tuple(k for k in os.environ if k.startswith("FNHUB_SERVER_"))
+            "FNHUB_DEBUG", *(k for k in os.environ if k.startswith("FNHUB_SERVER_")))
 
 
 def free_port() -> int:

@@ -55,5 +55,5 @@ def test_bad_targets(tmp_path: Path, target: str, message: str) -> None:
 
 def test_invalid_name_is_a_manifest_error(tmp_path: Path) -> None:
     (tmp_path / "clean.py").write_text(SOURCE)
-    with pytest.raises(ManifestError, match="metadata.name"):
+    with pytest.raises(ManifestError, match=r"metadata\.name"):
         manifest_from_code(tmp_path, "clean.py:clean", "Clean Data", "alice")

@@ -61,7 +61,8 @@ def test_missing_requirements_are_listed(scale: Path, data: Path) -> None:
     manifest = (scale / "function.yaml").read_text()
     (scale / "function.yaml").write_text(manifest.replace(
         "  kind: job\n", "  kind: job\n  requirements: [\"surely-not-installed-pkg>=1\"]\n"))
-    with pytest.raises(MissingRequirements, match="surely-not-installed-pkg>=1 \\(not installed\\)"):
+    with pytest.raises(MissingRequirements,
+                       match=r"surely-not-installed-pkg>=1 \(not installed\)"):
         fnhub.import_function(str(scale))(table=data)
 
 
