@@ -103,6 +103,7 @@ class CLI:
 
     def __call__(self, *args: str, cwd: Path | None = None,
                  timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        self.root.mkdir(parents=True, exist_ok=True)
         return subprocess.run([HUB_BIN, *args], capture_output=True, text=True, env=self.env,
                               cwd=cwd or self.root, timeout=timeout, check=False)
 

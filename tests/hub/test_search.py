@@ -1,0 +1,135 @@
+"""Search: ranking by relevance then downloads, filters, sorting, paging, hostile queries."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from fnhub.errors import InvalidInput
+from fnhub.hub.context import Hub
+from fnhub.hub.services import search
+from tests.hub.factories import Publisher
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
+
+def _names(client: TestClient, **params: Any) -> list[str]:
+    response = client.get("/api/v1/functions", params=params)
+    assert response.status_code == 200, response.text
+    return [f"{f['namespace']}/{f['name']}" for f in response.json()["items"]]
+
+
+@pytest.fixture
+def catalog(client: TestClient, alice: Publisher, bob: Publisher) -> None:
+    alice.publish("train-classifier", "1.0.0", description="Fit a gradient boosting model",
+                  categories=["training"], labels={"framework": "sklearn"})
+    alice.publish("describe", "1.0.0", description="Summary statistics of a table",
+                  categories=["data-analysis"])
+    alice.publish("serve-model", "1.0.0", description="Serve a trained classifier over HTTP",
+                  categories=["serving"], kind="serving")
+    bob.publish("classifier-report", "0.1.0", description="Plots for a fitted model",
+                categories=["data-analysis", "training"])
+    bob.publish("tokenize", "2.0.0", description="Split text into tokens")
+    for _ in range(3):
+        client.get("/api/v1/functions/bob/tokenize/versions/2.0.0/package")
+    client.get("/api/v1/functions/alice/describe/versions/1.0.0/package")
+
+
+@pytest.mark.usefixtures("catalog")
+def test_relevance_prefers_name_matches(client: TestClient) -> None:
+    found = _names(client, q="classifier")
+    assert set(found) == {"alice/train-classifier", "bob/classifier-report", "alice/serve-model"}
+    assert found[-1] == "alice/serve-model"  # only its description mentions it
+
+
+@pytest.mark.usefixtures("catalog")
+def test_words_are_prefixes_and_all_must_match(client: TestClient) -> None:
+    assert _names(client, q="classif") == _names(client, q="classifier")
+    assert _names(client, q="gradient model") == ["alice/train-classifier"]
+    assert _names(client, q="gradient tokens") == []
+    assert _names(client, q="sklearn") == ["alice/train-classifier"]  # labels are indexed
+    assert _names(client, q="TABLE") == ["alice/describe"]
+
+
+HOSTILE = ['"', "AND", "a OR", "NEAR(a b)", "col:val", "*", "^x", "-x", "(((", "describe'",
+           "don't", 'x" OR "y', "\\", "%", "_", "NOT describe", "ß∂ƒ", "describe*", "\x00",
+           "name:describe", "{describe}"]
+
+
+@pytest.mark.usefixtures("catalog")
+def test_fts_syntax_in_q_never_errors(client: TestClient) -> None:
+    for q in HOSTILE:
+        response = client.get("/api/v1/functions", params={"q": q})
+        assert response.status_code == 200, (q, response.text)
+    # operators are plain words: "NOT describe" looks for both words, finds nothing
+    assert _names(client, q="NOT describe") == []
+    assert _names(client, q="describe*") == ["alice/describe"]
+    assert _names(client, q="name:describe") == []
+
+
+@pytest.mark.usefixtures("catalog")
+def test_ties_break_by_downloads(client: TestClient) -> None:
+    assert _names(client)[:2] == ["bob/tokenize", "alice/describe"]  # no q: by downloads
+    assert _names(client, sort="downloads")[:2] == ["bob/tokenize", "alice/describe"]
+
+
+@pytest.mark.usefixtures("catalog")
+def test_filters(client: TestClient) -> None:
+    assert _names(client, category="training", sort="name") == [
+        "bob/classifier-report", "alice/train-classifier"]
+    assert _names(client, kind="serving") == ["alice/serve-model"]
+    assert _names(client, namespace="bob", sort="name") == ["bob/classifier-report",
+                                                           "bob/tokenize"]
+    assert _names(client, namespace="bob", category="training", q="plots") == [
+        "bob/classifier-report"]
+    assert _names(client, category="nope") == []
+
+
+@pytest.mark.usefixtures("catalog")
+def test_sorting_and_paging(client: TestClient) -> None:
+    by_name = _names(client, sort="name")
+    assert by_name == sorted(by_name, key=lambda ref: ref.split("/")[1])
+    assert _names(client, sort="updated")[0] == "bob/tokenize"  # the last one published
+    pages = [_names(client, sort="name", limit=2, offset=offset) for offset in (0, 2, 4)]
+    assert [ref for page in pages for ref in page] == by_name
+    page = client.get("/api/v1/functions", params={"limit": 2, "offset": 4}).json()
+    assert (page["total"], page["limit"], page["offset"], len(page["items"])) == (5, 2, 4, 1)
+    assert _names(client, offset=50) == []
+
+
+@pytest.mark.usefixtures("catalog")
+def test_summary_fields(client: TestClient) -> None:
+    item = client.get("/api/v1/functions", params={"q": "train"}).json()["items"][0]
+    assert item["latest_version"] == "1.0.0"
+    assert item["labels"] == {"framework": "sklearn"}
+    assert item["kind"] == "job"
+
+
+@pytest.mark.parametrize("params", [
+    {"limit": 0}, {"limit": 101}, {"limit": "ten"}, {"offset": -1}, {"sort": "random"},
+    {"kind": "batch"}, {"q": "x" * 300},
+])
+def test_bad_parameters_are_400(client: TestClient, params: dict[str, Any]) -> None:
+    response = client.get("/api/v1/functions", params=params)
+    assert response.status_code == 400, response.text
+    assert next(iter(params)) in response.json()["error"]["message"]
+
+
+def test_search_service_checks_its_arguments(hub: Hub) -> None:
+    with pytest.raises(InvalidInput, match="limit"):
+        search.search(hub, limit=500)
+    with pytest.raises(InvalidInput, match="sort"):
+        search.search(hub, sort="nope")
+    assert search.search(hub, q="anything").total == 0
+
+
+def test_index_follows_yank_and_new_versions(client: TestClient, alice: Publisher) -> None:
+    alice.publish("fn", "1.0.0", description="old words")
+    assert _names(client, q="old") == ["alice/fn"]
+    alice.publish("fn", "1.1.0", description="new words")
+    assert _names(client, q="old") == [] and _names(client, q="new") == ["alice/fn"]
+    client.post("/api/v1/functions/alice/fn/versions/1.1.0/yank",
+                headers={"Authorization": f"Bearer {alice.token}"}, json={"reason": "bad"})
+    assert _names(client, q="old") == ["alice/fn"]  # the card shows latest = 1.0.0 again
