@@ -24,7 +24,8 @@ def serve(
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL.")] = None,
     storage_url: Annotated[str | None, typer.Option(help="Blob store: a folder.")] = None,
     seed_catalog: Annotated[bool, typer.Option(
-        "--seed-catalog", help="Publish ./catalog (signed) into `library` at start.")] = False,
+        "--seed-catalog", help="Publish ./catalog (or FNHUB_SERVER_CATALOG_DIR), signed, "
+                               "into `library` at start.")] = False,
 ) -> None:
     """Run the hub server.
 
@@ -39,7 +40,11 @@ def serve(
     overrides = {"host": host, "port": port, "data_dir": data_dir, "database_url": database_url,
                  "storage_url": storage_url}
     settings = ServerSettings(**{k: v for k, v in overrides.items() if v is not None})
-    run_server(settings, seed_catalog=settings.catalog_dir if seed_catalog else None)
+    catalog = (settings.catalog_dir or Path("catalog")) if seed_catalog else None
+    if catalog is not None and not catalog.is_dir():
+        raise InvalidInput(f"--seed-catalog: no catalog folder at {catalog.resolve()}",
+                           hint="run from the repository root or set FNHUB_SERVER_CATALOG_DIR")
+    run_server(settings, seed_catalog=catalog)
 
 
 def login(
