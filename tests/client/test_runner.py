@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,30 @@ def test_context_gives_the_output_dir(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("FNHUB_OUTPUT_DIR", str(tmp_path / "out"))
     assert fnhub.context().output_dir == tmp_path / "out"
     assert (tmp_path / "out").is_dir()
+
+
+def test_venv_holds_the_declared_requirements_and_is_reused(tmp_path: Path) -> None:
+    folder = tmp_path / "which"
+    folder.mkdir()
+    (folder / "function.yaml").write_text("""\
+apiVersion: fnhub/v1
+kind: Function
+metadata: {name: which, namespace: alice, version: 1.0.0}
+spec:
+  entrypoint: which.py:which
+  requirements: ["packaging>=20"]
+  outputs: [{name: python, type: str}, {name: packaging, type: str}]
+""")
+    (folder / "which.py").write_text(
+        "import sys\nimport packaging\n\n"
+        "def which():\n"
+        "    return {'python': sys.executable, 'packaging': packaging.__file__}\n")
+    fn = fnhub.import_function(str(folder))
+    first = fn.run(env="venv").outputs
+    venv_dir = Path(first["python"]).parent.parent
+    assert venv_dir.parent.name == "venvs" and venv_dir.name != Path(sys.executable).parent.name
+    assert first["packaging"].startswith(str(venv_dir))
+    marker = venv_dir / ".fnhub-complete"
+    built = marker.stat().st_mtime_ns
+    assert fn.run(env="venv").outputs == first
+    assert marker.stat().st_mtime_ns == built
