@@ -30,6 +30,7 @@ SUMMARY_COLUMNS = [
 ]  # fmt: skip
 MAX_GROUPS = 10  # more label values than this are grouped, or the legend becomes unreadable
 QUANTILE_GROUPS = 4
+SNIFF_BYTES = 64 * 1024
 
 
 def describe(table: Path, label_column: str | None = None, bins: int = 20) -> dict[str, Any]:
@@ -37,8 +38,8 @@ def describe(table: Path, label_column: str | None = None, bins: int = 20) -> di
     frame = read_table(Path(table))
     if label_column is not None and label_column not in frame.columns:
         raise ValueError(
-            f"label_column {label_column!r} is not a column of {Path(table).name}; "
-            f"columns: {', '.join(map(str, frame.columns))}"
+            f"label column {label_column!r} not found in {Path(table).name} "
+            f"(columns: {', '.join(map(str, frame.columns))})"
         )
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
         raise ValueError(f"bins must be a positive integer, got {bins!r}")
@@ -58,7 +59,11 @@ def describe(table: Path, label_column: str | None = None, bins: int = 20) -> di
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file by its suffix, turning every failure into a clear ValueError."""
+    """Read a CSV or Parquet file by its suffix, turning every failure into a clear ValueError.
+
+    Empty files and tables without rows are refused too: every statistic of them would be
+    empty, which reads like a bug further down rather than a problem with the input.
+    """
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise ValueError(
@@ -67,10 +72,30 @@ def read_table(path: Path) -> pd.DataFrame:
         )
     if not path.is_file():
         raise ValueError(f"table file not found: {path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"table {path.name} is empty (0 bytes)")
+    kind = "CSV" if reader is pd.read_csv else "Parquet"
+    if kind == "CSV" and _looks_binary(path):
+        raise ValueError(
+            f"could not parse {path.name} as CSV: it holds binary data (NUL bytes), not text"
+        )
     try:
-        return reader(path)
+        frame = reader(path)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"table {path.name} is empty (no columns)") from None
     except Exception as exc:  # pandas/pyarrow raise many unrelated types for a bad file
-        raise ValueError(f"cannot read {path.name} as {path.suffix[1:]}: {exc}") from exc
+        raise ValueError(f"could not parse {path.name} as {kind}: {exc}") from exc
+    if not len(frame.columns):
+        raise ValueError(f"table {path.name} is empty (no columns)")
+    if not len(frame):
+        raise ValueError(f"table {path.name} is empty (no rows)")
+    return frame
+
+
+def _looks_binary(path: Path) -> bool:
+    """Text CSV never holds NUL bytes; images, archives and other binaries nearly always do."""
+    with path.open("rb") as handle:
+        return b"\x00" in handle.read(SNIFF_BYTES)
 
 
 def is_numeric(series: pd.Series) -> bool:

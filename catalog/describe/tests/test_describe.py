@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -11,6 +12,8 @@ from types import ModuleType
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from sklearn import datasets
 
 FOLDER = Path(__file__).resolve().parents[1]
@@ -163,14 +166,61 @@ def test_unsupported_suffix_is_refused(tmp_path: Path, out_dir: Path) -> None:
 def test_unreadable_and_missing_files_are_clear(tmp_path: Path, out_dir: Path) -> None:
     broken = tmp_path / "broken.parquet"
     broken.write_bytes(b"this is not parquet")
-    with pytest.raises(ValueError, match=r"cannot read broken\.parquet as parquet"):
+    with pytest.raises(ValueError, match=r"could not parse broken\.parquet as Parquet"):
         MODULE.describe(broken)
     with pytest.raises(ValueError, match="table file not found"):
         MODULE.describe(tmp_path / "nowhere.csv")
+    assert not out_dir.exists()
+
+
+def test_header_only_tables_are_empty(tmp_path: Path, out_dir: Path) -> None:
+    header = tmp_path / "iris.csv"
+    header.write_text("a,b,target\n")
+    with pytest.raises(ValueError, match=r"^table iris\.csv is empty \(no rows\)$"):
+        MODULE.describe(header)
+    no_rows = tmp_path / "none.parquet"
+    pd.DataFrame({"a": pd.Series([], dtype="float64")}).to_parquet(no_rows)
+    with pytest.raises(ValueError, match=r"^table none\.parquet is empty \(no rows\)$"):
+        MODULE.describe(no_rows)
+    assert not out_dir.exists()
+
+
+def test_zero_byte_and_blank_files_are_empty(tmp_path: Path, out_dir: Path) -> None:
+    for name in ("zero.csv", "zero.parquet"):
+        (tmp_path / name).touch()
+        with pytest.raises(ValueError, match=rf"^table {re.escape(name)} is empty \(0 bytes\)$"):
+            MODULE.describe(tmp_path / name)
+    blank = tmp_path / "blank.csv"
+    blank.write_text("\n\n")
+    with pytest.raises(ValueError, match=r"^table blank\.csv is empty \(no columns\)$"):
+        MODULE.describe(blank)
+    assert not out_dir.exists()
+
+
+def test_png_renamed_to_csv_is_not_a_table(tmp_path: Path, out_dir: Path) -> None:
+    figure = Figure(figsize=(1, 1))
+    FigureCanvasAgg(figure)
+    fake = tmp_path / "picture.csv"
+    figure.savefig(fake, format="png")
+    assert fake.read_bytes().startswith(PNG_SIGNATURE)
+    with pytest.raises(ValueError, match=r"could not parse picture\.csv as CSV: .*binary"):
+        MODULE.describe(fake)
+    assert not out_dir.exists()
+
+
+def test_binary_garbage_without_nul_bytes_is_not_a_table(tmp_path: Path, out_dir: Path) -> None:
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_bytes(bytes(range(128, 256)) * 8)  # no NUL, and not UTF-8 either
+    with pytest.raises(ValueError, match=r"could not parse garbage\.csv as CSV: .*utf-8"):
+        MODULE.describe(garbage)
+    assert not out_dir.exists()
 
 
 def test_bad_label_column_and_bins(iris_csv: Path, out_dir: Path) -> None:
-    with pytest.raises(ValueError, match=r"label_column 'species' is not a column.*target"):
+    with pytest.raises(
+        ValueError,
+        match=r"label column 'species' not found in iris\.csv \(columns: sepal.*target\)",
+    ):
         MODULE.describe(iris_csv, label_column="species")
     with pytest.raises(ValueError, match="bins must be a positive integer"):
         MODULE.describe(iris_csv, bins=0)

@@ -1,0 +1,252 @@
+"""Tests for the drift-detect catalog function, calling the entrypoint directly."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import json
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from sklearn import datasets
+
+FOLDER = Path(__file__).resolve().parents[1]
+
+
+def _load_module() -> ModuleType:
+    """Import the entrypoint file the way the runner does: from the function folder."""
+    path = FOLDER / "drift_detect.py"
+    spec = importlib.util.spec_from_file_location("catalog_drift_detect", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+MODULE = _load_module()
+
+
+@pytest.fixture
+def out_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    out = tmp_path / "out"
+    monkeypatch.setenv("FNHUB_OUTPUT_DIR", str(out))
+    return out
+
+
+def _sample(
+    rng: np.random.Generator, n: int, shift: float = 0.0, colours: list[float] | None = None
+) -> pd.DataFrame:
+    """Two numeric features, one categorical, and a label; `shift` moves `income` only."""
+    return pd.DataFrame(
+        {
+            "age": rng.normal(40, 10, n),
+            "income": rng.lognormal(10 + shift, 0.5, n),
+            "colour": rng.choice(["red", "green", "blue"], n, p=colours or [0.5, 0.3, 0.2]),
+            "target": rng.integers(0, 2, n),
+        }
+    )
+
+
+def _write(frame: pd.DataFrame, path: Path) -> Path:
+    if path.suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+    return path
+
+
+def test_same_distribution_does_not_drift(tmp_path: Path, out_dir: Path) -> None:
+    rng = np.random.default_rng(7)
+    ref = _write(_sample(rng, 3000), tmp_path / "ref.csv")
+    cur = _write(_sample(rng, 3000), tmp_path / "cur.csv")
+    out = MODULE.drift_detect(ref, cur, label_column="target")
+
+    assert set(out) == {"report", "summary", "drifted", "html"}
+    assert out["drifted"] is False
+    report = pd.read_csv(out["report"])
+    assert list(report.columns) == MODULE.REPORT_COLUMNS
+    assert list(report["feature"]) == ["age", "income", "colour"]  # the label is left out
+    assert list(report["kind"]) == ["numeric", "numeric", "categorical"]
+    assert (report["psi"] < 0.02).all()
+    assert (report.loc[:1, "ks_p"] > 0.05).all() and report.loc[:1, "chi2_p"].isna().all()
+    assert report.loc[2, "chi2_p"] > 0.05 and np.isnan(report.loc[2, "ks_p"])
+    assert not report["drifted"].any()
+    summary = json.loads(out["summary"].read_text())
+    assert summary["n_features"] == 3 and summary["n_drifted"] == 0
+    assert summary["drifted_features"] == [] and summary["share"] == 0.0
+    assert (summary["psi_threshold"], summary["p_value"], summary["bins"]) == (0.2, 0.05, 10)
+    assert {p.name for p in out_dir.iterdir()} == {"report.csv", "summary.json", "report.html"}
+
+
+def test_shifted_features_drift_and_others_do_not(tmp_path: Path, out_dir: Path) -> None:
+    rng = np.random.default_rng(11)
+    ref_frame = _sample(rng, 2000)
+    cur_frame = _sample(rng, 2000, shift=0.5, colours=[0.2, 0.3, 0.5])
+    ref = _write(ref_frame, tmp_path / "ref.parquet")
+    cur = _write(cur_frame, tmp_path / "cur.csv")  # formats may differ
+    out = MODULE.drift_detect(ref, cur, label_column="target", bins=5)
+
+    assert out["drifted"] is True
+    report = pd.read_csv(out["report"]).set_index("feature")
+    assert list(report["drifted"]) == [False, True, True]
+    assert report.loc["income", "psi"] > 0.5 and report.loc["colour", "psi"] > 0.2
+    assert report.loc["age", "psi"] < 0.05
+    expected = stats.ks_2samp(ref_frame["income"], cur_frame["income"])
+    assert report.loc["income", "ks_stat"] == pytest.approx(expected.statistic)
+    assert report.loc["income", "ks_p"] < 1e-10 and report.loc["colour", "chi2_p"] < 1e-10
+    summary = json.loads(out["summary"].read_text())
+    assert summary["drifted_features"] == ["income", "colour"]
+    assert summary["share"] == pytest.approx(2 / 3)
+    assert summary["drifted"] is True and summary["bins"] == 5
+
+
+def test_psi_formula_and_quantile_bins() -> None:
+    # Shares 0.5/0.5 against 0.9/0.1, plus an empty missing-value bin on both sides.
+    value = MODULE.psi(np.array([50.0, 50.0, 0.0]), np.array([90.0, 10.0, 0.0]))
+    shares = np.array([0.5, 0.5, 1e-4]) / 1.0001, np.array([0.9, 0.1, 1e-4]) / 1.0001
+    assert value == pytest.approx(np.sum((shares[1] - shares[0]) * np.log(shares[1] / shares[0])))
+    assert value == pytest.approx(0.4 * math.log(1.8) + (-0.4) * math.log(0.2), rel=1e-3)
+    assert MODULE.psi(np.array([3.0, 7.0]), np.array([30.0, 70.0])) == pytest.approx(0.0)
+
+    ref = pd.Series(np.arange(100, dtype="float64"))
+    cur = pd.Series([-50.0, 5.0, 95.0, 500.0, np.nan])
+    ref_counts, cur_counts = MODULE.numeric_bin_counts(ref, cur, 4)
+    assert list(ref_counts) == [25, 25, 25, 25, 0]  # quartile bins, empty missing bin
+    assert list(cur_counts) == [2, 0, 0, 2, 1]  # values out of range land in the open ends
+
+    # Few distinct values: the nine deciles collapse to the edges 0, 0.2 and 1.
+    ref_counts, _ = MODULE.numeric_bin_counts(pd.Series([0.0] * 80 + [1.0] * 20), cur, 10)
+    assert list(ref_counts) == [0, 80, 0, 20, 0]
+
+
+def test_missing_values_and_new_categories_count_as_drift(tmp_path: Path, out_dir: Path) -> None:
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=1000)
+    ref = _write(pd.DataFrame({"x": base, "c": ["a", "b"] * 500}), tmp_path / "ref.csv")
+    gaps = base.copy()
+    gaps[::2] = np.nan  # same values, but half of them are now missing
+    cur = _write(pd.DataFrame({"x": gaps, "c": ["a", "b", "z", "z"] * 250}), tmp_path / "cur.csv")
+    report = pd.read_csv(MODULE.drift_detect(ref, cur)["report"]).set_index("feature")
+    assert report.loc["x", "psi"] > 1 and report.loc["x", "ks_p"] > 0.05
+    assert report.loc["c", "psi"] > 1 and report.loc["c", "chi2_p"] < 1e-10
+    assert report["drifted"].all()
+
+
+def test_iris_classes_drift_on_petals(tmp_path: Path, out_dir: Path) -> None:
+    iris = datasets.load_iris(as_frame=True).frame
+    ref = _write(iris[iris["target"] == 0], tmp_path / "setosa.csv")
+    cur = _write(iris[iris["target"] == 2], tmp_path / "virginica.csv")
+    out = MODULE.drift_detect(ref, cur, label_column="target")
+    report = pd.read_csv(out["report"]).set_index("feature")
+    assert "target" not in report.index
+    assert report.loc[["petal length (cm)", "petal width (cm)"], "drifted"].all()
+    assert report.loc["petal length (cm)", "ks_stat"] == pytest.approx(1.0)
+    assert out["drifted"] is True
+
+
+def test_column_numeric_on_one_side_only_is_categorical(tmp_path: Path, out_dir: Path) -> None:
+    ref = _write(pd.DataFrame({"code": [1, 2, 3, 1] * 25}), tmp_path / "ref.csv")
+    cur = _write(pd.DataFrame({"code": ["1", "2", "3", "other"] * 25}), tmp_path / "cur.csv")
+    report = pd.read_csv(MODULE.drift_detect(ref, cur)["report"])
+    assert report.loc[0, "kind"] == "categorical"
+    assert report.loc[0, "drifted"]  # "other" is new
+
+
+def test_html_report_is_escaped_and_self_contained(tmp_path: Path, out_dir: Path) -> None:
+    evil = "<script>alert('x')</script>"
+    ref = _write(pd.DataFrame({evil: np.arange(50.0), "ok": 1.0}), tmp_path / "a&b.csv")
+    cur = _write(pd.DataFrame({evil: np.arange(50.0) + 100, "ok": 1.0}), tmp_path / "cur.csv")
+    page = MODULE.drift_detect(ref, cur)["html"].read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert evil not in page and "<script" not in page
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert "a&amp;b.csv" in page and "Drift detected in 1 of 2 features" in page
+    assert 'class="drift"' in page
+    assert "http://" not in page and "https://" not in page  # nothing fetched from elsewhere
+
+
+def test_different_columns_are_named(tmp_path: Path, out_dir: Path) -> None:
+    ref = _write(pd.DataFrame({"a": [1], "b": [2], "c": [3]}), tmp_path / "ref.csv")
+    cur = _write(pd.DataFrame({"a": [1], "d": [4]}), tmp_path / "cur.csv")
+    with pytest.raises(
+        ValueError, match=r"different columns \(only in reference: b, c; only in current: d\)"
+    ):
+        MODULE.drift_detect(ref, cur)
+    assert not out_dir.exists()
+
+
+def test_bad_label_column_and_parameters(tmp_path: Path, out_dir: Path) -> None:
+    ref = _write(pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}), tmp_path / "ref.csv")
+    with pytest.raises(ValueError, match=r"label column 'y' not found \(columns: a, b\)"):
+        MODULE.drift_detect(ref, ref, label_column="y")
+    only_label = _write(pd.DataFrame({"y": [1, 2]}), tmp_path / "y.csv")
+    with pytest.raises(ValueError, match="no feature columns"):
+        MODULE.drift_detect(only_label, only_label, label_column="y")
+    bad = [
+        ({"psi_threshold": 0}, "psi_threshold must be positive"),
+        ({"psi_threshold": "high"}, "psi_threshold must be a finite number"),
+        ({"p_value": 1.5}, "p_value must be between 0 and 1"),
+        ({"p_value": math.nan}, "p_value must be a finite number"),
+        ({"psi_threshold": math.inf}, "psi_threshold must be a finite number"),
+        ({"bins": 1}, "bins must be an integer of at least 2"),
+        ({"bins": True}, "bins must be an integer"),
+    ]
+    for kwargs, message in bad:
+        with pytest.raises(ValueError, match=message):
+            MODULE.drift_detect(ref, ref, **kwargs)
+    assert not out_dir.exists()
+
+
+def test_unreadable_tables_are_named(tmp_path: Path, out_dir: Path) -> None:
+    good = _write(pd.DataFrame({"a": [1.0]}), tmp_path / "good.csv")
+    header = tmp_path / "header.csv"
+    header.write_text("a\n")
+    zero = tmp_path / "zero.csv"
+    zero.touch()
+    image = tmp_path / "image.csv"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    cases = [
+        (header, r"table header\.csv is empty \(no rows\)"),
+        (zero, r"table zero\.csv is empty \(0 bytes\)"),
+        (image, r"could not parse image\.csv as CSV"),
+        (tmp_path / "gone.csv", "table file not found"),
+        (tmp_path / "data.xlsx", r"unsupported suffix '\.xlsx'"),
+    ]
+    for path, message in cases:
+        with pytest.raises(ValueError, match=message):
+            MODULE.drift_detect(good, path)
+    assert not out_dir.exists()
+
+
+def test_manifest_loads_and_matches_the_callable(
+    tmp_path: Path, out_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifest_mod = pytest.importorskip("fnhub.manifest")
+    manifest = manifest_mod.load_manifest(FOLDER)
+    assert manifest.ref == "library/drift-detect@1.0.0"
+    assert manifest.spec.entrypoint == "drift_detect.py:drift_detect"
+    assert manifest.metadata.categories == ["monitoring"]
+
+    params = inspect.signature(MODULE.drift_detect).parameters
+    assert [p.name for p in manifest.spec.inputs] == list(params)
+    for port in manifest.spec.inputs:
+        default = params[port.name].default
+        assert port.default == (None if default is inspect.Parameter.empty else default)
+        assert port.required == (default is inspect.Parameter.empty)
+
+    rng = np.random.default_rng(5)
+    _write(_sample(rng, 500), tmp_path / "train.csv")
+    _write(_sample(rng, 500, shift=1.0), tmp_path / "current.csv")
+    monkeypatch.chdir(tmp_path)  # the example names its tables relative to the run
+    for example in manifest.spec.examples:
+        out = MODULE.drift_detect(**example.inputs)
+        assert set(out) == {p.name for p in manifest.spec.outputs}
+        assert out["drifted"] is True
+        assert out["report"].is_file() and out["summary"].is_file() and out["html"].is_file()
