@@ -152,3 +152,7 @@ class WhoAmI(_Wire):
     user: str
     scopes: list[str]
     namespaces: list[str]
+
+
+class Attestations(_Wire):
+    envelopes: list[dict[str, Any]]  # DSSE envelopes, as signed at publish time

@@ -30,12 +30,12 @@ if TYPE_CHECKING:
     from fastapi.testclient import TestClient
 
 
-def make_client(app: FastAPI) -> TestClient:
+def make_client(app: FastAPI, *, raise_server_exceptions: bool = True) -> TestClient:
     with warnings.catch_warnings():
         # Starlette nudges towards the `httpx2` fork; its test client works the same on httpx.
         warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
         from fastapi.testclient import TestClient
-    return TestClient(app)
+    return TestClient(app, raise_server_exceptions=raise_server_exceptions)
 
 
 def auth(token: str) -> dict[str, str]:
@@ -125,7 +125,7 @@ class Publisher:
     namespace: str
     token: str
     key: Ed25519PrivateKey
-    client: TestClient
+    client: httpx.Client  # a TestClient, or a client of a live server
     root: Path
 
     def upload(self, name: str, version: str, **manifest: Any) -> Upload:
@@ -142,7 +142,7 @@ class Publisher:
         return body
 
 
-def make_publisher(client: TestClient, admin_token: str, user: str, root: Path,
+def make_publisher(client: httpx.Client, admin_token: str, user: str, root: Path,
                    namespace: str | None = None) -> Publisher:
     namespace = namespace or user
     response = client.post("/api/v1/tokens", headers=auth(admin_token), json={

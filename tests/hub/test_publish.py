@@ -16,6 +16,7 @@ from fnhub.errors import VersionExists
 from fnhub.hub.context import Hub
 from fnhub.hub.services import auth as auth_service
 from fnhub.hub.services import publish
+from fnhub.manifest import parse_manifest, parse_manifest_text
 from fnhub.packaging import digest_file
 from fnhub.signing import generate_key, key_id
 from tests.hub.factories import (
@@ -274,3 +275,18 @@ def test_package_digest_is_the_packed_digest(hub: Hub, alice: Publisher) -> None
                     envelope_for("alice/same@1.0.0", packed.digest, alice.key))
     detail = alice.send(upload).json()
     assert detail["package"]["digest"] == packed.digest == digest_file(archive)
+
+
+def test_stored_manifest_keeps_required_inputs_required(client: TestClient,
+                                                        alice: Publisher) -> None:
+    folder = write_function(alice.root, "req", "1.0.0", namespace="alice")
+    manifest_file = folder / "function.yaml"
+    manifest_file.write_text(manifest_file.read_text().replace("    default: 1\n", ""))
+    archive, packed = build(folder)
+    sent = Upload("alice", "req", manifest_file.read_text(), archive.read_bytes(),
+                  envelope_for("alice/req@1.0.0", packed.digest, alice.key))
+    assert alice.send(sent).status_code == 201
+    stored = client.get("/api/v1/functions/alice/req/versions/1.0.0").json()["manifest"]
+    assert "default" not in stored["spec"]["inputs"][0]
+    assert parse_manifest(stored).spec.inputs[0].required
+    assert parse_manifest(stored) == parse_manifest_text(manifest_file.read_text())

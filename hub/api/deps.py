@@ -1,0 +1,60 @@
+"""Dependencies shared by the route handlers: the hub context and who is calling."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from fnhub.errors import Unauthorized
+from fnhub.hub.context import Hub
+from fnhub.hub.metrics import Metrics
+from fnhub.hub.services import auth
+from fnhub.hub.services.auth import Caller
+
+API_PREFIX = "/api/v1"
+_bearer = HTTPBearer(auto_error=False, description="an fnhub API token (`fnhub_...`)")
+
+
+def get_hub(request: Request) -> Hub:
+    hub: Hub = request.app.state.hub
+    return hub
+
+
+def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+HubDep = Annotated[Hub, Depends(get_hub)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+
+def optional_caller(
+    hub: HubDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller | None:
+    """The token's caller; None without a token. A token that is present must be valid."""
+    if credentials is None:
+        return None
+    return auth.authenticate(hub, credentials.credentials)
+
+
+def reader(hub: HubDep, caller: Annotated[Caller | None, Depends(optional_caller)]) -> None:
+    """Reads are public, unless the hub is private: then any valid token may read."""
+    if caller is None and hub.settings.private:
+        raise Unauthorized("this hub is private: reading needs a token",
+                           hint="send Authorization: Bearer <token> (`hub login`)")
+
+
+def require_caller(caller: Annotated[Caller | None, Depends(optional_caller)]) -> Caller:
+    """Writes need a token."""
+    if caller is None:
+        raise Unauthorized("this request needs an API token",
+                           hint="send Authorization: Bearer <token> (`hub login`)")
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(require_caller)]
+ReadAccess = Depends(reader)

@@ -1,0 +1,119 @@
+"""The hub's FastAPI application: routers, metrics, and the one place errors become JSON.
+
+Every error answer is `{"error": {"code", "message"[, "hint"]}}`: fnhub errors with their
+own status, request validation problems as 400 naming the field, unknown routes and methods
+as 404/405, and anything unexpected as a 500 without internals (the traceback is logged).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from fnhub import __version__
+from fnhub.errors import FnhubError, InvalidInput
+from fnhub.hub.api import functions, keys, namespaces, site, tokens
+from fnhub.hub.context import Hub
+from fnhub.hub.metrics import Metrics, MetricsMiddleware
+from fnhub.hub.services import auth
+from fnhub.hub.settings import ServerSettings
+
+logger = logging.getLogger("fnhub.hub")
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+def _error(status: int, code: str, message: str, hint: str | None = None,
+           headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if hint:
+        body["hint"] = hint
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    """`query parameter 'limit'`, `body field 'spec.inputs[0]'`, `request body`."""
+    source, path = (loc[0], loc[1:]) if loc else ("request", ())
+    dotted = ""
+    for part in path:
+        dotted += f"[{part}]" if isinstance(part, int) else (f".{part}" if dotted else str(part))
+    if source == "body":
+        return f"body field {dotted!r}" if dotted else "request body"
+    return f"{source} parameter {dotted!r}" if dotted else str(source)
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            reason = (error.get("ctx") or {}).get("error", "malformed")
+            problems.append(f"request body is not valid JSON: {reason}")
+            continue
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        problems.append(f"{_where(tuple(error.get('loc', ())))}: {message}")
+    return "; ".join(problems) or "invalid request"
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(FnhubError)
+    async def fnhub_error(request: Request, exc: FnhubError) -> JSONResponse:
+        if exc.status >= 500:
+            logger.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+        return JSONResponse(exc.to_payload(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(InvalidInput.status, InvalidInput.code, validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            message = f"no such endpoint: {request.method} {request.url.path}"
+        elif exc.status_code == 405:
+            message = f"method {request.method} is not allowed on {request.url.path}"
+        else:
+            message = str(exc.detail)
+        code = _HTTP_CODES.get(exc.status_code, "invalid_input" if exc.status_code < 500
+                               else "internal_error")
+        hint = "the API is described at /docs" if exc.status_code in (404, 405) else None
+        return _error(exc.status_code, code, message, hint, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("%s %s failed unexpectedly", request.method, request.url.path)
+        return _error(500, "internal_error", "internal server error; the hub logged the details")
+
+
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    """Open the hub (migrating its database, minting the admin token) and build its app."""
+    settings = settings or ServerSettings()
+    hub = Hub.open(settings)
+    admin_token_file = auth.ensure_admin_token(hub)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        hub.close()
+
+    app = FastAPI(
+        title="fnhub",
+        version=__version__,
+        description="A registry of reusable, signed ML functions.",
+        lifespan=lifespan,
+    )
+    app.state.hub = hub
+    app.state.metrics = metrics
+    app.state.admin_token_file = admin_token_file
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    for module in (functions, namespaces, keys, tokens, site):
+        app.include_router(module.router)
+    _install_error_handlers(app)
+    return app

@@ -1,0 +1,322 @@
+"""Functions and their versions: lookups, resolution, downloads, yank, tags and deletion.
+
+A function's card (description, kind, categories, labels, latest version, search entry) is
+derived from its versions by `refresh`, which every change of a version calls in the same
+transaction. Deleting a version keeps its row (the number stays taken forever) and drops
+its blob once no live version shares it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from fnhub.api_models import (
+    FunctionDetail,
+    ImageInfo,
+    PackageInfo,
+    Resolution,
+    SignatureInfo,
+    VersionDetail,
+    VersionSummary,
+)
+from fnhub.errors import InvalidInput, NoMatchingVersion, NotFound
+from fnhub.hub.context import Hub
+from fnhub.hub.models import Function, FunctionCategory, Namespace, Tag, Version, utcnow
+from fnhub.hub.services import namespaces, search
+from fnhub.hub.services.auth import Caller
+from fnhub.names import check_name, check_namespace, closest, name_problem
+from fnhub.versions import LATEST, TAG_RE, Candidate, parse_spec, parse_version, resolve
+
+MAX_TAG = 64
+
+
+# --------------------------------------------------------------------------- lookups
+
+
+def _ref(namespace: str, name: str, version: str | None = None) -> str:
+    return f"{namespace}/{name}" + (f"@{version}" if version else "")
+
+
+def find_function(session: Session, namespace: str, name: str) -> Function | None:
+    return session.exec(
+        select(Function).join(Namespace)
+        .where(Namespace.name == namespace, Function.name == name)
+    ).first()
+
+
+def require_function(session: Session, namespace: str, name: str) -> Function:
+    """The function, or NotFound with a hint naming the closest existing one."""
+    check_namespace(namespace)
+    check_name(name)
+    function = find_function(session, namespace, name)
+    if function is not None:
+        return function
+    in_namespace = session.exec(
+        select(Function.name).join(Namespace).where(Namespace.name == namespace)
+    ).all()
+    guess = closest(name, in_namespace)
+    if guess is not None:
+        guess = _ref(namespace, guess)
+    else:
+        everywhere = session.exec(select(Namespace.name, Function.name).join(Function)).all()
+        guess = closest(_ref(namespace, name), [_ref(ns, fn) for ns, fn in everywhere])
+    raise NotFound(f"no function {_ref(namespace, name)}",
+                   hint=f"did you mean {guess}?" if guess else None)
+
+
+def _versions(session: Session, function: Function) -> list[Version]:
+    return list(session.exec(select(Version).where(Version.function_id == function.id)).all())
+
+
+def require_version(session: Session, function: Function, namespace: str,
+                    version: str) -> Version:
+    """A live version; NotFound (saying so) when it never existed or was deleted."""
+    parse_version(version)
+    row = session.exec(
+        select(Version).where(Version.function_id == function.id, Version.version == version)
+    ).first()
+    ref = _ref(namespace, function.name, version)
+    if row is None:
+        live = sorted((v for v in _versions(session, function) if not v.deleted),
+                      key=lambda v: parse_version(v.version))
+        shown = ", ".join(v.version for v in live[-10:]) or "none"
+        raise NotFound(f"no version {ref}", hint=f"available versions: {shown}")
+    if row.deleted:
+        raise NotFound(f"{ref} was deleted (its version number stays reserved)")
+    return row
+
+
+def _tags(session: Session, function: Function) -> dict[str, str]:
+    rows = session.exec(
+        select(Tag.name, Version.version).join(Version, col(Tag.version_id) == Version.id)
+        .where(Tag.function_id == function.id).order_by(Tag.name)
+    ).all()
+    return dict(rows)
+
+
+def _candidates(versions: list[Version]) -> list[Candidate]:
+    return [Candidate(v.version, v.yanked) for v in versions if not v.deleted]
+
+
+# --------------------------------------------------------------------------- the card
+
+
+def refresh(session: Session, function: Function, namespace: str) -> None:
+    """Recompute the card, category rows and search entry from the function's versions."""
+    live = [v for v in _versions(session, function) if not v.deleted]
+    function.live_versions = len(live)
+    try:
+        function.latest_version = resolve(LATEST, _candidates(live))
+    except NoMatchingVersion:
+        function.latest_version = None
+    # The card shows `latest`, else the highest non-yanked version, else the highest one.
+    ranked = sorted(live, key=lambda v: (v.version == function.latest_version, not v.yanked,
+                                         parse_version(v.version)))
+    shown = ranked[-1].manifest if ranked else None
+    keywords: list[str] = []
+    if shown is not None:
+        metadata, spec = shown.get("metadata", {}), shown.get("spec", {})
+        function.description = metadata.get("description", "")
+        function.kind = spec.get("kind", "job")
+        function.categories = list(metadata.get("categories", []))
+        function.labels = dict(metadata.get("labels", {}))
+        keywords = [*function.categories, *function.labels, *function.labels.values(),
+                    function.kind]
+    session.add(function)
+    session.execute(sql_delete(FunctionCategory).where(
+        col(FunctionCategory.function_id) == function.id))
+    assert function.id is not None
+    for category in sorted(set(function.categories)):
+        session.add(FunctionCategory(function_id=function.id, category=category))
+    session.flush()
+    search.index_function(session, function, namespace, keywords)
+
+
+# --------------------------------------------------------------------------- views
+
+
+def version_detail(namespace: str, function: Function, version: Version) -> VersionDetail:
+    image = (ImageInfo(ref=version.image_ref, digest=version.image_digest)
+             if version.image_ref or version.image_digest else None)
+    return VersionDetail(
+        namespace=namespace, name=function.name, version=version.version,
+        manifest=version.manifest,
+        package=PackageInfo(digest=version.package_digest, size=version.package_size),
+        image=image, signatures=[SignatureInfo(keyid=k) for k in version.keyids],
+        yanked=version.yanked, yank_reason=version.yank_reason,
+        published_at=version.published_at, downloads=version.downloads,
+    )
+
+
+def _detail(session: Session, function: Function, namespace: str) -> FunctionDetail:
+    live = sorted((v for v in _versions(session, function) if not v.deleted),
+                  key=lambda v: parse_version(v.version), reverse=True)
+    return FunctionDetail(
+        **search.summary(function, namespace).model_dump(),
+        versions=[VersionSummary(version=v.version, digest=v.package_digest, yanked=v.yanked,
+                                 yank_reason=v.yank_reason, published_at=v.published_at)
+                  for v in live],
+        tags=_tags(session, function),
+    )
+
+
+def get_function(hub: Hub, namespace: str, name: str) -> FunctionDetail:
+    """The function's card with its live versions (newest first) and tags."""
+    with hub.db.read() as session:
+        function = require_function(session, namespace, name)
+        return _detail(session, function, namespace)
+
+
+def get_version(hub: Hub, namespace: str, name: str, version: str) -> VersionDetail:
+    with hub.db.read() as session:
+        function = require_function(session, namespace, name)
+        return version_detail(namespace, function,
+                              require_version(session, function, namespace, version))
+
+
+def resolve_version(hub: Hub, namespace: str, name: str, spec: str | None) -> Resolution:
+    """The version a spec selects: ranges skip yanked versions, exact pins and tags do not."""
+    parsed = parse_spec(spec)
+    with hub.db.read() as session:
+        function = require_function(session, namespace, name)
+        versions = _versions(session, function)
+        chosen = resolve(parsed, _candidates(versions), _tags(session, function),
+                         ref=_ref(namespace, name))
+    row = next(v for v in versions if v.version == chosen)
+    return Resolution(namespace=namespace, name=name, version=row.version,
+                      digest=row.package_digest, yanked=row.yanked)
+
+
+def attestations(hub: Hub, namespace: str, name: str, version: str) -> list[dict[str, Any]]:
+    """The DSSE envelopes recorded for a version (one per publish)."""
+    with hub.db.read() as session:
+        function = require_function(session, namespace, name)
+        return [require_version(session, function, namespace, version).envelope]
+
+
+# --------------------------------------------------------------------------- downloads
+
+
+@dataclass(frozen=True)
+class Download:
+    digest: str
+    size: int
+    filename: str
+    chunks: Iterator[bytes]
+
+
+def package_info(hub: Hub, namespace: str, name: str, version: str) -> PackageInfo:
+    with hub.db.read() as session:
+        function = require_function(session, namespace, name)
+        row = require_version(session, function, namespace, version)
+        return PackageInfo(digest=row.package_digest, size=row.package_size)
+
+
+def download(hub: Hub, namespace: str, name: str, version: str) -> Download:
+    """Open the package for streaming and count the download (version and function)."""
+    with hub.db.write() as session:
+        function = require_function(session, namespace, name)
+        row = require_version(session, function, namespace, version)
+        chunks = hub.store.open(row.package_digest)
+        session.execute(update(Version).where(col(Version.id) == row.id)
+                        .values(downloads=col(Version.downloads) + 1))
+        session.execute(update(Function).where(col(Function.id) == function.id)
+                        .values(downloads=col(Function.downloads) + 1))
+    return Download(digest=row.package_digest, size=row.package_size,
+                    filename=f"{name}-{version}.tar.gz", chunks=chunks)
+
+
+# --------------------------------------------------------------------------- changes
+
+
+def _editable(session: Session, caller: Caller, namespace: str, name: str) -> Function:
+    """The function, once the caller is known to own its namespace (or is an admin)."""
+    check_namespace(namespace)
+    check_name(name)
+    namespaces.authorize(session, caller, namespace, create=False)
+    return require_function(session, namespace, name)
+
+
+def _set_yanked(hub: Hub, caller: Caller, namespace: str, name: str, version: str,
+                reason: str | None, yanked: bool) -> VersionDetail:
+    with hub.db.write() as session:
+        function = _editable(session, caller, namespace, name)
+        row = require_version(session, function, namespace, version)
+        row.yanked = yanked
+        row.yank_reason = reason
+        session.add(row)
+        session.flush()
+        refresh(session, function, namespace)
+        return version_detail(namespace, function, row)
+
+
+def yank(hub: Hub, caller: Caller, namespace: str, name: str, version: str,
+         reason: str) -> VersionDetail:
+    """Hide a version from ranges and `latest`; exact pins still get it (with a warning)."""
+    if not reason.strip():
+        raise InvalidInput("yanking needs a reason")
+    return _set_yanked(hub, caller, namespace, name, version, reason.strip(), True)
+
+
+def unyank(hub: Hub, caller: Caller, namespace: str, name: str, version: str) -> VersionDetail:
+    return _set_yanked(hub, caller, namespace, name, version, None, False)
+
+
+def check_tag(tag: str) -> str:
+    """A tag name: lowercase, starting with a letter (so never a version or range), not `latest`."""
+    if tag == LATEST:
+        raise InvalidInput("'latest' is computed by the hub and cannot be set",
+                           hint="pick another tag name, like 'stable'")
+    if len(tag) > MAX_TAG or not TAG_RE.match(tag) or name_problem(tag):
+        raise InvalidInput(
+            f"invalid tag {tag!r}: use at most {MAX_TAG} lowercase letters and digits, "
+            "starting with a letter, separated by single '.', '_' or '-'"
+        )
+    parse_spec(tag)  # refuses tags that read like versions, e.g. 'v1.2'
+    return tag
+
+
+def set_tag(hub: Hub, caller: Caller, namespace: str, name: str, tag: str,
+            version: str) -> FunctionDetail:
+    """Point `tag` at a live version (moving it if it pointed elsewhere)."""
+    check_tag(tag)
+    with hub.db.write() as session:
+        function = _editable(session, caller, namespace, name)
+        row = require_version(session, function, namespace, version)
+        assert function.id is not None and row.id is not None
+        existing = session.exec(
+            select(Tag).where(Tag.function_id == function.id, Tag.name == tag)
+        ).first()
+        if existing is None:
+            existing = Tag(function_id=function.id, name=tag, version_id=row.id)
+        existing.version_id = row.id
+        existing.updated_at = utcnow()
+        session.add(existing)
+        session.flush()
+        return _detail(session, function, namespace)
+
+
+def delete_version(hub: Hub, caller: Caller, namespace: str, name: str, version: str) -> None:
+    """Soft-delete: the row stays (the number is never reused); tags on it and its blob go."""
+    with hub.db.write() as session:
+        function = _editable(session, caller, namespace, name)
+        row = require_version(session, function, namespace, version)
+        row.deleted = True
+        row.deleted_at = utcnow()
+        session.add(row)
+        session.execute(sql_delete(Tag).where(col(Tag.version_id) == row.id))
+        session.flush()
+        refresh(session, function, namespace)
+        shared = session.exec(
+            select(Version.id).where(Version.package_digest == row.package_digest,
+                                     col(Version.deleted).is_(False))
+        ).first()
+    # Only once the deletion is committed: a blob left over by a crash here is harmless.
+    if shared is None:
+        hub.store.delete(row.package_digest)

@@ -1,0 +1,214 @@
+"""Publishing a version: every check first, then one transaction and one blob commit.
+
+Once the caller's right to publish into the namespace is known, the checks run in this
+order, and a failure at any step leaves no row and no blob behind: the URL's
+namespace/name match the manifest; the manifest is valid; the package streams
+into staging within the size limit; the archive is safe; its `function.yaml` is the
+uploaded manifest; the envelope verifies against a key registered to the namespace; the
+signed subject names this NS/NAME@VERSION with the staged digest; the version number was
+never used (deleted versions included). Concurrent uploads of one version are decided in
+the write transaction (SQLite queues writers; elsewhere the unique constraint fires): one
+wins, the others get VersionExists and their staged files are discarded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from contextlib import suppress
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from fnhub.api_models import VersionDetail
+from fnhub.errors import InvalidInput, ManifestError, SignatureInvalid, VersionExists
+from fnhub.hub.context import Hub
+from fnhub.hub.models import Function, Version, utcnow
+from fnhub.hub.services import functions, keys, namespaces
+from fnhub.hub.services.auth import Caller
+from fnhub.hub.storage import Staged
+from fnhub.manifest import MANIFEST_FILE, Manifest, parse_manifest_text
+from fnhub.names import check_name, check_namespace
+from fnhub.packaging import check_archive, read_member
+from fnhub.signing import Envelope, check_subjects, parse_envelope, verify_envelope
+
+
+def check_request(namespace: str, name: str, manifest_text: str) -> Manifest:
+    """The uploaded manifest, once it is valid and names the function in the URL."""
+    check_namespace(namespace)
+    check_name(name)
+    manifest = parse_manifest_text(manifest_text, source="manifest")
+    meta = manifest.metadata
+    if (meta.namespace, meta.name) != (namespace, name):
+        raise InvalidInput(
+            f"the manifest describes {meta.namespace}/{meta.name}, "
+            f"but the upload goes to {namespace}/{name}"
+        )
+    return manifest
+
+
+def authorize(hub: Hub, caller: Caller, namespace: str, name: str) -> None:
+    """Fail before any upload when the caller could not publish `namespace/name`."""
+    check_namespace(namespace)
+    check_name(name)
+    with hub.db.read() as session:
+        namespaces.authorize(session, caller, namespace, create=False)
+
+
+def _differences(a: Any, b: Any, path: str = "") -> list[str]:
+    """Dotted paths where two JSON values differ (a few, for the error message)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for key in sorted(set(a) | set(b), key=str):
+            out += _differences(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
+        return out
+    return [] if a == b else [path or "(top)"]
+
+
+def _check_package(staged: Staged, manifest: Manifest) -> None:
+    """The archive is safe to unpack and carries exactly the uploaded manifest."""
+    check_archive(staged.path)
+    packaged = parse_manifest_text(read_member(staged.path, MANIFEST_FILE),
+                                   source=f"package {MANIFEST_FILE}")
+    if packaged != manifest:
+        fields = _differences(manifest.to_dict(), packaged.to_dict())
+        raise ManifestError(
+            f"the uploaded manifest differs from the package's {MANIFEST_FILE} "
+            f"({', '.join(fields[:5])})",
+            hint="upload the function.yaml that is inside the package",
+        )
+
+
+def manifest_json(manifest: Manifest) -> dict[str, Any]:
+    """The manifest as stored and served: every field, except the `default` of required ports.
+
+    `Manifest.to_dict()` writes `default: null` for every port, which would make required
+    inputs read as optional ones; leaving it out keeps the stored manifest equivalent.
+    """
+    data = manifest.to_dict()
+    for key in ("inputs", "outputs"):
+        for port, dumped in zip(getattr(manifest.spec, key), data["spec"][key], strict=True):
+            if port.required:
+                dumped.pop("default", None)
+    return data
+
+
+def _signers(envelope: Envelope, trusted: Mapping[str, Ed25519PublicKey]) -> list[str]:
+    """The registered keys whose signatures on the envelope verify."""
+    out = []
+    for signature in envelope.signatures:
+        if signature.keyid in trusted and signature.keyid not in out:
+            with suppress(SignatureInvalid):
+                verify_envelope(envelope, {signature.keyid: trusted[signature.keyid]})
+                out.append(signature.keyid)
+    return out
+
+
+def _verify(session: Session, manifest: Manifest, envelope: Envelope, staged: Staged) -> list[str]:
+    """Check signature, key trust and signed digests; returns the ids of the keys that signed."""
+    namespace = manifest.metadata.namespace
+    trusted = keys.trusted_keys(session, namespace)
+    if not trusted:
+        raise keys.no_keys_error(namespace)
+    statement = verify_envelope(envelope, trusted)
+    image = manifest.spec.image.digest
+    check_subjects(statement, manifest.ref, staged.digest, image_digest=image)
+    return _signers(envelope, trusted)
+
+
+def _function_row(session: Session, namespace_id: int, name: str) -> Function:
+    """The function's row, created with its first version (a concurrent creator may win)."""
+    query = select(Function).where(Function.namespace_id == namespace_id, Function.name == name)
+    function = session.exec(query).first()
+    if function is not None:
+        return function
+    try:
+        with session.begin_nested():
+            function = Function(namespace_id=namespace_id, name=name)
+            session.add(function)
+            session.flush()
+    except IntegrityError:
+        return session.exec(query).one()
+    return function
+
+
+def _taken(ref: str, deleted: bool) -> VersionExists:
+    if deleted:
+        return VersionExists(f"{ref} was published and deleted; version numbers are never reused",
+                             hint="bump the version in function.yaml")
+    return VersionExists(f"{ref} already exists; published versions are immutable",
+                         hint="bump the version in function.yaml")
+
+
+def _record(hub: Hub, caller: Caller, manifest: Manifest, envelope: Envelope,
+            staged: Staged) -> VersionDetail:
+    """Insert the version and commit the blob; the transaction decides concurrent uploads."""
+    meta = manifest.metadata
+    blob_committed = False
+    try:
+        with hub.db.write() as session:
+            namespace = namespaces.authorize(session, caller, meta.namespace, create=True)
+            assert namespace is not None and namespace.id is not None
+            signers = _verify(session, manifest, envelope, staged)
+            function = _function_row(session, namespace.id, meta.name)
+            previous = session.exec(
+                select(Version).where(Version.function_id == function.id,
+                                      Version.version == meta.version)
+            ).first()
+            if previous is not None:
+                raise _taken(manifest.ref, previous.deleted)
+            assert function.id is not None
+            row = Version(
+                function_id=function.id, version=meta.version, manifest=manifest_json(manifest),
+                package_digest=staged.digest, package_size=staged.size,
+                envelope=envelope.model_dump(mode="json"), keyids=signers,
+                image_ref=manifest.spec.image.ref, image_digest=manifest.spec.image.digest,
+                published_by=caller.user_id,
+            )
+            try:
+                with session.begin_nested():
+                    session.add(row)
+                    session.flush()
+            except IntegrityError:
+                raise _taken(manifest.ref, False) from None
+            function.updated_at = utcnow()
+            functions.refresh(session, function, meta.namespace)
+            detail = functions.version_detail(meta.namespace, function, row)
+            hub.store.commit(staged)
+            blob_committed = True
+    except BaseException:
+        if blob_committed and not _blob_in_use(hub, staged.digest):
+            hub.store.delete(staged.digest)
+        raise
+    return detail
+
+
+def _blob_in_use(hub: Hub, digest: str) -> bool:
+    with hub.db.read() as session:
+        return session.exec(
+            select(Version.id).where(Version.package_digest == digest,
+                                     col(Version.deleted).is_(False))
+        ).first() is not None
+
+
+def publish_staged(hub: Hub, caller: Caller, namespace: str, name: str, *, manifest_text: str,
+                   staged: Staged, envelope_text: str) -> VersionDetail:
+    """Publish an upload already in staging; the staged file is committed or discarded."""
+    try:
+        manifest = check_request(namespace, name, manifest_text)
+        _check_package(staged, manifest)
+        envelope = parse_envelope(envelope_text)
+        return _record(hub, caller, manifest, envelope, staged)
+    finally:
+        hub.store.discard(staged)
+
+
+def publish(hub: Hub, caller: Caller, namespace: str, name: str, *, manifest_text: str,
+            package: Iterable[bytes], envelope_text: str) -> VersionDetail:
+    """Check, stage, verify and record one version (see the module docstring for the order)."""
+    check_request(namespace, name, manifest_text)
+    authorize(hub, caller, namespace, name)
+    staged = hub.store.stage(package, max_size=hub.settings.max_package_size)
+    return publish_staged(hub, caller, namespace, name, manifest_text=manifest_text,
+                          staged=staged, envelope_text=envelope_text)

@@ -1,0 +1,142 @@
+"""Search over functions, and the full-text index behind it.
+
+On SQLite the index is the FTS5 table `functions_fts` (rowid = functions.id), created by the
+first migration and rewritten here whenever a function's displayed version changes. Results
+rank by bm25 (a name match weighs most), then downloads. The user's words never reach FTS5
+as syntax: each is quoted and prefix-matched, so `q` may contain anything. Other databases
+match words with ILIKE; `_text_match` and `index_function` are the only dialect-specific code.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, get_args
+
+from sqlalchemy import Float, Integer, and_, exists, func, literal, or_, text
+from sqlalchemy.sql import ColumnElement, Select
+from sqlmodel import Session, col, select
+
+from fnhub.api_models import FunctionSummary, SearchResults, SortOrder
+from fnhub.errors import InvalidInput
+from fnhub.hub.context import Hub
+from fnhub.hub.models import Function, FunctionCategory, Namespace
+from fnhub.manifest import Spec
+
+MAX_LIMIT = 100
+MAX_OFFSET = 2**63 - 1  # the database's integer range
+MAX_QUERY = 256
+MAX_TERMS = 16
+SORTS: tuple[str, ...] = get_args(SortOrder)
+KINDS: tuple[str, ...] = get_args(Spec.model_fields["kind"].annotation)
+# bm25 column weights, in the order of the FTS5 columns: name, namespace, description, keywords
+_BM25 = "bm25(functions_fts, 10.0, 2.0, 4.0, 3.0)"
+
+
+def terms(q: str | None) -> list[str]:
+    """The words of a query, lowercased; punctuation and FTS operators are just separators."""
+    return re.findall(r"\w+", (q or "").lower())[:MAX_TERMS]
+
+
+def fts_query(words: list[str]) -> str:
+    """An FTS5 MATCH expression: every word must appear, as a prefix of a token."""
+    return " ".join(f'"{word}"*' for word in words)
+
+
+def _text_match(session: Session, query: Select[Any],
+                words: list[str]) -> tuple[Select[Any], ColumnElement[Any]]:
+    """`query` narrowed to functions matching every word, and a rank (lower is better)."""
+    if session.get_bind().dialect.name == "sqlite":
+        hits = (
+            text(f"SELECT rowid, {_BM25} AS rank FROM functions_fts WHERE functions_fts MATCH :q")
+            .bindparams(q=fts_query(words))
+            .columns(rowid=Integer, rank=Float)
+            .subquery("hits")
+        )
+        return query.join(hits, hits.c.rowid == Function.id), hits.c.rank
+    conditions = []
+    for word in words:
+        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(or_(col(Function.name).ilike(pattern, escape="\\"),
+                              col(Function.description).ilike(pattern, escape="\\")))
+    return query.where(and_(*conditions)), literal(0)
+
+
+def index_function(session: Session, function: Function, namespace: str,
+                   keywords: list[str]) -> None:
+    """Rewrite the function's index entry; a function with no live version leaves the index."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    session.execute(text("DELETE FROM functions_fts WHERE rowid = :id"), {"id": function.id})
+    if function.live_versions > 0:
+        session.execute(
+            text("INSERT INTO functions_fts (rowid, name, namespace, description, keywords) "
+                 "VALUES (:id, :name, :namespace, :description, :keywords)"),
+            {"id": function.id, "name": function.name, "namespace": namespace,
+             "description": function.description, "keywords": " ".join(keywords)},
+        )
+
+
+def _check(sort: str, limit: int, offset: int, kind: str | None, q: str | None) -> None:
+    if sort not in SORTS:
+        raise InvalidInput(f"unknown sort {sort!r}: use one of {', '.join(SORTS)}")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(f"offset must be between 0 and {MAX_OFFSET}, got {offset}")
+    if kind is not None and kind not in KINDS:
+        raise InvalidInput(f"unknown kind {kind!r}: use one of {', '.join(KINDS)}")
+    if q is not None and len(q) > MAX_QUERY:
+        raise InvalidInput(f"query is longer than {MAX_QUERY} characters")
+
+
+def summary(function: Function, namespace: str) -> FunctionSummary:
+    return FunctionSummary(
+        namespace=namespace, name=function.name, latest_version=function.latest_version,
+        description=function.description, kind=function.kind,
+        categories=list(function.categories), labels=dict(function.labels),
+        downloads=function.downloads, updated_at=function.updated_at,
+    )
+
+
+def search(
+    hub: Hub,
+    *,
+    q: str | None = None,
+    category: str | None = None,
+    kind: str | None = None,
+    namespace: str | None = None,
+    sort: str = "relevance",
+    limit: int = 20,
+    offset: int = 0,
+) -> SearchResults:
+    """Listed functions matching every filter, one page of them, and how many match in all."""
+    _check(sort, limit, offset, kind, q)
+    with hub.db.read() as session:
+        query: Select[Any] = (
+            select(Function, Namespace.name).join(Namespace).where(Function.live_versions > 0)
+        )
+        if namespace:
+            query = query.where(Namespace.name == namespace)
+        if kind:
+            query = query.where(Function.kind == kind)
+        if category:
+            query = query.where(exists().where(
+                FunctionCategory.function_id == Function.id,
+                FunctionCategory.category == category,
+            ))
+        rank = None
+        if words := terms(q):
+            query, rank = _text_match(session, query, words)
+        total = session.exec(select(func.count()).select_from(query.subquery())).one()
+        by_name = (col(Function.name), col(Namespace.name))
+        order: tuple[Any, ...] = {
+            "relevance": (col(Function.downloads).desc(), *by_name),
+            "downloads": (col(Function.downloads).desc(), *by_name),
+            "updated": (col(Function.updated_at).desc(), *by_name),
+            "name": by_name,
+        }[sort]
+        if sort == "relevance" and rank is not None:
+            order = (rank, *order)
+        rows = session.exec(query.order_by(*order).limit(limit).offset(offset)).all()
+        items = [summary(function, ns) for function, ns in rows]
+    return SearchResults(items=items, total=total, limit=limit, offset=offset)
