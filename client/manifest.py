@@ -7,7 +7,15 @@ from typing import Any, Literal
 
 import semver
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+)
 
 from fnhub.errors import ManifestError
 from fnhub.names import DEFAULT_NAMESPACE, name_problem, namespace_problem
@@ -88,6 +96,14 @@ class Port(_Strict):
         if value not in ALL_TYPES:
             raise ValueError(f"unknown type {value!r} (one of: {', '.join(ALL_TYPES)})")
         return value
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A required port has no `default` key (`default: null` would make it optional)."""
+        data = handler(self)
+        if self.required:
+            data.pop("default", None)
+        return data
 
     @property
     def is_artifact(self) -> bool:

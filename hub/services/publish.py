@@ -80,20 +80,6 @@ def _check_package(staged: Staged, manifest: Manifest) -> None:
         )
 
 
-def manifest_json(manifest: Manifest) -> dict[str, Any]:
-    """The manifest as stored and served: every field, except the `default` of required ports.
-
-    `Manifest.to_dict()` writes `default: null` for every port, which would make required
-    inputs read as optional ones; leaving it out keeps the stored manifest equivalent.
-    """
-    data = manifest.to_dict()
-    for key in ("inputs", "outputs"):
-        for port, dumped in zip(getattr(manifest.spec, key), data["spec"][key], strict=True):
-            if port.required:
-                dumped.pop("default", None)
-    return data
-
-
 def _signers(envelope: Envelope, trusted: Mapping[str, Ed25519PublicKey]) -> list[str]:
     """The registered keys whose signatures on the envelope verify."""
     out = []
@@ -160,7 +146,7 @@ def _record(hub: Hub, caller: Caller, manifest: Manifest, envelope: Envelope,
                 raise _taken(manifest.ref, previous.deleted)
             assert function.id is not None
             row = Version(
-                function_id=function.id, version=meta.version, manifest=manifest_json(manifest),
+                function_id=function.id, version=meta.version, manifest=manifest.to_dict(),
                 package_digest=staged.digest, package_size=staged.size,
                 envelope=envelope.model_dump(mode="json"), keyids=signers,
                 image_ref=manifest.spec.image.ref, image_digest=manifest.spec.image.digest,
