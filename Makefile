@@ -2,6 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8080
+DATA ?= .fnhub
 
 .PHONY: setup demo test lint clean
 
@@ -14,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(VENV)/bin/hub serve --data-dir .fnhub --host 127.0.0.1 --port $(PORT) --seed-catalog
+	$(VENV)/bin/hub serve --data-dir $(DATA) --host 127.0.0.1 --port $(PORT) --seed-catalog
 
 lint: setup
 	$(VENV)/bin/ruff check .
