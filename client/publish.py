@@ -1,20 +1,26 @@
-"""`hub publish`: pack a function folder, sign the statement, upload it to the hub."""
+"""Publishing: pack a function folder, sign its statement, upload it.
+
+`prepare` is the one place a folder becomes a signed package; `hub publish`, `hub catalog
+publish` and the hub's own catalog seeding all go through it.
+"""
 
 from __future__ import annotations
 
-import json
 import subprocess
-import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fnhub.api_client import HubClient
 from fnhub.api_models import VersionDetail
 from fnhub.config import HubEntry
-from fnhub.keyring import LocalKey
-from fnhub.manifest import MANIFEST_FILE, load_manifest
+from fnhub.errors import Conflict, InvalidInput, NotFound
+from fnhub.manifest import MANIFEST_FILE, Manifest, load_manifest
 from fnhub.packaging import pack
-from fnhub.signing import make_statement, sign_statement
+from fnhub.signing import Envelope, make_statement, sign_statement
 
 
 def git_provenance(folder: Path) -> dict[str, str]:
@@ -35,18 +41,89 @@ def git_provenance(folder: Path) -> dict[str, str]:
     return out
 
 
-def publish_folder(folder: Path, hub: HubEntry, key: LocalKey) -> VersionDetail:
+@dataclass(frozen=True)
+class Prepared:
+    """A folder packed and signed, ready to upload."""
+
+    manifest: Manifest
+    manifest_text: str
+    archive: Path
+    digest: str
+    envelope: Envelope
+
+
+def prepare(folder: Path, key: Ed25519PrivateKey, workdir: Path) -> Prepared:
     manifest = load_manifest(folder)
     meta = manifest.metadata
     source: dict[str, Any] = meta.source.model_dump(exclude_none=True) if meta.source else {}
-    source = {**git_provenance(folder), **source}
-    predicate = {"metadata": meta.model_dump(mode="json", exclude_none=True), "source": source}
-    with tempfile.TemporaryDirectory(prefix="fnhub-publish-") as tmp:
-        package = Path(tmp) / f"{meta.name}-{meta.version}.tar.gz"
-        packed = pack(folder, package)
-        statement = make_statement(manifest.ref, packed.digest, predicate=predicate)
-        envelope = sign_statement(statement, key.load())
-        with HubClient(hub.url, hub.token) as client:
-            return client.publish(
-                meta.namespace, meta.name, (folder / MANIFEST_FILE).read_text(), package,
-                json.dumps(envelope.model_dump(mode="json")))
+    predicate = {"metadata": meta.model_dump(mode="json", exclude_none=True),
+                 "source": {**git_provenance(folder), **source}}
+    archive = workdir / f"{meta.namespace}-{meta.name}-{meta.version}.tar.gz"
+    packed = pack(folder, archive)
+    envelope = sign_statement(make_statement(manifest.ref, packed.digest, predicate=predicate),
+                              key)
+    return Prepared(manifest, (folder / MANIFEST_FILE).read_text(encoding="utf-8"), archive,
+                    packed.digest, envelope)
+
+
+def upload(client: HubClient, prepared: Prepared) -> VersionDetail:
+    meta = prepared.manifest.metadata
+    return client.publish(meta.namespace, meta.name, prepared.manifest_text, prepared.archive,
+                          prepared.envelope.model_dump_json())
+
+
+def publish_folder(folder: Path, hub: HubEntry, key: Ed25519PrivateKey,
+                   workdir: Path) -> VersionDetail:
+    with HubClient(hub.url, hub.token) as client:
+        return upload(client, prepare(folder, key, workdir))
+
+
+# -- catalogs -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CatalogResult:
+    ref: str  # NS/NAME@VERSION
+    digest: str
+    status: Literal["published", "unchanged"]
+
+
+def catalog_folders(catalog_dir: Path) -> list[Path]:
+    """The function folders (holding a function.yaml) directly under `catalog_dir`, sorted."""
+    if not catalog_dir.is_dir():
+        raise InvalidInput(f"catalog folder {catalog_dir} does not exist")
+    return sorted(p for p in catalog_dir.iterdir() if (p / MANIFEST_FILE).is_file())
+
+
+def publish_catalog(folders: list[Path], key: Ed25519PrivateKey, workdir: Path, *,
+                    published_digest: Callable[[Manifest], str | None],
+                    send: Callable[[Prepared], object]) -> list[CatalogResult]:
+    """Publish each folder unless that exact package is there already; a version published
+    with other content is a conflict (bump the version), reported before anything is sent."""
+    prepared = [prepare(folder, key, workdir) for folder in folders]
+    plan = []
+    for item in prepared:
+        existing = published_digest(item.manifest)
+        if existing is not None and existing != item.digest:
+            raise Conflict(
+                f"{item.manifest.ref} is already published with digest {existing}, but its "
+                f"folder now packs to {item.digest}",
+                hint="bump metadata.version in its function.yaml")
+        plan.append((item, existing is None))
+    results = []
+    for item, needed in plan:
+        if needed:
+            send(item)
+        results.append(CatalogResult(item.manifest.ref, item.digest,
+                                     "published" if needed else "unchanged"))
+    return results
+
+
+def hub_digest(client: HubClient) -> Callable[[Manifest], str | None]:
+    """What a hub holds for a manifest's exact version, as seen through its API."""
+    def lookup(manifest: Manifest) -> str | None:
+        meta = manifest.metadata
+        try:
+            return client.version(meta.namespace, meta.name, meta.version).package.digest
+        except NotFound:
+            return None
+    return lookup

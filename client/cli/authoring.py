@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +15,7 @@ from fnhub.errors import Conflict, InvalidInput
 from fnhub.introspect import manifest_from_code, starter_manifest
 from fnhub.manifest import MANIFEST_FILE, load_manifest
 from fnhub.packaging import pack as pack_folder
-from fnhub.publish import publish_folder
+from fnhub.publish import catalog_folders, hub_digest, publish_catalog, publish_folder, upload
 from fnhub.store import write_atomic
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -82,7 +83,9 @@ def publish(
         raise InvalidInput("publishing container images needs the hub's OCI registry, which "
                            "this hub version does not have yet; use --no-image")
     cfg = context.config()
-    detail = publish_folder(directory, context.default_hub(cfg), keyring.find(cfg.keys_dir, key))
+    signing_key = keyring.find(cfg.keys_dir, key).load()
+    with tempfile.TemporaryDirectory(prefix="fnhub-publish-") as tmp:
+        detail = publish_folder(directory, context.default_hub(cfg), signing_key, Path(tmp))
     if as_json:
         emit_json(detail)
     else:
@@ -124,3 +127,33 @@ def tag(
     with context.client(context.hub_for(context.config(), parsed)) as client:
         client.tag(parsed.namespace, parsed.name, tag_name, parsed.version or "")
     console.print(f"{parsed.ref}:{tag_name} -> {parsed.version}")
+
+
+catalog_app = typer.Typer(help="Publish a curated catalog of functions.", no_args_is_help=True)
+
+
+@catalog_app.command("publish")
+def catalog_publish(
+    directory: Annotated[Path, typer.Argument(help="Folder of function folders.")] = Path(
+        "catalog"),
+    key: Annotated[str | None, typer.Option(help="Signing key NAME or FILE "
+                                                    "(default: your only key).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Publish every function under DIR (signed), skipping versions already published with the
+    same digest; a version published with other content is an error.
+
+    Example: `hub catalog publish catalog --key library`
+    """
+    cfg = context.config()
+    signing_key = keyring.find(cfg.keys_dir, key).load()
+    with context.client(context.default_hub(cfg)) as client, \
+            tempfile.TemporaryDirectory(prefix="fnhub-catalog-") as tmp:
+        results = publish_catalog(catalog_folders(directory), signing_key, Path(tmp),
+                                  published_digest=hub_digest(client),
+                                  send=lambda prepared: upload(client, prepared))
+    if as_json:
+        emit_json([{"ref": r.ref, "digest": r.digest, "status": r.status} for r in results])
+        return
+    for r in results:
+        console.print(f"{r.status:>9}  {r.ref}  {r.digest[:19]}…")

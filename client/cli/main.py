@@ -38,6 +38,7 @@ app.command()(authoring.yank)
 app.command()(authoring.unyank)
 app.command()(authoring.tag)
 app.add_typer(keys.app, name="keys")
+app.add_typer(authoring.catalog_app, name="catalog")
 
 
 def _version(value: bool) -> None:

@@ -9,40 +9,29 @@ same digest is skipped; one published with a different digest is an error (bump 
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import select
 
 from fnhub.api_models import KeyRegister
-from fnhub.errors import Conflict, InvalidInput
+from fnhub.errors import InvalidInput
 from fnhub.hub.context import Hub
 from fnhub.hub.models import Version
 from fnhub.hub.services import auth, functions, keys, publish
-from fnhub.manifest import MANIFEST_FILE, Manifest, load_manifest
+from fnhub.manifest import Manifest
 from fnhub.names import DEFAULT_NAMESPACE
-from fnhub.packaging import pack
+from fnhub.publish import CatalogResult, Prepared, catalog_folders, publish_catalog
 from fnhub.signing import (
     generate_key,
     key_id,
     load_private_key,
-    make_statement,
     public_key_to_b64,
     save_private_key,
-    sign_statement,
 )
 
 LIBRARY_KEY = Path("keys") / "library.key"
 CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class SeedResult:
-    ref: str  # NS/NAME@VERSION
-    digest: str
-    status: Literal["published", "unchanged"]
 
 
 def library_key(hub: Hub) -> Ed25519PrivateKey:
@@ -62,13 +51,6 @@ def library_key(hub: Hub) -> Ed25519PrivateKey:
     return key
 
 
-def catalog_folders(catalog_dir: Path) -> list[Path]:
-    """The function folders (holding a function.yaml) directly under `catalog_dir`, sorted."""
-    if not catalog_dir.is_dir():
-        raise InvalidInput(f"catalog folder {catalog_dir} does not exist")
-    return sorted(p for p in catalog_dir.iterdir() if (p / MANIFEST_FILE).is_file())
-
-
 def _published_digest(hub: Hub, manifest: Manifest) -> str | None:
     meta = manifest.metadata
     with hub.db.read() as session:
@@ -81,46 +63,26 @@ def _published_digest(hub: Hub, manifest: Manifest) -> str | None:
         ).first()
 
 
-def seed_function(hub: Hub, folder: Path, key: Ed25519PrivateKey) -> SeedResult:
-    """Pack, sign and publish one catalog folder, unless that exact package is there already."""
-    manifest = load_manifest(folder)
-    meta = manifest.metadata
+def _send(hub: Hub, prepared: Prepared) -> None:
+    meta = prepared.manifest.metadata
     if meta.namespace != DEFAULT_NAMESPACE:
-        raise InvalidInput(
-            f"{folder / MANIFEST_FILE}: catalog functions belong to namespace "
-            f"{DEFAULT_NAMESPACE!r}, not {meta.namespace!r}"
-        )
-    with tempfile.TemporaryDirectory(prefix="fnhub-seed-") as tmp:
-        archive = Path(tmp) / f"{meta.name}-{meta.version}.tar.gz"
-        packed = pack(folder, archive)
-        published = _published_digest(hub, manifest)
-        if published == packed.digest:
-            return SeedResult(manifest.ref, packed.digest, "unchanged")
-        if published is not None:
-            raise Conflict(
-                f"{manifest.ref} is already published with digest {published}, "
-                f"but {folder} now packs to {packed.digest}",
-                hint=f"bump metadata.version in {folder / MANIFEST_FILE}",
-            )
-        source = meta.source.model_dump(exclude_none=True) if meta.source else {}
-        predicate = {"metadata": meta.model_dump(mode="json", exclude_none=True),
-                     "source": source}
-        envelope = sign_statement(make_statement(manifest.ref, packed.digest,
-                                                 predicate=predicate), key)
-        with archive.open("rb") as fh:
-            publish.publish(
-                hub, auth.operator(hub), meta.namespace, meta.name,
-                manifest_text=(folder / MANIFEST_FILE).read_text(encoding="utf-8"),
-                package=iter(lambda: fh.read(CHUNK), b""),
-                envelope_text=envelope.model_dump_json(),
-            )
-    return SeedResult(manifest.ref, packed.digest, "published")
+        raise InvalidInput(f"{meta.name}: catalog functions belong to namespace "
+                           f"{DEFAULT_NAMESPACE!r}, not {meta.namespace!r}")
+    with prepared.archive.open("rb") as fh:
+        publish.publish(hub, auth.operator(hub), meta.namespace, meta.name,
+                        manifest_text=prepared.manifest_text,
+                        package=iter(lambda: fh.read(CHUNK), b""),
+                        envelope_text=prepared.envelope.model_dump_json())
 
 
-def seed_catalog(hub: Hub, catalog_dir: Path) -> list[SeedResult]:
-    """Publish every catalog function that is not on the hub yet."""
+def seed_catalog(hub: Hub, catalog_dir: Path) -> list[CatalogResult]:
+    """Publish every catalog function that is not on the hub yet (same rules as
+    `hub catalog publish`, through the same code)."""
     folders = catalog_folders(catalog_dir)
     if not folders:
         return []
     key = library_key(hub)
-    return [seed_function(hub, folder, key) for folder in folders]
+    with tempfile.TemporaryDirectory(prefix="fnhub-seed-") as tmp:
+        return publish_catalog(folders, key, Path(tmp),
+                               published_digest=lambda m: _published_digest(hub, m),
+                               send=lambda prepared: _send(hub, prepared))
