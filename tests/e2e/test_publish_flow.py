@@ -95,3 +95,13 @@ def test_publish_install_run_yank_pin(hub: HubProcess, alice: CLI, tmp_path: Pat
     alice.fails("install", f"hub://alice/scale:1.0.0@{wrong}", match="pins " + wrong)
     right = alice.ok("install", f"hub://alice/scale:1.0.0@{digest_100}")
     assert "alice/scale@1.0.0" in right
+
+    alice.ok("tag", "hub://alice/scale:1.0.0", "stable")
+    assert alice.json("show", "hub://alice/scale:stable")["version"]["version"] == "1.0.0"
+    assert alice.json("verify", "hub://alice/scale:stable")["keyid"] == keyid
+
+    listed = {(r["name"], r["version"]) for r in alice.json("list")}
+    assert {("scale", "1.0.0"), ("scale", "1.1.0")} <= listed
+    alice.ok("uninstall", "hub://alice/scale:1.1.0")
+    assert {r["version"] for r in alice.json("list")} == {"1.0.0"}
+    alice.fails("uninstall", "hub://alice/scale:1.1.0", match="no version of alice/scale")
