@@ -1,0 +1,59 @@
+"""Every catalog folder keeps the catalog's contract: a valid manifest in `library`, a card,
+an entrypoint whose signature is exactly the declared inputs, and examples that name inputs."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+
+from fnhub.manifest import load_manifest
+from fnhub.runtime import load_callable
+
+CATALOG = Path(__file__).resolve().parents[2] / "catalog"
+FOLDERS = sorted(p for p in CATALOG.iterdir() if (p / "function.yaml").is_file())
+
+
+def test_the_catalog_has_the_twelve_functions() -> None:
+    assert {p.name for p in FOLDERS} >= {
+        "load-dataset", "gen-class-data", "describe", "clean-data", "split-dataset",
+        "feature-selection", "train", "evaluate", "batch-predict", "drift-detect", "tune",
+        "model-server"}
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
+def test_manifest_card_and_signature(folder: Path) -> None:
+    manifest = load_manifest(folder)
+    meta, spec = manifest.metadata, manifest.spec
+    assert meta.name == folder.name and meta.namespace == "library"
+    assert meta.description and meta.categories and meta.license
+    card = (folder / "README.md").read_text()
+    assert f"hub://{meta.name}" in card and "import_function" in card
+
+    signature = inspect.signature(load_callable(folder, spec.entrypoint))
+    params = {name: p for name, p in signature.parameters.items()
+              if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    assert list(params) == [p.name for p in spec.inputs]
+    for port in spec.inputs:
+        default = params[port.name].default
+        if port.required:
+            assert default is inspect.Parameter.empty, port.name
+        else:
+            assert default == port.default, port.name
+
+    assert spec.examples, "every card needs an example"
+    for example in spec.examples:
+        assert set(example.inputs) <= set(params)
+    if spec.kind == "serving":
+        assert spec.outputs == []
+    else:
+        assert spec.outputs
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
+def test_function_code_does_not_import_fnhub(folder: Path) -> None:
+    """It runs in a venv holding only its requirements, where fnhub is not installed."""
+    for source in folder.glob("*.py"):
+        text = source.read_text()
+        assert "import fnhub" not in text and "from fnhub" not in text, source
