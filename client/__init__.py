@@ -13,15 +13,19 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Function": "fnhub.function",
     "import_function": "fnhub.function",
+    "Pipeline": "fnhub.pipeline",
+    "PipelineRun": "fnhub.pipeline",
     "RunResult": "fnhub.runner",
     "Context": "fnhub.runtime",
     "context": "fnhub.runtime",
 }
 
-__all__ = ["Context", "Function", "RunResult", "__version__", "context", "import_function"]
+__all__ = ["Context", "Function", "Pipeline", "PipelineRun", "RunResult", "__version__", "context",
+           "import_function"]
 
 if TYPE_CHECKING:
     from fnhub.function import Function, import_function
+    from fnhub.pipeline import Pipeline, PipelineRun
     from fnhub.runner import RunResult
     from fnhub.runtime import Context, context
 

@@ -11,11 +11,15 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import venv
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -114,7 +118,7 @@ def missing_requirements(manifest: Manifest) -> list[str]:
     return problems
 
 
-def _check_python(manifest: Manifest) -> None:
+def check_python(manifest: Manifest) -> None:
     current = ".".join(map(str, sys.version_info[:3]))
     if not SpecifierSet(manifest.spec.python).contains(current):
         raise MissingRequirements(
@@ -128,8 +132,9 @@ def new_run_dir(base: Path, name: str) -> Path:
     return path
 
 
-def _request(folder: Path, manifest: Manifest, inputs: dict[str, Any],
-             output_dir: Path) -> dict[str, Any]:
+def build_request(folder: Path, manifest: Manifest, inputs: dict[str, Any],
+                  output_dir: Path) -> dict[str, Any]:
+    """The `fnhub.runtime` request for one call (shared with the pipeline engines)."""
     artifacts = [p.name for p in manifest.spec.inputs if p.is_artifact]
     return {
         "folder": str(folder),
@@ -207,24 +212,56 @@ def ensure_venv(manifest: Manifest, venvs_dir: Path) -> Path:
     return target
 
 
-def _run_in_venv(request: dict[str, Any], venv_dir: Path, run_dir: Path,
-                 log: Path) -> dict[str, Any]:
-    request_file, result_file = run_dir / "request.json", run_dir / "result.json"
+@contextmanager
+def _forward_stop_signals(proc: subprocess.Popen[bytes], *, enabled: bool) -> Iterator[None]:
+    """SIGINT/SIGTERM to us reach the child exactly once, so a serving function (in its own
+    session, away from the terminal's signals) shuts down cleanly and reports back."""
+    if not enabled:
+        yield
+        return
+
+    def forward(signum: int, _frame: object) -> None:
+        proc.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run_request(request: dict[str, Any], work_dir: Path, log: Path, *,
+                venv_dir: Path | None = None) -> dict[str, Any]:
+    """Run `request` through `fnhub.runtime` in a child process; its output goes to `log`.
+
+    The child is this interpreter (`python -m fnhub.runtime`) or, given a venv, the venv's
+    Python running the runtime as a script with -I: fnhub is not installed there, and the
+    runtime's own folder (fnhub's modules) must not shadow the function's imports.
+    """
+    request_file, result_file = work_dir / "request.json", work_dir / "result.json"
     request_file.write_text(json.dumps(request, indent=2))
+    result_file.unlink(missing_ok=True)
     env = {**os.environ, "FNHUB_OUTPUT_DIR": request["output_dir"]}
-    env.pop("PYTHONPATH", None)
+    if venv_dir is None:
+        command = [sys.executable, "-m", "fnhub.runtime"]
+    else:
+        command = [str(venv_dir / "bin" / "python"), "-I", runtime.__file__]
+        env.pop("PYTHONPATH", None)
+    in_main_thread = threading.current_thread() is threading.main_thread()
     with log.open("w") as fh:
-        proc = subprocess.run(
-            # -I: the runtime's own folder (fnhub's modules) must not shadow the function's imports
-            [str(venv_dir / "bin" / "python"), "-I", runtime.__file__, str(request_file),
-             str(result_file)],
-            stdout=fh, stderr=subprocess.STDOUT, cwd=request["output_dir"], env=env, check=False)
+        proc = subprocess.Popen(
+            [*command, str(request_file), str(result_file)],
+            stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=request["output_dir"], env=env, start_new_session=in_main_thread)
+        with _forward_stop_signals(proc, enabled=in_main_thread):
+            proc.wait()
     if not result_file.is_file():
         return {"ok": False, "error": f"the function's process exited with {proc.returncode}"}
     return json.loads(result_file.read_text())
 
 
-def _collect(encoded: dict[str, dict[str, Any]], output_dir: Path) -> dict[str, Any]:
+def collect_outputs(encoded: dict[str, dict[str, Any]], output_dir: Path) -> dict[str, Any]:
     """Artifact outputs written elsewhere are copied into the run's outputs folder."""
     outputs: dict[str, Any] = {}
     for name, item in encoded.items():
@@ -251,7 +288,7 @@ def run_function(folder: Path, manifest: Manifest, inputs: dict[str, Any], *, en
     if env not in ENVS:
         raise InvalidInput(f"unknown environment {env!r} (one of: {', '.join(ENVS)})")
     values = check_inputs(manifest, inputs)
-    _check_python(manifest)
+    check_python(manifest)
     if env == "current" and (missing := missing_requirements(manifest)):
         raise MissingRequirements(
             f"{manifest.metadata.name} needs packages this environment lacks: "
@@ -265,10 +302,10 @@ def run_function(folder: Path, manifest: Manifest, inputs: dict[str, Any], *, en
     output_dir = run_dir / "outputs"
     output_dir.mkdir(exist_ok=True)
     log = run_dir / "log.txt"
-    request = _request(folder, manifest, values, output_dir)
+    request = build_request(folder, manifest, values, output_dir)
     started = time.monotonic()
     if env == "venv":
-        answer = _run_in_venv(request, ensure_venv(manifest, venvs_dir), run_dir, log)
+        answer = run_request(request, run_dir, log, venv_dir=ensure_venv(manifest, venvs_dir))
     else:
         answer = _run_in_process(request, log)
     duration = time.monotonic() - started
@@ -283,7 +320,7 @@ def run_function(folder: Path, manifest: Manifest, inputs: dict[str, Any], *, en
         raise RunError(f"{manifest.metadata.name} failed: {answer.get('error')}",
                        hint=f"the log is in {log}")
     try:
-        outputs = _collect(answer["outputs"], output_dir)
+        outputs = collect_outputs(answer["outputs"], output_dir)
     except OSError as exc:
         raise RunError(f"could not collect the outputs of {manifest.metadata.name}: "
                        f"{exc}") from None

@@ -1,20 +1,38 @@
 """Call a function by its calling convention (design §3). Standard library only.
 
 The same code runs a function in-process, in a venv (`python runtime.py REQUEST RESULT`, where
-fnhub itself is not installed) and in a container (`python -m fnhub.runtime`), so it imports
-nothing outside the standard library.
+fnhub itself is not installed), as a pipeline step and in a container (`python -m fnhub.runtime`),
+so it imports nothing outside the standard library. It has two command-line forms:
+
+    python -m fnhub.runtime REQUEST.json RESULT.json
 
 REQUEST is JSON: {"folder", "entrypoint", "inputs": {name: value}, "artifacts": [names whose
 value is a path], "outputs": [{"name", "type"}], "output_dir"}. RESULT receives
 {"ok": true, "outputs": {name: {"value": v} | {"path": p}}} or {"ok": false, "error", "traceback"}.
+
+    python -m fnhub.runtime --function-dir DIR --entrypoint FILE:CALLABLE
+        [--param NAME=JSON]... [--text NAME=TEXT]... [--artifact NAME=PATH]...
+        [--output NAME:TYPE[=PATH]]... [--output-dir DIR] [--result RESULT.json]
+
+The flag form is for containers (Kubeflow Pipelines, Argo), whose placeholders fill single
+arguments. `--param` takes a JSON value (`3`, `true`, `[1, 2]`, `"iris"`); `--text` takes a
+string as is (KFP substitutes string parameters unquoted); `--artifact` passes an input artifact's
+path. `--output` declares the outputs in the manifest's order; with `=PATH` the output is also
+written to PATH after the call, where workflow engines collect it: an artifact is copied there (a
+file, or a folder tree), a parameter is written as text (a string as is, anything else as JSON).
+`--output-dir` is `fnhub.context().output_dir` (a new temporary folder by default); `--result`
+receives the RESULT JSON above. The exit code is 0 on success, 1 when the function failed and 2
+for a malformed command line.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import importlib.util
 import json
 import os
+import shutil
 import sys
 import tempfile
 import traceback
@@ -91,6 +109,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def value_matches(kind: str, value: Any) -> bool:
+    """Whether a plain value fits a parameter type (None fits any: the value is optional)."""
+    if value is None:
+        return True
+    return isinstance(value, _PYTHON_TYPES[kind]) and (kind == "bool"
+                                                       or not isinstance(value, bool))
+
+
 def encode_outputs(result: Any, outputs: list[dict[str, str]]) -> dict[str, dict[str, Any]]:
     """Check a function's return value against its declared outputs."""
     names = [o["name"] for o in outputs]
@@ -115,9 +141,7 @@ def encode_outputs(result: Any, outputs: list[dict[str, str]]) -> dict[str, dict
             encoded[name] = {"path": str(Path(value).resolve())}
             continue
         value = _plain(value)
-        allowed = _PYTHON_TYPES[kind]
-        if value is not None and (not isinstance(value, allowed)
-                                  or (kind != "bool" and isinstance(value, bool))):
+        if not value_matches(kind, value):
             raise OutputError(f"output {name!r} should be {kind}, got {type(value).__name__}")
         encoded[name] = {"value": list(value) if isinstance(value, tuple) else value}
     return encoded
@@ -133,20 +157,100 @@ def call(request: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return encode_outputs(fn(**kwargs), request["outputs"])
 
 
+def _pair(parser: argparse.ArgumentParser, text: str, flag: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        parser.error(f"{flag} {text!r}: expected NAME=VALUE")
+    return name, value
+
+
+def _parse_flags(args: list[str]) -> tuple[dict[str, Any], Path | None, dict[str, Path]]:
+    """The flag form as (request, result file, {output name: where to write it})."""
+    parser = argparse.ArgumentParser(prog="python -m fnhub.runtime",
+                                     description="Call an fnhub function (see the docstring).")
+    parser.add_argument("--function-dir", required=True, type=Path)
+    parser.add_argument("--entrypoint", required=True, help="FILE:CALLABLE")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=JSON")
+    parser.add_argument("--text", action="append", default=[], metavar="NAME=TEXT")
+    parser.add_argument("--artifact", action="append", default=[], metavar="NAME=PATH")
+    parser.add_argument("--output", action="append", default=[], metavar="NAME:TYPE[=PATH]")
+    parser.add_argument("--output-dir", type=Path)
+    parser.add_argument("--result", type=Path)
+    ns = parser.parse_args(args)
+    inputs: dict[str, Any] = {}
+    for item in ns.param:
+        name, text = _pair(parser, item, "--param")
+        try:
+            inputs[name] = json.loads(text)
+        except json.JSONDecodeError:
+            parser.error(f"--param {name}: {text!r} is not JSON (use --text for strings)")
+    for item in ns.text:
+        name, text = _pair(parser, item, "--text")
+        inputs[name] = text
+    artifacts = []
+    for item in ns.artifact:
+        name, text = _pair(parser, item, "--artifact")
+        inputs[name] = text
+        artifacts.append(name)
+    outputs, targets = [], {}
+    for item in ns.output:
+        declared, _, target = item.partition("=")
+        name, colon, kind = declared.partition(":")
+        if not colon or not name or kind not in (*_PYTHON_TYPES, *ARTIFACT_TYPES):
+            parser.error(f"--output {item!r}: expected NAME:TYPE[=PATH] with a known type")
+        outputs.append({"name": name, "type": kind})
+        if target:
+            targets[name] = Path(target)
+    output_dir = ns.output_dir or Path(tempfile.mkdtemp(prefix="fnhub-out-"))
+    output_dir.mkdir(parents=True, exist_ok=True)
+    request = {"folder": str(ns.function_dir.resolve()), "entrypoint": ns.entrypoint,
+               "inputs": inputs, "artifacts": artifacts, "outputs": outputs,
+               "output_dir": str(output_dir.resolve())}
+    return request, ns.result, targets
+
+
+def _write_outputs(encoded: dict[str, dict[str, Any]], targets: dict[str, Path]) -> None:
+    """Put each output where a workflow engine collects it; artifacts then point there."""
+    for name, target in targets.items():
+        item = encoded[name]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if "value" in item:
+            value = item["value"]
+            target.write_text(value if isinstance(value, str) else json.dumps(value))
+            continue
+        source = Path(item["path"])
+        if source == target.resolve():
+            continue
+        if source.is_dir():
+            shutil.copytree(source, target, dirs_exist_ok=True)
+        else:
+            shutil.copy2(source, target)
+        item["path"] = str(target.resolve())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print("usage: python -m fnhub.runtime REQUEST.json RESULT.json", file=sys.stderr)
+    targets: dict[str, Path] = {}
+    if args and args[0].startswith("--"):
+        request, result_file, targets = _parse_flags(args)
+    elif len(args) == 2:
+        request, result_file = json.loads(Path(args[0]).read_text()), Path(args[1])
+    else:
+        print("usage: python -m fnhub.runtime REQUEST.json RESULT.json\n"
+              "       python -m fnhub.runtime --function-dir DIR --entrypoint FILE:CALLABLE "
+              "[...] (see --help)", file=sys.stderr)
         return 2
-    request = json.loads(Path(args[0]).read_text())
     os.environ["FNHUB_OUTPUT_DIR"] = request["output_dir"]
     try:
-        result: dict[str, Any] = {"ok": True, "outputs": call(request)}
+        outputs = call(request)
+        _write_outputs(outputs, targets)
+        result: dict[str, Any] = {"ok": True, "outputs": outputs}
     except BaseException as exc:  # the parent reports it; the child must always answer
         traceback.print_exc()
         result = {"ok": False, "error": f"{type(exc).__name__}: {exc}",
                   "traceback": traceback.format_exc()}
-    Path(args[1]).write_text(json.dumps(result, default=str))
+    if result_file is not None:
+        result_file.write_text(json.dumps(result, default=str))
     return 0 if result["ok"] else 1
 
 

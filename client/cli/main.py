@@ -9,7 +9,7 @@ import click
 import typer
 
 from fnhub import __version__
-from fnhub.cli import account, authoring, keys, registry, running
+from fnhub.cli import account, authoring, keys, pipelines, registry, running
 from fnhub.cli.output import error
 from fnhub.errors import FnhubError
 
@@ -39,6 +39,7 @@ app.command()(authoring.unyank)
 app.command()(authoring.tag)
 app.add_typer(keys.app, name="keys")
 app.add_typer(authoring.catalog_app, name="catalog")
+app.add_typer(pipelines.app, name="pipeline")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,461 @@
+"""Running a pipeline graph: checks, scheduling, caching and the run record.
+
+The scheduler is the same for every engine; an engine (an `Executor`) only decides where
+`execute_step` runs: `local` in a bounded pool of threads of this process (each step is its own
+child process), `dask` on a Dask cluster (`fnhub.pipeline.dask_engine`).
+
+Before any step starts: parameters are checked against their declared types, every step's
+files must still pack to the digest its graph resolved (an installed function was not modified,
+a local folder did not change since the pipeline was built), Python and, for `env="current"`,
+the function's requirements must be satisfied by this interpreter, and constant input artifacts
+must exist. A failing step stops the steps downstream of it (`skipped`); independent steps still
+finish. A step is `cached` when the step cache holds a run of the same function on the same
+inputs (see `fnhub.pipeline.cache`).
+
+Run folder, `<runs>/<run-id>/` (`<FNHUB_HOME>/runs/` unless given, for the SDK and the CLI
+alike, next to `hub run`'s run folders; a Dask cluster on other machines needs a `runs_dir` on
+storage they share):
+
+    run.json                    the run record, rewritten atomically at every step change:
+                                pipeline, engine, params, status, timings, and per step its
+                                function and digest, status, inputs, outputs, log, timings,
+                                host, cache key, error and log tail
+    <step>/outputs/...          the step's artifact outputs (linked from the cache when cached)
+    <step>/log.txt              what the function printed
+    <step>/request.json, result.json   the `fnhub.runtime` request and answer
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+from fnhub.errors import (
+    DigestMismatch,
+    FnhubError,
+    InvalidInput,
+    MissingRequirements,
+    RunError,
+)
+from fnhub.manifest import ARTIFACT_TYPES
+from fnhub.names import closest
+from fnhub.pipeline.cache import StepCache, artifact_digest, cache_key
+from fnhub.pipeline.execute import StepOutcome, StepTask, execute_step
+from fnhub.pipeline.graph import (
+    Constant,
+    OutputRef,
+    ParamRef,
+    PipelineGraph,
+    StepNode,
+    check_param_value,
+)
+from fnhub.pipeline.resolve import pack_digest
+from fnhub.runner import (
+    ENVS,
+    build_request,
+    check_inputs,
+    check_python,
+    missing_requirements,
+    new_run_dir,
+)
+from fnhub.store import write_atomic
+
+ENGINES = ("local", "dask")
+FINISHED_OK = ("succeeded", "cached")
+RUN_FILE = "run.json"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _plain(value: Any) -> Any:
+    return str(value) if isinstance(value, Path) else value
+
+
+@dataclass
+class StepRun:
+    """One step of a run: pending, queued, running, succeeded, cached, failed or skipped."""
+
+    name: str
+    function: str  # NAMESPACE/NAME@VERSION
+    digest: str
+    step_dir: Path
+    status: str = "pending"
+    inputs: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)  # artifacts as Paths
+    cache_key: str | None = None
+    cached_from: str | None = None  # when the reused outputs were made
+    started_at: str | None = None
+    finished_at: str | None = None
+    duration: float | None = None
+    host: str | None = None
+    error: str | None = None
+    log_tail: str = ""
+
+    @property
+    def log(self) -> Path:
+        return self.step_dir / "log.txt"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "function": self.function, "digest": self.digest, "status": self.status,
+            "inputs": {k: _plain(v) for k, v in self.inputs.items()},
+            "outputs": {k: _plain(v) for k, v in self.outputs.items()},
+            "log": str(self.log), "started_at": self.started_at,
+            "finished_at": self.finished_at, "duration_s": self.duration, "host": self.host,
+            "cache_key": self.cache_key, "cached_from": self.cached_from, "error": self.error,
+            "log_tail": self.log_tail or None,
+        }
+
+
+@dataclass
+class PipelineRun:
+    """The result of `Pipeline.run`: status, run folder, and outputs per step."""
+
+    pipeline: str
+    run_dir: Path
+    engine: str
+    params: dict[str, Any]
+    steps: dict[str, StepRun]
+    status: str = "running"  # then succeeded or failed
+    started_at: str = field(default_factory=_now)
+    finished_at: str | None = None
+    duration: float | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self.run_dir.name
+
+    @property
+    def outputs(self) -> dict[str, dict[str, Any]]:
+        """`run.outputs[step][output]`: values, and artifacts as paths in the run folder."""
+        return {name: dict(s.outputs) for name, s in self.steps.items()
+                if s.status in FINISHED_OK}
+
+    @property
+    def error(self) -> str | None:
+        """What failed, with each failed step's log tail; None for a successful run."""
+        failed = [s for s in self.steps.values() if s.status == "failed"]
+        if not failed:
+            return None
+        parts = []
+        for step in failed:
+            text = f"step {step.name!r} failed: {step.error}"
+            if step.log_tail:
+                tail = "\n".join("  | " + line for line in step.log_tail.splitlines())
+                text += f"\n  log tail ({step.log}):\n{tail}"
+            parts.append(text)
+        skipped = [s.name for s in self.steps.values() if s.status == "skipped"]
+        if skipped:
+            parts.append(f"skipped (downstream of a failure): {', '.join(skipped)}")
+        return "\n".join(parts)
+
+    def raise_for_status(self) -> None:
+        if self.status != "succeeded":
+            raise RunError(f"pipeline {self.pipeline!r} failed: {self.error}",
+                           hint=f"the run record is {self.run_dir / RUN_FILE}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pipeline": self.pipeline, "run_id": self.run_id, "run_dir": str(self.run_dir),
+            "engine": self.engine, "status": self.status,
+            "params": {k: _plain(v) for k, v in self.params.items()},
+            "started_at": self.started_at, "finished_at": self.finished_at,
+            "duration_s": self.duration,
+            "steps": {name: s.to_json() for name, s in self.steps.items()},
+        }
+
+    def save(self) -> None:
+        write_atomic(self.run_dir / RUN_FILE,
+                     json.dumps(self.to_json(), indent=2, default=str).encode())
+
+
+OnEvent = Callable[[PipelineRun, StepRun], None]
+
+
+class Executor(Protocol):
+    """Where steps run. `slots` is how many may run at once."""
+
+    slots: int
+
+    def submit(self, task: StepTask) -> Future[StepOutcome]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalExecutor:
+    """Steps as child processes, started from a bounded pool of threads of this process."""
+
+    def __init__(self, workers: int) -> None:
+        self.slots = workers
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fnhub-step")
+
+    def submit(self, task: StepTask) -> Future[StepOutcome]:
+        return self._pool.submit(execute_step, task)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def executor_factory(engine: str, *, workers: int,
+                     address: str | None) -> Callable[[], Executor]:
+    """Check the engine's options now; the executor itself starts when a step first needs it
+    (a fully cached run never starts a cluster)."""
+    if workers < 1:
+        raise InvalidInput(f"workers must be at least 1, got {workers}")
+    if engine == "local":
+        if address:
+            raise InvalidInput("an address is for the dask engine (--engine dask)")
+        return lambda: LocalExecutor(workers)
+    if engine == "dask":
+        if importlib.util.find_spec("distributed") is None:
+            raise InvalidInput("the dask engine needs the fnhub[dask] extra",
+                               hint='pip install "fnhub[dask]"')
+        from fnhub.pipeline.dask_engine import DaskExecutor
+
+        return lambda: DaskExecutor(address, workers=workers)
+    raise InvalidInput(f"unknown engine {engine!r} (one of: {', '.join(ENGINES)})")
+
+
+# -- checks before any step runs -------------------------------------------------
+
+
+def resolve_params(graph: PipelineGraph, given: dict[str, Any]) -> dict[str, Any]:
+    """Every parameter's value: given (text is parsed by type) or its default."""
+    for name in given:
+        if name not in graph.params:
+            guess = closest(name, graph.params)
+            raise InvalidInput(
+                f"pipeline {graph.name!r} has no parameter {name!r}"
+                + (f" (did you mean {guess!r}?)" if guess else
+                   f" (parameters: {', '.join(graph.params) or 'none'})"))
+    values: dict[str, Any] = {}
+    for spec in graph.params.values():
+        if spec.name in given:
+            value = check_param_value(spec, given[spec.name])
+        elif spec.required:
+            raise InvalidInput(f"missing pipeline parameter {spec.name!r} ({spec.type})",
+                               hint=f"give it: -p {spec.name}=VALUE")
+        else:
+            value = spec.default
+        if spec.type in ARTIFACT_TYPES and value is not None:
+            value = Path(value).expanduser().resolve()
+            if not value.exists():
+                raise InvalidInput(f"parameter {spec.name!r}: {value} does not exist")
+        values[spec.name] = value
+    return values
+
+
+def preflight(graph: PipelineGraph, env: str) -> None:
+    """Refuse to start a run that cannot succeed or would run other code than was resolved."""
+    if env not in ENVS:
+        raise InvalidInput(f"unknown environment {env!r} (one of: {', '.join(ENVS)})")
+    digests: dict[Path, str] = {}
+    for node in graph.steps.values():
+        fn = node.function
+        if fn.folder not in digests:
+            digests[fn.folder] = pack_digest(fn.folder)
+        if digests[fn.folder] != fn.digest:
+            what = "the files of" if fn.local else "the installed files of"
+            raise DigestMismatch(
+                f"step {node.name!r}: {what} {fn.ref}@{fn.version} changed since the pipeline "
+                f"was resolved ({fn.folder})",
+                hint="load the pipeline again" if fn.local else
+                f"reinstall it: hub uninstall {fn.ref}:{fn.version}")
+        try:
+            check_python(fn.manifest)
+        except MissingRequirements as exc:
+            raise MissingRequirements(f"step {node.name!r}: {exc.message}") from None
+        if env == "current" and (missing := missing_requirements(fn.manifest)):
+            raise MissingRequirements(
+                f"step {node.name!r}: {fn.ref} needs packages this environment lacks: "
+                + ", ".join(missing), hint="install them, or run the steps in venvs (--env venv)")
+        for input_name, binding in node.inputs.items():
+            port = fn.input(input_name)
+            if (isinstance(binding, Constant) and port is not None and port.is_artifact
+                    and binding.value is not None and not Path(binding.value).exists()):
+                raise InvalidInput(f"step {node.name!r} input {input_name!r}: "
+                                   f"{binding.value} does not exist")
+
+
+# -- the scheduler ---------------------------------------------------------------
+
+
+class Scheduler:
+    """Starts each step once its inputs are ready; a step the cache cannot answer waits in a
+    queue for one of the executor's `slots`."""
+
+    def __init__(self, graph: PipelineGraph, params: dict[str, Any],
+                 make_executor: Callable[[], Executor], *, engine: str, env: str,
+                 cache: StepCache, use_cache: bool, runs_dir: Path, venvs_dir: Path,
+                 on_event: OnEvent | None = None) -> None:
+        self.graph, self.params, self.make_executor = graph, params, make_executor
+        self.env, self.cache, self.use_cache = env, cache, use_cache
+        self.venvs_dir = venvs_dir
+        self.on_event = on_event
+        run_dir = new_run_dir(runs_dir, graph.name)
+        self.run = PipelineRun(
+            pipeline=graph.name, run_dir=run_dir, engine=engine, params=params,
+            steps={name: StepRun(name, f"{n.function.ref}@{n.function.version}",
+                                 n.function.digest, run_dir / name)
+                   for name, n in graph.steps.items()})
+        self.executor: Executor | None = None
+        self.queue: list[StepTask] = []
+        self.running: dict[Future[StepOutcome], str] = {}
+        self.digests: dict[str, str] = {}  # artifact path -> digest, known for this run
+
+    def execute(self) -> PipelineRun:
+        started = time.monotonic()
+        self.run.save()
+        try:
+            self._advance()
+            while self.running:
+                done, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
+                for future in done:
+                    name = self.running.pop(future)
+                    self._finish(name, self._outcome(name, future))
+                self._advance()
+        except BaseException:
+            for name in [*self.running.values(), *(t.step for t in self.queue)]:
+                self._set(self.run.steps[name], status="failed", error="interrupted")
+            raise
+        finally:
+            if self.executor is not None:
+                self.executor.close()
+            ok = all(s.status in FINISHED_OK for s in self.run.steps.values())
+            self.run.status = "succeeded" if ok else "failed"
+            self.run.finished_at = _now()
+            self.run.duration = round(time.monotonic() - started, 3)
+            self.run.save()
+        return self.run
+
+    def _emit(self, step: StepRun) -> None:
+        self.run.save()
+        if self.on_event:
+            self.on_event(self.run, step)
+
+    def _set(self, step: StepRun, **changes: Any) -> None:
+        for key, value in changes.items():
+            setattr(step, key, value)
+        self._emit(step)
+
+    def _advance(self) -> None:
+        """Prepare every step whose upstream steps are done (cached ones finish at once, and
+        may make more steps ready), then start queued steps while there are free slots."""
+        progressed = True
+        while progressed:
+            progressed = False
+            for name, node in self.graph.steps.items():
+                upstream_ok = all(self.run.steps[u].status in FINISHED_OK for u in node.upstream)
+                if self.run.steps[name].status == "pending" and upstream_ok:
+                    self._prepare(node)
+                    progressed = True
+        while self.queue:
+            if self.executor is None:
+                self.executor = self.make_executor()
+            if len(self.running) >= self.executor.slots:
+                break
+            task = self.queue.pop(0)
+            self.running[self.executor.submit(task)] = task.step
+            self._set(self.run.steps[task.step], status="running", started_at=_now())
+
+    def _digest(self, path: Path) -> str:
+        key = str(path)
+        if key not in self.digests:
+            self.digests[key] = artifact_digest(path)
+        return self.digests[key]
+
+    def _inputs(self, node: StepNode) -> dict[str, Any]:
+        given: dict[str, Any] = {}
+        for name, binding in node.inputs.items():
+            if isinstance(binding, Constant):
+                given[name] = binding.value
+            elif isinstance(binding, ParamRef):
+                given[name] = self.params[binding.name]
+            elif isinstance(binding, OutputRef):
+                given[name] = self.run.steps[binding.step].outputs[binding.output]
+        return check_inputs(node.function.manifest, given)
+
+    def _prepare(self, node: StepNode) -> None:
+        step = self.run.steps[node.name]
+        fn = node.function
+        try:
+            values = self._inputs(node)
+            artifacts = {n: self._digest(v) for n, v in values.items() if isinstance(v, Path)}
+        except (FnhubError, OSError) as exc:
+            self._fail(step, exc.message if isinstance(exc, FnhubError) else str(exc))
+            return
+        step.inputs = values
+        step.cache_key = cache_key(fn.digest, values, artifacts)
+        output_dir = step.step_dir / "outputs"
+        output_dir.mkdir(parents=True, exist_ok=True)
+        if self.use_cache and (hit := self.cache.restore(step.cache_key, output_dir)):
+            outputs = {n: Path(v) if n in hit.digests else v for n, v in hit.outputs.items()}
+            self.digests.update({str(outputs[n]): d for n, d in hit.digests.items()})
+            self._set(step, status="cached", outputs=outputs, cached_from=hit.created_at,
+                      started_at=_now(), finished_at=_now(), duration=0.0)
+            return
+        task = StepTask(
+            step=node.name, request=build_request(fn.folder, fn.manifest, values, output_dir),
+            step_dir=str(step.step_dir), manifest=fn.manifest,
+            venvs_dir=str(self.venvs_dir) if self.env == "venv" else None)
+        self.queue.append(task)
+        self._set(step, status="queued")
+
+    @staticmethod
+    def _outcome(name: str, future: Future[StepOutcome]) -> StepOutcome:
+        try:
+            return future.result()
+        except Exception as exc:  # the engine lost the task (a worker died, ...)
+            now = _now()
+            return StepOutcome(step=name, ok=False, log="", started_at=now, finished_at=now,
+                               duration=0.0, host="", error=f"{type(exc).__name__}: {exc}")
+
+    def _finish(self, name: str, outcome: StepOutcome) -> None:
+        step = self.run.steps[name]
+        timing = {"started_at": outcome.started_at, "finished_at": outcome.finished_at,
+                  "duration": outcome.duration, "host": outcome.host}
+        if not outcome.ok:
+            step.log_tail = outcome.log_tail
+            self._fail(step, outcome.error or "failed", **timing)
+            return
+        outputs = {n: Path(v) if n in outcome.digests else v for n, v in outcome.outputs.items()}
+        self.digests.update({str(outputs[n]): d for n, d in outcome.digests.items()})
+        if step.cache_key:
+            with suppress(OSError):  # a full disk must not fail a step that worked
+                self.cache.save(step.cache_key, step=name, function=step.function,
+                                outputs=outcome.outputs, digests=outcome.digests,
+                                output_dir=step.step_dir / "outputs")
+        self._set(step, status="succeeded", outputs=outputs, **timing)
+
+    def _fail(self, step: StepRun, error: str, **timing: Any) -> None:
+        self._set(step, status="failed", error=error, **timing)
+        for name in self.graph.downstream(step.name):
+            downstream = self.run.steps[name]
+            if downstream.status == "pending":
+                self._set(downstream, status="skipped",
+                          error=f"not run: step {step.name!r} failed")
+
+
+def run_graph(graph: PipelineGraph, params: dict[str, Any], *, home: Path,
+              engine: str = "local", workers: int = 2, address: str | None = None,
+              env: str = "current", use_cache: bool = True, runs_dir: Path | None = None,
+              on_event: OnEvent | None = None) -> PipelineRun:
+    """Check, then run every step of `graph`; the returned run may have failed."""
+    values = resolve_params(graph, params)
+    preflight(graph, env)
+    make_executor = executor_factory(engine, workers=workers, address=address)
+    scheduler = Scheduler(
+        graph, values, make_executor, engine=engine, env=env,
+        cache=StepCache(home / "cache" / "steps"), use_cache=use_cache,
+        runs_dir=runs_dir or home / "runs", venvs_dir=home / "venvs", on_event=on_event)
+    return scheduler.execute()

@@ -1,0 +1,90 @@
+"""Resolving a step's function to one exact version and package digest, installing it verified.
+
+A hub URI goes through `Installer.ensure` (signature, key trust and digests are checked before
+anything is installed); under a lock it installs exactly the pinned version and digest. A local
+folder is identified by the digest of the package it would pack to, so any change to its files
+changes its identity (and so its lock entry and its cache keys).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from fnhub.config import Config
+from fnhub.errors import FnhubError, InvalidInput
+from fnhub.function import Function
+from fnhub.install import Installer, Warn, default_warn
+from fnhub.manifest import Manifest, load_manifest
+from fnhub.packaging import HashingWriter, pack
+from fnhub.pipeline.graph import FunctionRef
+from fnhub.pipeline.lock import PipelineLock
+from fnhub.store import InstallRecord
+from fnhub.uri import is_local_ref, local_path, parse_uri
+
+
+def pack_digest(folder: Path) -> str:
+    """The digest of the package `folder` would pack to (nothing is written)."""
+    return pack(folder, HashingWriter()).digest
+
+
+def _local_ref(uses: str, folder: Path, manifest: Manifest) -> FunctionRef:
+    meta = manifest.metadata
+    return FunctionRef(uses=uses, ref=f"{meta.namespace}/{meta.name}", version=meta.version,
+                       digest=pack_digest(folder), pinned=None, folder=folder,
+                       manifest=manifest)
+
+
+def _installed_ref(uses: str, record: InstallRecord, folder: Path,
+                   manifest: Manifest) -> FunctionRef:
+    return FunctionRef(uses=uses, ref=record.ref, version=record.version, digest=record.digest,
+                       pinned=record.uri, folder=folder, manifest=manifest)
+
+
+@dataclass
+class Resolver:
+    """Turns what a step `uses` into a FunctionRef.
+
+    `base_dir` anchors relative local folders (a pipeline file's folder); with `lock`, hub steps
+    resolve to what the lock pins, and a step missing from it or whose `uses` changed is refused.
+    """
+
+    config: Config
+    insecure_skip_verify: bool = False
+    warn: Warn = default_warn
+    base_dir: Path | None = None
+    lock: PipelineLock | None = None
+    lock_path: Path | None = None
+
+    def resolve(self, step: str, function: Function | str | os.PathLike[str]) -> FunctionRef:
+        if isinstance(function, os.PathLike):
+            folder = ((self.base_dir or Path.cwd()) / function).resolve()
+            return _local_ref(os.fspath(function), folder, load_manifest(folder))
+        if isinstance(function, Function):
+            if function.record is None:
+                return _local_ref(function.source, function.folder, function.manifest)
+            return _installed_ref(function.source, function.record, function.folder,
+                                  function.manifest)
+        if not isinstance(function, str):
+            raise InvalidInput(f"step {step!r}: expected a Function, a hub URI or a local folder "
+                               f"path, got {type(function).__name__}")
+        if is_local_ref(function):
+            relative = function in (".", "..") or function.startswith(("./", "../"))
+            folder = (self.base_dir / function).resolve() if relative and self.base_dir else \
+                local_path(function)
+            return _local_ref(function, folder, load_manifest(folder))
+        target = parse_uri(function)
+        if self.lock is not None and self.lock_path is not None:
+            locked = self.lock.entry(step, function, self.lock_path)
+            if locked.pinned is None:
+                raise InvalidInput(f"{self.lock_path}: step {step!r} is locked as a local folder")
+            target = parse_uri(locked.pinned)
+        installer = Installer(self.config, insecure_skip_verify=self.insecure_skip_verify,
+                              warn=self.warn)
+        try:
+            record = installer.ensure(target)
+        except FnhubError as exc:
+            raise type(exc)(f"step {step!r} ({function}): {exc.message}", hint=exc.hint) from None
+        folder = installer.store.files_dir(record)
+        return _installed_ref(function, record, folder, load_manifest(folder))
