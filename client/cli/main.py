@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated
 
 import click
 import typer
@@ -49,9 +50,10 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version,
-                                       is_eager=True, help="Print the version.")) -> None:
-    pass
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+          ) -> None:
+    """fnhub: search, install, verify, run and publish signed ML functions."""
 
 
 def main(argv: list[str] | None = None) -> int:
