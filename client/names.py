@@ -12,6 +12,8 @@ NAME_RE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*$")
 NAMESPACE_RE = re.compile(r"^[a-z0-9]+([_-][a-z0-9]+)*$")
 MAX_LEN = 64
 DEFAULT_NAMESPACE = "library"
+# first path segments the hub serves itself (API, OCI registry, web assets): never namespaces
+RESERVED_NAMESPACES = frozenset({"api", "v2", "static", "docs", "redoc", "healthz", "metrics"})
 
 
 def name_problem(name: str) -> str | None:
@@ -32,6 +34,8 @@ def namespace_problem(namespace: str) -> str | None:
         return f"is longer than {MAX_LEN} characters"
     if not NAMESPACE_RE.fullmatch(namespace):
         return "must be lowercase letters and digits, separated by single '_' or '-'"
+    if namespace in RESERVED_NAMESPACES:
+        return "is reserved for the hub's own pages and APIs"
     return None
 
 

@@ -219,3 +219,9 @@ def test_local_path_errors(text: str, message: str) -> None:
     with pytest.raises(InvalidURI) as info:
         local_path(text)
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize("namespace", ["api", "v2", "static"])
+def test_reserved_namespaces_are_refused(namespace: str) -> None:
+    with pytest.raises(InvalidURI, match="reserved"):
+        parse_uri(f"hub://{namespace}/fn")
