@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
 import json
 import os
-import sys
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
-from sklearn import datasets
-from sklearn.base import BaseEstimator, is_classifier
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -24,71 +17,20 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import SVC
 
+from catalog.testing import fit_and_save, load_module, run_examples, save_model
+from fnhub.manifest import load_manifest
+
 FOLDER = Path(__file__).resolve().parents[1]
 TRAIN_FILE = FOLDER.parent / "train" / "train.py"
 PETAL = "petal length (cm)"
-
-
-def _import(name: str, path: Path) -> ModuleType:
-    """Import a catalog entrypoint file the way the runner does: by path."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-MODULE = _import("catalog_batch_predict", FOLDER / "batch_predict.py")
-
-
-@pytest.fixture
-def out_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    out = tmp_path / "out"
-    monkeypatch.setenv("FNHUB_OUTPUT_DIR", str(out))
-    return out
-
-
-@pytest.fixture
-def iris() -> pd.DataFrame:
-    return datasets.load_iris(as_frame=True).frame
-
-
-@pytest.fixture
-def iris_csv(iris: pd.DataFrame, tmp_path: Path) -> Path:
-    path = tmp_path / "iris.csv"
-    iris.to_csv(path, index=False)
-    return path
-
-
-def _save_model(estimator: BaseEstimator, folder: Path, features: list[str]) -> Path:
-    """A model directory in the catalog format, written the way any other producer could."""
-    folder.mkdir(parents=True)
-    sio.dump(estimator, folder / "model.skops")
-    meta: dict[str, Any] = {
-        "estimator": type(estimator).__name__,
-        "task": "classification" if is_classifier(estimator) else "regression",
-        "features": features,
-        "label_column": "target",
-        "params": {},
-    }
-    if is_classifier(estimator):
-        meta["classes"] = estimator.classes_.tolist()
-    (folder / "model.json").write_text(json.dumps(meta))
-    return folder
-
-
-def _fit_and_save(estimator: BaseEstimator, frame: pd.DataFrame, folder: Path) -> Path:
-    features = [c for c in frame.columns if c != "target"]
-    estimator.fit(frame[features], frame["target"])
-    return _save_model(estimator, folder, features)
+MODULE = load_module(FOLDER)
 
 
 def test_iris_predictions_with_probabilities(
     iris: pd.DataFrame, iris_csv: Path, tmp_path: Path, out_dir: Path
 ) -> None:
     model = RandomForestClassifier(n_estimators=30, random_state=0)
-    folder = _fit_and_save(model, iris, tmp_path / "model")
+    folder = fit_and_save(model, iris, tmp_path / "model")
     out = MODULE.batch_predict(folder, iris_csv)
 
     assert out["n_rows"] == 150
@@ -120,7 +62,7 @@ def test_chained_after_train_with_text_labels(
     train_csv = tmp_path / "train.csv"
     frame.to_csv(train_csv, index=False)
     monkeypatch.setenv("FNHUB_OUTPUT_DIR", str(tmp_path / "train-out"))
-    train = _import("catalog_train_for_batch_predict", TRAIN_FILE).train
+    train = load_module(TRAIN_FILE.parent).train
     trained = train(train_csv, label_column="kind", estimator="LogisticRegression", cv=0)
 
     new = pd.DataFrame({"x": [2.0, -2.0, np.nan], "colour": ["purple", "green", None]})
@@ -135,24 +77,21 @@ def test_chained_after_train_with_text_labels(
 
 
 def test_label_is_dropped_and_regressors_have_no_probabilities(
-    tmp_path: Path, out_dir: Path
+    diabetes: pd.DataFrame, diabetes_csv: Path, tmp_path: Path, out_dir: Path
 ) -> None:
-    frame = datasets.load_diabetes(as_frame=True).frame
-    path = tmp_path / "diabetes.csv"
-    frame.to_csv(path, index=False)
     model = Ridge()
-    folder = _fit_and_save(model, frame, tmp_path / "model")
-    out = MODULE.batch_predict(folder, path)
+    folder = fit_and_save(model, diabetes, tmp_path / "model")
+    out = MODULE.batch_predict(folder, diabetes_csv)
     table = pd.read_csv(out["predictions"])
-    assert list(table.columns) == [*frame.columns[:-1], "prediction"]
+    assert list(table.columns) == [*diabetes.columns[:-1], "prediction"]
     assert out["n_rows"] == len(table) == 442
-    np.testing.assert_allclose(table["prediction"], model.predict(frame.drop(columns="target")))
+    np.testing.assert_allclose(table["prediction"], model.predict(diabetes.drop(columns="target")))
 
 
 def test_a_feature_named_like_the_label_is_kept(tmp_path: Path, out_dir: Path) -> None:
     frame = pd.DataFrame({"target": [0.0, 1.0, 2.0, 3.0], "x": [1.0, 0.0, 1.0, 0.0]})
     model = Ridge().fit(frame, [0.0, 1.0, 2.0, 3.0])
-    folder = _save_model(model, tmp_path / "model", ["target", "x"])
+    folder = save_model(model, tmp_path / "model", ["target", "x"])
     path = tmp_path / "rows.csv"
     frame.to_csv(path, index=False)
     table = pd.read_csv(MODULE.batch_predict(folder, path)["predictions"])
@@ -162,7 +101,7 @@ def test_a_feature_named_like_the_label_is_kept(tmp_path: Path, out_dir: Path) -
 def test_classifier_without_probabilities(
     iris: pd.DataFrame, iris_csv: Path, tmp_path: Path, out_dir: Path
 ) -> None:
-    folder = _fit_and_save(make_pipeline(StandardScaler(), SVC()), iris, tmp_path / "model")
+    folder = fit_and_save(make_pipeline(StandardScaler(), SVC()), iris, tmp_path / "model")
     table = pd.read_csv(MODULE.batch_predict(folder, iris_csv)["predictions"])
     assert list(table.columns)[-1] == "prediction"
     assert not [c for c in table.columns if c.startswith("proba_")]
@@ -175,7 +114,7 @@ def test_chunks_give_the_same_output_for_csv_and_parquet(
     out_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    folder = _fit_and_save(LogisticRegression(max_iter=1000), iris, tmp_path / "model")
+    folder = fit_and_save(LogisticRegression(max_iter=1000), iris, tmp_path / "model")
     whole = pd.read_csv(MODULE.batch_predict(folder, iris_csv)["predictions"])
     parquet = tmp_path / "iris.parquet"
     iris.to_parquet(parquet, index=False)
@@ -191,7 +130,7 @@ def test_drift_against_a_reference(
     iris: pd.DataFrame, iris_csv: Path, tmp_path: Path, out_dir: Path
 ) -> None:
     model = make_pipeline(SimpleImputer(), LogisticRegression(max_iter=1000))
-    folder = _fit_and_save(model, iris, tmp_path / "model")
+    folder = fit_and_save(model, iris, tmp_path / "model")
     shifted = iris.assign(**{PETAL: iris[PETAL] + 2.0})
     shifted.loc[:14, "sepal width (cm)"] = np.nan  # 10% missing, otherwise unchanged
     current = tmp_path / "shifted.csv"
@@ -237,7 +176,7 @@ def test_psi_matches_the_formula() -> None:
 def test_bad_inputs_are_named(
     iris: pd.DataFrame, iris_csv: Path, tmp_path: Path, out_dir: Path
 ) -> None:
-    folder = _fit_and_save(LogisticRegression(max_iter=1000), iris, tmp_path / "model")
+    folder = fit_and_save(LogisticRegression(max_iter=1000), iris, tmp_path / "model")
     partial = tmp_path / "partial.csv"
     iris.drop(columns=[PETAL]).to_csv(partial, index=False)
     with pytest.raises(
@@ -281,37 +220,23 @@ def test_refuses_a_model_file_with_non_sklearn_types(
         MODULE.batch_predict(tmp_path, iris_csv)
 
 
-def test_manifest_loads_and_matches_the_callable(
+def test_examples_return_the_declared_outputs(
     iris: pd.DataFrame,
     iris_csv: Path,
     tmp_path: Path,
     out_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    manifest_mod = pytest.importorskip("fnhub.manifest")
-    manifest = manifest_mod.load_manifest(FOLDER)
+    manifest = load_manifest(FOLDER)
     assert manifest.ref == "library/batch-predict@1.0.0"
     assert manifest.spec.entrypoint == "batch_predict.py:batch_predict"
     assert manifest.metadata.categories == ["model-serving"]
 
-    params = inspect.signature(MODULE.batch_predict).parameters
-    assert [p.name for p in manifest.spec.inputs] == list(params)
-    for port in manifest.spec.inputs:
-        default = params[port.name].default
-        assert port.default == (None if default is inspect.Parameter.empty else default)
-        assert port.required == (default is inspect.Parameter.empty)
-
-    _fit_and_save(LogisticRegression(max_iter=1000), iris, tmp_path / "model")
+    fit_and_save(LogisticRegression(max_iter=1000), iris, tmp_path / "model")
     iris.sample(40, random_state=0).drop(columns="target").to_csv(
         tmp_path / "iris-new.csv", index=False
     )
     monkeypatch.chdir(tmp_path)  # the example names files relative to the run
-    for example in manifest.spec.examples:
-        inputs = {
-            name: Path(value) if manifest.input(name).is_artifact else value
-            for name, value in example.inputs.items()
-        }
-        out = MODULE.batch_predict(**inputs)
-        assert set(out) == {p.name for p in manifest.spec.outputs}
+    for out in run_examples(FOLDER, MODULE.batch_predict):
         assert out["n_rows"] == 40
         assert json.loads(out["drift"].read_text())["computed"] is True

@@ -2,45 +2,27 @@
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn import datasets
+
+from catalog.testing import load_module, run_examples, write_table
+from fnhub.manifest import load_manifest
 
 FOLDER = Path(__file__).resolve().parents[1]
-
-
-def _load_module() -> ModuleType:
-    """Import the entrypoint file the way the runner does: from the function folder."""
-    spec = importlib.util.spec_from_file_location("catalog_clean_data", FOLDER / "clean_data.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-MODULE = _load_module()
-
-
-@pytest.fixture
-def out_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    out = tmp_path / "out"
-    monkeypatch.setenv("FNHUB_OUTPUT_DIR", str(out))
-    return out
+MODULE = load_module(FOLDER)
 
 
 @pytest.fixture
 def raw() -> pd.DataFrame:
-    """Gaps in numbers and text, numbers as text, a duplicate, a constant, a missing label."""
+    """Gaps in numbers and text, numbers as text, a duplicate, a constant, a missing label.
+
+    Written as Parquet, which keeps the text column as text (a CSV reader would parse " 10").
+    """
     return pd.DataFrame(
         {
             "age": [30.0, np.nan, 50.0, 40.0, 30.0, 61.0, np.nan],
@@ -53,16 +35,6 @@ def raw() -> pd.DataFrame:
     )
 
 
-def _write(frame: pd.DataFrame, folder: Path, name: str = "raw.parquet") -> Path:
-    """Parquet keeps the text column as text (a CSV reader would parse " 10" itself)."""
-    path = folder / name
-    if path.suffix == ".csv":
-        frame.to_csv(path, index=False)
-    else:
-        frame.to_parquet(path, index=False)
-    return path
-
-
 def _report(out: dict[str, Any]) -> dict[str, Any]:
     return json.loads(out["report"].read_text())
 
@@ -70,7 +42,7 @@ def _report(out: dict[str, Any]) -> dict[str, Any]:
 def test_defaults_clean_and_report_every_change(
     raw: pd.DataFrame, tmp_path: Path, out_dir: Path
 ) -> None:
-    out = MODULE.clean_data(_write(raw, tmp_path))
+    out = MODULE.clean_data(write_table(raw, tmp_path / "raw.parquet"))
     assert set(out) == {"cleaned", "report", "n_rows"}
     assert (out["cleaned"], out["report"]) == (out_dir / "cleaned.csv", out_dir / "report.json")
     cleaned = pd.read_csv(out["cleaned"])
@@ -110,7 +82,7 @@ def test_text_columns_fall_back_to_most_frequent(tmp_path: Path, out_dir: Path) 
     frame = pd.DataFrame(
         {"city": ["Rome", None, "Oslo", "Rome", None], "x": [1, 2, 3, 4, 5], "target": [0] * 5}
     )
-    out = MODULE.clean_data(_write(frame, tmp_path, "t.csv"), default_strategy="mean")
+    out = MODULE.clean_data(write_table(frame, tmp_path / "t.csv"), default_strategy="mean")
     (entry,) = _report(out)["imputed"]
     assert entry == {
         "column": "city", "strategy": "most_frequent", "requested": "mean", "count": 2,
@@ -127,7 +99,10 @@ def test_per_column_strategies(raw: pd.DataFrame, tmp_path: Path, out_dir: Path)
         "notes": "constant:0",
     }
     out = MODULE.clean_data(
-        _write(raw, tmp_path), strategies=strategies, drop_constant=False, drop_duplicates=False
+        write_table(raw, tmp_path / "raw.parquet"),
+        strategies=strategies,
+        drop_constant=False,
+        drop_duplicates=False,
     )
     cleaned = pd.read_csv(out["cleaned"])
     report = _report(out)
@@ -149,7 +124,7 @@ def test_drop_strategy_drops_rows_and_counts_them(tmp_path: Path, out_dir: Path)
     frame = pd.DataFrame(
         {"a": [1.0, np.nan, 3.0, np.nan], "b": [1, 2, 3, 4], "target": [0, 1, 0, 1]}
     )
-    out = MODULE.clean_data(_write(frame, tmp_path, "t.csv"), strategies={"a": "drop"})
+    out = MODULE.clean_data(write_table(frame, tmp_path / "t.csv"), strategies={"a": "drop"})
     assert _report(out)["rows_dropped_missing"] == [{"column": "a", "rows": 2}]
     assert pd.read_csv(out["cleaned"])["b"].tolist() == [1, 3]
     assert out["n_rows"] == 2
@@ -157,7 +132,7 @@ def test_drop_strategy_drops_rows_and_counts_them(tmp_path: Path, out_dir: Path)
 
 def test_numeric_constant_is_a_number(tmp_path: Path, out_dir: Path) -> None:
     frame = pd.DataFrame({"a": [1.0, np.nan, 3.0], "target": [0, 1, 0]})
-    path = _write(frame, tmp_path, "t.csv")
+    path = write_table(frame, tmp_path / "t.csv")
     out = MODULE.clean_data(path, strategies={"a": "constant:-1.5"})
     assert pd.read_csv(out["cleaned"])["a"].tolist() == [1.0, -1.5, 3.0]
     with pytest.raises(ValueError, match=r"constant value 'n/a' for column 'a' is not a number"):
@@ -175,7 +150,7 @@ def test_parquet_nullable_and_categorical_columns_can_be_filled(
             "target": [0, 1, 0, 1],
         }
     )
-    path = _write(frame, tmp_path)
+    path = write_table(frame, tmp_path / "raw.parquet")
     out = MODULE.clean_data(path, default_strategy="mean", strategies={"size": "constant:xl"})
     cleaned = pd.read_csv(out["cleaned"])
     assert cleaned["count"].tolist() == [1.0, pytest.approx(7 / 3), 2.0, 4.0]
@@ -187,7 +162,7 @@ def test_parquet_nullable_and_categorical_columns_can_be_filled(
 
 def test_coercion_is_all_or_nothing_and_can_be_turned_off(tmp_path: Path, out_dir: Path) -> None:
     frame = pd.DataFrame({"n": ["1", "2", " 3 "], "w": ["1", "2kg", "3"], "label": ["x", "y", "x"]})
-    path = _write(frame, tmp_path)
+    path = write_table(frame, tmp_path / "raw.parquet")
     out = MODULE.clean_data(path, label_column="label")
     cleaned = pd.read_csv(out["cleaned"])
     (coerced,) = _report(out)["coerced_columns"]
@@ -202,7 +177,7 @@ def test_coercion_is_all_or_nothing_and_can_be_turned_off(tmp_path: Path, out_di
 
 def test_table_without_labels(tmp_path: Path, out_dir: Path) -> None:
     frame = pd.DataFrame({"a": [1.0, np.nan, 1.0, 5.0], "b": ["u", "v", "u", "w"]})
-    out = MODULE.clean_data(_write(frame, tmp_path, "t.csv"), label_column=None)
+    out = MODULE.clean_data(write_table(frame, tmp_path / "t.csv"), label_column=None)
     report = _report(out)
     assert report["label_column"] is None
     assert report["rows_dropped_missing_label"] == 0
@@ -210,9 +185,9 @@ def test_table_without_labels(tmp_path: Path, out_dir: Path) -> None:
     assert out["n_rows"] == 3
 
 
-def test_iris_is_already_clean(tmp_path: Path, out_dir: Path) -> None:
-    frame = datasets.load_iris(as_frame=True).frame.drop_duplicates()
-    out = MODULE.clean_data(_write(frame, tmp_path, "iris.csv"))
+def test_iris_is_already_clean(iris: pd.DataFrame, tmp_path: Path, out_dir: Path) -> None:
+    frame = iris.drop_duplicates()
+    out = MODULE.clean_data(write_table(frame, tmp_path / "iris.csv"))
     pd.testing.assert_frame_equal(
         pd.read_csv(out["cleaned"]), frame.reset_index(drop=True), check_dtype=False
     )
@@ -240,7 +215,7 @@ def test_bad_inputs_are_refused_clearly(
 ) -> None:
     frame = pd.DataFrame({"a": [1.0, 2.0], "b": [np.nan, np.nan], "target": [0, 1]})
     with pytest.raises(ValueError, match=message):
-        MODULE.clean_data(_write(frame, tmp_path, "t.csv"), **kwargs)
+        MODULE.clean_data(write_table(frame, tmp_path / "t.csv"), **kwargs)
     assert not out_dir.exists()
 
 
@@ -253,32 +228,22 @@ def test_unreadable_inputs(tmp_path: Path, out_dir: Path) -> None:
     empty.write_text("a,target\n")
     with pytest.raises(ValueError, match=r"table empty\.csv has no rows"):
         MODULE.clean_data(empty)
-    unlabelled = _write(pd.DataFrame({"a": [1], "target": [np.nan]}), tmp_path, "u.csv")
+    unlabelled = write_table(pd.DataFrame({"a": [1], "target": [np.nan]}), tmp_path / "u.csv")
     with pytest.raises(
         ValueError, match=r"no rows left after dropping rows with a missing 'target'"
     ):
         MODULE.clean_data(unlabelled)
 
 
-def test_manifest_loads_and_matches_the_callable(
+def test_examples_return_the_declared_outputs(
     raw: pd.DataFrame, tmp_path: Path, out_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    manifest_mod = pytest.importorskip("fnhub.manifest")
-    manifest = manifest_mod.load_manifest(FOLDER)
+    manifest = load_manifest(FOLDER)
     assert manifest.ref == "library/clean-data@1.0.0"
     assert manifest.spec.entrypoint == "clean_data.py:clean_data"
 
-    params = inspect.signature(MODULE.clean_data).parameters
-    assert [p.name for p in manifest.spec.inputs] == list(params)
-    for port in manifest.spec.inputs:
-        default = params[port.name].default
-        assert port.default == (None if default is inspect.Parameter.empty else default)
-        assert port.required == (default is inspect.Parameter.empty)
-
-    _write(raw, tmp_path, "raw.csv")
+    write_table(raw, tmp_path / "raw.csv")
     monkeypatch.chdir(tmp_path)  # the examples name raw.csv relative to the run
-    for example in manifest.spec.examples:
-        out = MODULE.clean_data(**example.inputs)
-        assert set(out) == {p.name for p in manifest.spec.outputs}
+    for out in run_examples(FOLDER, MODULE.clean_data):
         assert len(pd.read_csv(out["cleaned"])) == out["n_rows"]
         assert json.loads(out["report"].read_text())["output"]["rows"] == out["n_rows"]

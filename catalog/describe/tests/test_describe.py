@@ -2,49 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from sklearn import datasets
+
+from catalog.testing import PNG_SIGNATURE, load_module, pngs, run_examples
+from fnhub.manifest import load_manifest
 
 FOLDER = Path(__file__).resolve().parents[1]
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def _load_module() -> ModuleType:
-    """Import the entrypoint file the way the runner does: from the function folder."""
-    spec = importlib.util.spec_from_file_location("catalog_describe", FOLDER / "describe.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-MODULE = _load_module()
-
-
-@pytest.fixture
-def out_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    out = tmp_path / "out"
-    monkeypatch.setenv("FNHUB_OUTPUT_DIR", str(out))
-    return out
-
-
-@pytest.fixture
-def iris_csv(tmp_path: Path) -> Path:
-    path = tmp_path / "iris.csv"
-    datasets.load_iris(as_frame=True).frame.to_csv(path, index=False)
-    return path
+MODULE = load_module(FOLDER)
 
 
 @pytest.fixture
@@ -59,10 +30,6 @@ def mixed() -> pd.DataFrame:
             "empty": [np.nan] * 6,
         }
     )
-
-
-def _pngs(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
 def test_iris_summary_matches_pandas(iris_csv: Path, out_dir: Path) -> None:
@@ -106,7 +73,7 @@ def test_missing_values_text_and_boolean_columns(
     assert summary.loc["empty", "unique"] == 0
 
     # Histograms for numeric columns only (not text, not booleans); the empty one still gets one.
-    plots = _pngs(out["plots"])
+    plots = pngs(out["plots"])
     assert sorted(plots) == ["empty.png", "n.png", "x.png"]
     assert all(data.startswith(PNG_SIGNATURE) for data in plots.values())
 
@@ -114,7 +81,7 @@ def test_missing_values_text_and_boolean_columns(
 def test_label_column_splits_histograms(iris_csv: Path, out_dir: Path) -> None:
     out = MODULE.describe(iris_csv, label_column="target", bins=10)
     assert out["plots"] == out_dir / "plots"
-    plots = _pngs(out["plots"])
+    plots = pngs(out["plots"])
     assert sorted(plots) == sorted(
         ["petal_length_cm.png", "petal_width_cm.png", "sepal_length_cm.png",
          "sepal_width_cm.png", "target.png"]
@@ -122,7 +89,7 @@ def test_label_column_splits_histograms(iris_csv: Path, out_dir: Path) -> None:
     assert all(data.startswith(PNG_SIGNATURE) for data in plots.values())
 
     plain = MODULE.describe(iris_csv, bins=10)
-    split = _pngs(plain["plots"])
+    split = pngs(plain["plots"])
     assert split["sepal_length_cm.png"] != plots["sepal_length_cm.png"]
     assert split["target.png"] == plots["target.png"]  # the label column itself is not split
     assert not [p for p in out_dir.iterdir() if p.name.endswith(".tmp")]
@@ -144,7 +111,7 @@ def test_awkward_column_names_get_distinct_files(tmp_path: Path, out_dir: Path) 
     path = tmp_path / "odd.csv"
     pd.DataFrame({"a/b": [1, 2], "a b": [3, 4], "...": [5, 6]}).to_csv(path, index=False)
     out = MODULE.describe(path)
-    assert sorted(_pngs(out["plots"])) == ["a_b-2.png", "a_b.png", "column.png"]
+    assert sorted(pngs(out["plots"])) == ["a_b-2.png", "a_b.png", "column.png"]
 
 
 def test_rerun_replaces_old_plots(tmp_path: Path, iris_csv: Path, out_dir: Path) -> None:
@@ -152,7 +119,7 @@ def test_rerun_replaces_old_plots(tmp_path: Path, iris_csv: Path, out_dir: Path)
     small = tmp_path / "small.csv"
     pd.DataFrame({"only": [1, 2, 3]}).to_csv(small, index=False)
     out = MODULE.describe(small, bins=5)
-    assert sorted(_pngs(out["plots"])) == ["only.png"]
+    assert sorted(pngs(out["plots"])) == ["only.png"]
     assert len(pd.read_csv(out["summary"])) == 1
 
 
@@ -227,23 +194,13 @@ def test_bad_label_column_and_bins(iris_csv: Path, out_dir: Path) -> None:
     assert not out_dir.exists()
 
 
-def test_manifest_loads_and_matches_the_callable(
+def test_examples_return_the_declared_outputs(
     iris_csv: Path, out_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    manifest_mod = pytest.importorskip("fnhub.manifest")
-    manifest = manifest_mod.load_manifest(FOLDER)
+    manifest = load_manifest(FOLDER)
     assert manifest.ref == "library/describe@1.0.0"
     assert manifest.spec.entrypoint == "describe.py:describe"
 
-    params = inspect.signature(MODULE.describe).parameters
-    assert [p.name for p in manifest.spec.inputs] == list(params)
-    for port in manifest.spec.inputs:
-        default = params[port.name].default
-        assert port.default == (None if default is inspect.Parameter.empty else default)
-        assert port.required == (default is inspect.Parameter.empty)
-
     monkeypatch.chdir(iris_csv.parent)  # the example names iris.csv relative to the run
-    for example in manifest.spec.examples:
-        out = MODULE.describe(**example.inputs)
-        assert set(out) == {p.name for p in manifest.spec.outputs}
+    for out in run_examples(FOLDER, MODULE.describe):
         assert out["summary"].is_file() and out["plots"].is_dir()

@@ -2,42 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
 import json
 import math
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from sklearn import datasets
+
+from catalog.testing import load_module, run_examples, write_table
+from fnhub.manifest import load_manifest
 
 FOLDER = Path(__file__).resolve().parents[1]
-
-
-def _load_module() -> ModuleType:
-    """Import the entrypoint file the way the runner does: from the function folder."""
-    path = FOLDER / "drift_detect.py"
-    spec = importlib.util.spec_from_file_location("catalog_drift_detect", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-MODULE = _load_module()
-
-
-@pytest.fixture
-def out_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    out = tmp_path / "out"
-    monkeypatch.setenv("FNHUB_OUTPUT_DIR", str(out))
-    return out
+MODULE = load_module(FOLDER)
 
 
 def _sample(
@@ -54,18 +32,10 @@ def _sample(
     )
 
 
-def _write(frame: pd.DataFrame, path: Path) -> Path:
-    if path.suffix == ".parquet":
-        frame.to_parquet(path, index=False)
-    else:
-        frame.to_csv(path, index=False)
-    return path
-
-
 def test_same_distribution_does_not_drift(tmp_path: Path, out_dir: Path) -> None:
     rng = np.random.default_rng(7)
-    ref = _write(_sample(rng, 3000), tmp_path / "ref.csv")
-    cur = _write(_sample(rng, 3000), tmp_path / "cur.csv")
+    ref = write_table(_sample(rng, 3000), tmp_path / "ref.csv")
+    cur = write_table(_sample(rng, 3000), tmp_path / "cur.csv")
     out = MODULE.drift_detect(ref, cur, label_column="target")
 
     assert set(out) == {"report", "summary", "drifted", "html"}
@@ -89,8 +59,8 @@ def test_shifted_features_drift_and_others_do_not(tmp_path: Path, out_dir: Path)
     rng = np.random.default_rng(11)
     ref_frame = _sample(rng, 2000)
     cur_frame = _sample(rng, 2000, shift=0.5, colours=[0.2, 0.3, 0.5])
-    ref = _write(ref_frame, tmp_path / "ref.parquet")
-    cur = _write(cur_frame, tmp_path / "cur.csv")  # formats may differ
+    ref = write_table(ref_frame, tmp_path / "ref.parquet")
+    cur = write_table(cur_frame, tmp_path / "cur.csv")  # formats may differ
     out = MODULE.drift_detect(ref, cur, label_column="target", bins=5)
 
     assert out["drifted"] is True
@@ -129,20 +99,20 @@ def test_psi_formula_and_quantile_bins() -> None:
 def test_missing_values_and_new_categories_count_as_drift(tmp_path: Path, out_dir: Path) -> None:
     rng = np.random.default_rng(3)
     base = rng.normal(size=1000)
-    ref = _write(pd.DataFrame({"x": base, "c": ["a", "b"] * 500}), tmp_path / "ref.csv")
+    ref = write_table(pd.DataFrame({"x": base, "c": ["a", "b"] * 500}), tmp_path / "ref.csv")
     gaps = base.copy()
     gaps[::2] = np.nan  # same values, but half of them are now missing
-    cur = _write(pd.DataFrame({"x": gaps, "c": ["a", "b", "z", "z"] * 250}), tmp_path / "cur.csv")
+    current = pd.DataFrame({"x": gaps, "c": ["a", "b", "z", "z"] * 250})
+    cur = write_table(current, tmp_path / "cur.csv")
     report = pd.read_csv(MODULE.drift_detect(ref, cur)["report"]).set_index("feature")
     assert report.loc["x", "psi"] > 1 and report.loc["x", "ks_p"] > 0.05
     assert report.loc["c", "psi"] > 1 and report.loc["c", "chi2_p"] < 1e-10
     assert report["drifted"].all()
 
 
-def test_iris_classes_drift_on_petals(tmp_path: Path, out_dir: Path) -> None:
-    iris = datasets.load_iris(as_frame=True).frame
-    ref = _write(iris[iris["target"] == 0], tmp_path / "setosa.csv")
-    cur = _write(iris[iris["target"] == 2], tmp_path / "virginica.csv")
+def test_iris_classes_drift_on_petals(iris: pd.DataFrame, tmp_path: Path, out_dir: Path) -> None:
+    ref = write_table(iris[iris["target"] == 0], tmp_path / "setosa.csv")
+    cur = write_table(iris[iris["target"] == 2], tmp_path / "virginica.csv")
     out = MODULE.drift_detect(ref, cur, label_column="target")
     report = pd.read_csv(out["report"]).set_index("feature")
     assert "target" not in report.index
@@ -152,8 +122,8 @@ def test_iris_classes_drift_on_petals(tmp_path: Path, out_dir: Path) -> None:
 
 
 def test_column_numeric_on_one_side_only_is_categorical(tmp_path: Path, out_dir: Path) -> None:
-    ref = _write(pd.DataFrame({"code": [1, 2, 3, 1] * 25}), tmp_path / "ref.csv")
-    cur = _write(pd.DataFrame({"code": ["1", "2", "3", "other"] * 25}), tmp_path / "cur.csv")
+    ref = write_table(pd.DataFrame({"code": [1, 2, 3, 1] * 25}), tmp_path / "ref.csv")
+    cur = write_table(pd.DataFrame({"code": ["1", "2", "3", "other"] * 25}), tmp_path / "cur.csv")
     report = pd.read_csv(MODULE.drift_detect(ref, cur)["report"])
     assert report.loc[0, "kind"] == "categorical"
     assert report.loc[0, "drifted"]  # "other" is new
@@ -161,8 +131,8 @@ def test_column_numeric_on_one_side_only_is_categorical(tmp_path: Path, out_dir:
 
 def test_html_report_is_escaped_and_self_contained(tmp_path: Path, out_dir: Path) -> None:
     evil = "<script>alert('x')</script>"
-    ref = _write(pd.DataFrame({evil: np.arange(50.0), "ok": 1.0}), tmp_path / "a&b.csv")
-    cur = _write(pd.DataFrame({evil: np.arange(50.0) + 100, "ok": 1.0}), tmp_path / "cur.csv")
+    ref = write_table(pd.DataFrame({evil: np.arange(50.0), "ok": 1.0}), tmp_path / "a&b.csv")
+    cur = write_table(pd.DataFrame({evil: np.arange(50.0) + 100, "ok": 1.0}), tmp_path / "cur.csv")
     page = MODULE.drift_detect(ref, cur)["html"].read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>")
     assert evil not in page and "<script" not in page
@@ -173,8 +143,8 @@ def test_html_report_is_escaped_and_self_contained(tmp_path: Path, out_dir: Path
 
 
 def test_different_columns_are_named(tmp_path: Path, out_dir: Path) -> None:
-    ref = _write(pd.DataFrame({"a": [1], "b": [2], "c": [3]}), tmp_path / "ref.csv")
-    cur = _write(pd.DataFrame({"a": [1], "d": [4]}), tmp_path / "cur.csv")
+    ref = write_table(pd.DataFrame({"a": [1], "b": [2], "c": [3]}), tmp_path / "ref.csv")
+    cur = write_table(pd.DataFrame({"a": [1], "d": [4]}), tmp_path / "cur.csv")
     with pytest.raises(
         ValueError, match=r"different columns \(only in reference: b, c; only in current: d\)"
     ):
@@ -183,10 +153,10 @@ def test_different_columns_are_named(tmp_path: Path, out_dir: Path) -> None:
 
 
 def test_bad_label_column_and_parameters(tmp_path: Path, out_dir: Path) -> None:
-    ref = _write(pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}), tmp_path / "ref.csv")
+    ref = write_table(pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}), tmp_path / "ref.csv")
     with pytest.raises(ValueError, match=r"label column 'y' not found \(columns: a, b\)"):
         MODULE.drift_detect(ref, ref, label_column="y")
-    only_label = _write(pd.DataFrame({"y": [1, 2]}), tmp_path / "y.csv")
+    only_label = write_table(pd.DataFrame({"y": [1, 2]}), tmp_path / "y.csv")
     with pytest.raises(ValueError, match="no feature columns"):
         MODULE.drift_detect(only_label, only_label, label_column="y")
     bad = [
@@ -205,7 +175,7 @@ def test_bad_label_column_and_parameters(tmp_path: Path, out_dir: Path) -> None:
 
 
 def test_unreadable_tables_are_named(tmp_path: Path, out_dir: Path) -> None:
-    good = _write(pd.DataFrame({"a": [1.0]}), tmp_path / "good.csv")
+    good = write_table(pd.DataFrame({"a": [1.0]}), tmp_path / "good.csv")
     header = tmp_path / "header.csv"
     header.write_text("a\n")
     zero = tmp_path / "zero.csv"
@@ -225,28 +195,18 @@ def test_unreadable_tables_are_named(tmp_path: Path, out_dir: Path) -> None:
     assert not out_dir.exists()
 
 
-def test_manifest_loads_and_matches_the_callable(
+def test_examples_return_the_declared_outputs(
     tmp_path: Path, out_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    manifest_mod = pytest.importorskip("fnhub.manifest")
-    manifest = manifest_mod.load_manifest(FOLDER)
+    manifest = load_manifest(FOLDER)
     assert manifest.ref == "library/drift-detect@1.0.0"
     assert manifest.spec.entrypoint == "drift_detect.py:drift_detect"
     assert manifest.metadata.categories == ["monitoring"]
 
-    params = inspect.signature(MODULE.drift_detect).parameters
-    assert [p.name for p in manifest.spec.inputs] == list(params)
-    for port in manifest.spec.inputs:
-        default = params[port.name].default
-        assert port.default == (None if default is inspect.Parameter.empty else default)
-        assert port.required == (default is inspect.Parameter.empty)
-
     rng = np.random.default_rng(5)
-    _write(_sample(rng, 500), tmp_path / "train.csv")
-    _write(_sample(rng, 500, shift=1.0), tmp_path / "current.csv")
+    write_table(_sample(rng, 500), tmp_path / "train.csv")
+    write_table(_sample(rng, 500, shift=1.0), tmp_path / "current.csv")
     monkeypatch.chdir(tmp_path)  # the example names its tables relative to the run
-    for example in manifest.spec.examples:
-        out = MODULE.drift_detect(**example.inputs)
-        assert set(out) == {p.name for p in manifest.spec.outputs}
+    for out in run_examples(FOLDER, MODULE.drift_detect):
         assert out["drifted"] is True
         assert out["report"].is_file() and out["summary"].is_file() and out["html"].is_file()

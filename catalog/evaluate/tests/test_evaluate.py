@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
 import json
 import math
 import os
-import sys
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
 from sklearn import datasets
-from sklearn.base import BaseEstimator, is_classifier
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import mean_squared_error, roc_auc_score
 from sklearn.model_selection import train_test_split
@@ -25,30 +19,20 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import SVC
 
+from catalog.testing import (
+    PNG_SIGNATURE,
+    fit_and_save,
+    load_module,
+    pngs,
+    run_examples,
+    save_model,
+)
+from fnhub.manifest import load_manifest
+
 FOLDER = Path(__file__).resolve().parents[1]
 TRAIN_FILE = FOLDER.parent / "train" / "train.py"
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CLASSIFICATION_PLOTS = ["confusion_matrix.png", "pr_curve.png", "roc_curve.png"]
-
-
-def _import(name: str, path: Path) -> ModuleType:
-    """Import a catalog entrypoint file the way the runner does: by path."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-MODULE = _import("catalog_evaluate", FOLDER / "evaluate.py")
-
-
-@pytest.fixture
-def out_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    out = tmp_path / "out"
-    monkeypatch.setenv("FNHUB_OUTPUT_DIR", str(out))
-    return out
+MODULE = load_module(FOLDER)
 
 
 def _split(frame: pd.DataFrame, tmp_path: Path, name: str, stratify: bool) -> tuple[Path, Path]:
@@ -61,41 +45,13 @@ def _split(frame: pd.DataFrame, tmp_path: Path, name: str, stratify: bool) -> tu
     return paths
 
 
-def _save_model(estimator: BaseEstimator, folder: Path, features: list[str]) -> Path:
-    """A model directory in the catalog format, written the way any other producer could."""
-    folder.mkdir(parents=True)
-    sio.dump(estimator, folder / "model.skops")
-    meta: dict[str, Any] = {
-        "estimator": type(estimator).__name__,
-        "task": "classification" if is_classifier(estimator) else "regression",
-        "features": features,
-        "label_column": "target",
-        "params": {},
-    }
-    if is_classifier(estimator):
-        meta["classes"] = estimator.classes_.tolist()
-    (folder / "model.json").write_text(json.dumps(meta))
-    return folder
-
-
-def _fit_and_save(estimator: BaseEstimator, train_csv: Path, folder: Path) -> Path:
-    frame = pd.read_csv(train_csv)
-    features = [c for c in frame.columns if c != "target"]
-    estimator.fit(frame[features], frame["target"])
-    return _save_model(estimator, folder, features)
-
-
-def _pngs(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
-
-
 @pytest.mark.skipif(not TRAIN_FILE.is_file(), reason="the catalog's train function is not beside")
 def test_chained_after_train_on_held_out_iris(
-    tmp_path: Path, out_dir: Path, monkeypatch: pytest.MonkeyPatch
+    iris: pd.DataFrame, tmp_path: Path, out_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    train_csv, test_csv = _split(datasets.load_iris(as_frame=True).frame, tmp_path, "iris", True)
+    train_csv, test_csv = _split(iris, tmp_path, "iris", True)
     monkeypatch.setenv("FNHUB_OUTPUT_DIR", str(tmp_path / "train-out"))
-    train = _import("catalog_train_for_evaluate", TRAIN_FILE).train
+    train = load_module(TRAIN_FILE.parent).train
     trained = train(train_csv, params={"n_estimators": 50}, cv=0)
     monkeypatch.setenv("FNHUB_OUTPUT_DIR", str(out_dir))
 
@@ -116,7 +72,7 @@ def test_chained_after_train_on_held_out_iris(
     assert matrix.sum() == 45
     assert matrix.trace() / 45 == pytest.approx(out["score"])
 
-    plots = _pngs(out["plots"])
+    plots = pngs(out["plots"])
     assert out["plots"] == out_dir / "plots"
     assert sorted(plots) == CLASSIFICATION_PLOTS
     assert all(data.startswith(PNG_SIGNATURE) for data in plots.values())
@@ -127,7 +83,7 @@ def test_binary_probabilities_on_breast_cancer(tmp_path: Path, out_dir: Path) ->
     frame = datasets.load_breast_cancer(as_frame=True).frame
     train_csv, test_csv = _split(frame, tmp_path, "cancer", True)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-    folder = _fit_and_save(model, train_csv, tmp_path / "model")
+    folder = fit_and_save(model, train_csv, tmp_path / "model")
 
     out = MODULE.evaluate(folder, test_csv)
     metrics = json.loads(out["metrics"].read_text())
@@ -139,24 +95,25 @@ def test_binary_probabilities_on_breast_cancer(tmp_path: Path, out_dir: Path) ->
     assert metrics["roc_auc"] > 0.95
     assert out["score"] > 0.9
     assert metrics["log_loss"] < 0.3
-    assert sorted(_pngs(out["plots"])) == CLASSIFICATION_PLOTS
+    assert sorted(pngs(out["plots"])) == CLASSIFICATION_PLOTS
 
 
 def test_decision_values_give_roc_auc_without_probabilities(tmp_path: Path, out_dir: Path) -> None:
     frame = datasets.load_breast_cancer(as_frame=True).frame
     train_csv, test_csv = _split(frame, tmp_path, "cancer", True)
-    folder = _fit_and_save(make_pipeline(StandardScaler(), SVC()), train_csv, tmp_path / "model")
+    folder = fit_and_save(make_pipeline(StandardScaler(), SVC()), train_csv, tmp_path / "model")
     metrics = json.loads(MODULE.evaluate(folder, test_csv)["metrics"].read_text())
     assert metrics["roc_auc"] > 0.95
     assert metrics["log_loss"] is None
     assert metrics["notes"] == {"log_loss": "the model gives no probabilities"}
 
 
-def test_regression_on_held_out_diabetes(tmp_path: Path, out_dir: Path) -> None:
-    frame = datasets.load_diabetes(as_frame=True).frame
-    train_csv, test_csv = _split(frame, tmp_path, "diabetes", False)
+def test_regression_on_held_out_diabetes(
+    diabetes: pd.DataFrame, tmp_path: Path, out_dir: Path
+) -> None:
+    train_csv, test_csv = _split(diabetes, tmp_path, "diabetes", False)
     model = Ridge(alpha=0.1)
-    folder = _fit_and_save(model, train_csv, tmp_path / "model")
+    folder = fit_and_save(model, train_csv, tmp_path / "model")
 
     out = MODULE.evaluate(folder, test_csv)
     metrics = json.loads(out["metrics"].read_text())
@@ -171,16 +128,15 @@ def test_regression_on_held_out_diabetes(tmp_path: Path, out_dir: Path) -> None:
     assert metrics["n_rows"] == len(test)
     assert "accuracy" not in metrics
 
-    plots = _pngs(out["plots"])
+    plots = pngs(out["plots"])
     assert sorted(plots) == ["predicted_vs_actual.png", "residuals.png"]
     assert all(data.startswith(PNG_SIGNATURE) for data in plots.values())
 
 
-def test_absent_and_unseen_classes_are_explained(tmp_path: Path, out_dir: Path) -> None:
-    iris = datasets.load_iris(as_frame=True).frame
-    path = tmp_path / "iris.csv"
-    iris.to_csv(path, index=False)
-    folder = _fit_and_save(LogisticRegression(max_iter=1000), path, tmp_path / "model")
+def test_absent_and_unseen_classes_are_explained(
+    iris: pd.DataFrame, tmp_path: Path, out_dir: Path
+) -> None:
+    folder = fit_and_save(LogisticRegression(max_iter=1000), iris, tmp_path / "model")
 
     two_classes = tmp_path / "two.csv"
     iris[iris["target"] < 2].to_csv(two_classes, index=False)
@@ -198,39 +154,38 @@ def test_absent_and_unseen_classes_are_explained(tmp_path: Path, out_dir: Path) 
     assert metrics["roc_auc"] is None and metrics["log_loss"] is None
     assert metrics["notes"]["roc_auc"] == "labels the model never saw: 3"
     assert out["score"] == pytest.approx(0.5)
-    assert sorted(_pngs(out["plots"])) == CLASSIFICATION_PLOTS
+    assert sorted(pngs(out["plots"])) == CLASSIFICATION_PLOTS
 
 
-def test_text_classes_match_labels_read_back_as_numbers(tmp_path: Path, out_dir: Path) -> None:
+def test_text_classes_match_labels_read_back_as_numbers(
+    iris: pd.DataFrame, iris_csv: Path, tmp_path: Path, out_dir: Path
+) -> None:
     """Trained on "0"/"1"/"2" (say from Parquet), scored on a CSV where they read as 0/1/2."""
-    iris = datasets.load_iris(as_frame=True).frame
     model = LogisticRegression(max_iter=1000)
     features = list(iris.columns[:-1])
     model.fit(iris[features], iris["target"].astype(str))
-    folder = _save_model(model, tmp_path / "model", features)
-    path = tmp_path / "iris.csv"
-    iris.to_csv(path, index=False)
-    out = MODULE.evaluate(folder, path)
+    folder = save_model(model, tmp_path / "model", features)
+    out = MODULE.evaluate(folder, iris_csv)
     metrics = json.loads(out["metrics"].read_text())
     assert out["score"] > 0.9
     assert metrics["confusion_matrix"]["labels"] == ["0", "1", "2"]
     assert metrics["roc_auc"] > 0.95
 
 
-def test_regressor_needs_a_numeric_label(tmp_path: Path, out_dir: Path) -> None:
-    frame = datasets.load_diabetes(as_frame=True).frame
-    folder = _fit_and_save(Ridge(), _split(frame, tmp_path, "d", False)[0], tmp_path / "model")
+def test_regressor_needs_a_numeric_label(
+    diabetes: pd.DataFrame, tmp_path: Path, out_dir: Path
+) -> None:
+    folder = fit_and_save(Ridge(), _split(diabetes, tmp_path, "d", False)[0], tmp_path / "model")
     path = tmp_path / "text.csv"
-    frame.assign(target="high").to_csv(path, index=False)
+    diabetes.assign(target="high").to_csv(path, index=False)
     with pytest.raises(ValueError, match=r"label column 'target' is not numeric .* a regressor"):
         MODULE.evaluate(folder, path)
 
 
-def test_missing_columns_are_named(tmp_path: Path, out_dir: Path) -> None:
-    iris = datasets.load_iris(as_frame=True).frame
-    path = tmp_path / "iris.csv"
-    iris.to_csv(path, index=False)
-    folder = _fit_and_save(LogisticRegression(max_iter=1000), path, tmp_path / "model")
+def test_missing_columns_are_named(
+    iris: pd.DataFrame, iris_csv: Path, tmp_path: Path, out_dir: Path
+) -> None:
+    folder = fit_and_save(LogisticRegression(max_iter=1000), iris, tmp_path / "model")
     partial = tmp_path / "partial.csv"
     iris.drop(columns=["petal width (cm)", "target"]).to_csv(partial, index=False)
     with pytest.raises(
@@ -238,15 +193,14 @@ def test_missing_columns_are_named(tmp_path: Path, out_dir: Path) -> None:
     ):
         MODULE.evaluate(folder, partial)
     with pytest.raises(ValueError, match=r"lacks column\(s\) the evaluation needs: species"):
-        MODULE.evaluate(folder, path, label_column="species")
+        MODULE.evaluate(folder, iris_csv, label_column="species")
     assert not out_dir.exists()
 
 
-def test_refuses_a_model_file_with_non_sklearn_types(tmp_path: Path, out_dir: Path) -> None:
+def test_refuses_a_model_file_with_non_sklearn_types(
+    iris: pd.DataFrame, iris_csv: Path, tmp_path: Path, out_dir: Path
+) -> None:
     """A skops file that references os.system is refused before anything is rebuilt."""
-    iris = datasets.load_iris(as_frame=True).frame
-    path = tmp_path / "iris.csv"
-    iris.to_csv(path, index=False)
     features = list(iris.columns[:-1])
     evil = make_pipeline(FunctionTransformer(os.system), LogisticRegression())
     folder = tmp_path / "evil"
@@ -261,59 +215,44 @@ def test_refuses_a_model_file_with_non_sklearn_types(tmp_path: Path, out_dir: Pa
         match=rf"refusing to load .*model\.skops: it contains types outside scikit-learn, "
         rf"numpy and scipy: {os.name}\.system",
     ):
-        MODULE.evaluate(folder, path)
+        MODULE.evaluate(folder, iris_csv)
     assert not out_dir.exists()
 
 
-def test_broken_model_directories(tmp_path: Path, out_dir: Path) -> None:
-    iris = datasets.load_iris(as_frame=True).frame
-    path = tmp_path / "iris.csv"
-    iris.to_csv(path, index=False)
+def test_broken_model_directories(
+    iris: pd.DataFrame, iris_csv: Path, tmp_path: Path, out_dir: Path
+) -> None:
     with pytest.raises(ValueError, match=r"is not a model directory: it needs model\.skops"):
-        MODULE.evaluate(tmp_path, path)
+        MODULE.evaluate(tmp_path, iris_csv)
 
-    folder = _fit_and_save(LogisticRegression(max_iter=1000), path, tmp_path / "model")
+    folder = fit_and_save(LogisticRegression(max_iter=1000), iris, tmp_path / "model")
     meta = json.loads((folder / "model.json").read_text())
     (folder / "model.json").write_text(json.dumps({**meta, "task": "regression"}))
     with pytest.raises(ValueError, match=r"says task 'regression' but .* LogisticRegression"):
-        MODULE.evaluate(folder, path)
+        MODULE.evaluate(folder, iris_csv)
     (folder / "model.json").write_text("{not json")
     with pytest.raises(ValueError, match=r"model\.json is not valid JSON"):
-        MODULE.evaluate(folder, path)
+        MODULE.evaluate(folder, iris_csv)
     (folder / "model.json").write_text(json.dumps({"task": "classification"}))
     with pytest.raises(ValueError, match="non-empty 'features' list"):
-        MODULE.evaluate(folder, path)
+        MODULE.evaluate(folder, iris_csv)
     (folder / "model.json").write_text(json.dumps(meta))
     (folder / "model.skops").write_bytes(b"not a zip file")
     with pytest.raises(ValueError, match=r"model\.skops is not a skops file"):
-        MODULE.evaluate(folder, path)
+        MODULE.evaluate(folder, iris_csv)
 
 
-def test_manifest_loads_and_matches_the_callable(
-    tmp_path: Path, out_dir: Path, monkeypatch: pytest.MonkeyPatch
+def test_examples_return_the_declared_outputs(
+    iris: pd.DataFrame, tmp_path: Path, out_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    manifest_mod = pytest.importorskip("fnhub.manifest")
-    manifest = manifest_mod.load_manifest(FOLDER)
+    manifest = load_manifest(FOLDER)
     assert manifest.ref == "library/evaluate@1.0.0"
     assert manifest.spec.entrypoint == "evaluate.py:evaluate"
     assert manifest.metadata.categories == ["model-evaluation"]
 
-    params = inspect.signature(MODULE.evaluate).parameters
-    assert [p.name for p in manifest.spec.inputs] == list(params)
-    for port in manifest.spec.inputs:
-        default = params[port.name].default
-        assert port.default == (None if default is inspect.Parameter.empty else default)
-        assert port.required == (default is inspect.Parameter.empty)
-
     # The example names a model directory and a test split relative to the run.
-    train_csv, _ = _split(datasets.load_iris(as_frame=True).frame, tmp_path, "iris", True)
-    _fit_and_save(LogisticRegression(max_iter=1000), train_csv, tmp_path / "model")
+    train_csv, _ = _split(iris, tmp_path, "iris", True)
+    fit_and_save(LogisticRegression(max_iter=1000), train_csv, tmp_path / "model")
     monkeypatch.chdir(tmp_path)
-    for example in manifest.spec.examples:
-        inputs = {
-            name: Path(value) if manifest.input(name).is_artifact else value
-            for name, value in example.inputs.items()
-        }
-        out = MODULE.evaluate(**inputs)
-        assert set(out) == {p.name for p in manifest.spec.outputs}
+    for out in run_examples(FOLDER, MODULE.evaluate):
         assert out["score"] > 0.85

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -14,28 +10,11 @@ import pandas as pd
 import pytest
 from sklearn import datasets
 
+from catalog.testing import load_module, run_examples, write_table
+from fnhub.manifest import load_manifest
+
 FOLDER = Path(__file__).resolve().parents[1]
-
-
-def _load_module() -> ModuleType:
-    """Import the entrypoint file the way the runner does: from the function folder."""
-    path = FOLDER / "feature_selection.py"
-    spec = importlib.util.spec_from_file_location("catalog_feature_selection", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-MODULE = _load_module()
-
-
-@pytest.fixture
-def out_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    out = tmp_path / "out"
-    monkeypatch.setenv("FNHUB_OUTPUT_DIR", str(out))
-    return out
+MODULE = load_module(FOLDER)
 
 
 @pytest.fixture
@@ -58,20 +37,11 @@ def signal() -> pd.DataFrame:
     )
 
 
-def _write(frame: pd.DataFrame, folder: Path, name: str = "table.csv") -> Path:
-    path = folder / name
-    if path.suffix == ".csv":
-        frame.to_csv(path, index=False)
-    else:
-        frame.to_parquet(path, index=False)
-    return path
-
-
 @pytest.mark.parametrize("method", ["mutual_info", "f_test", "model"])
 def test_supervised_methods_find_the_signal(
     method: str, signal: pd.DataFrame, tmp_path: Path, out_dir: Path
 ) -> None:
-    out = MODULE.feature_selection(_write(signal, tmp_path), method=method, k=2)
+    out = MODULE.feature_selection(write_table(signal, tmp_path / "table.csv"), method=method, k=2)
     assert set(out) == {"selected", "scores", "features"}
     assert out["features"] == ["strong", "other"]  # table order, not rank order
     selected = pd.read_csv(out["selected"])
@@ -91,7 +61,7 @@ def test_supervised_methods_find_the_signal(
 def test_f_test_leaves_a_constant_feature_unscored_and_last(
     signal: pd.DataFrame, tmp_path: Path, out_dir: Path
 ) -> None:
-    out = MODULE.feature_selection(_write(signal, tmp_path), method="f_test")
+    out = MODULE.feature_selection(write_table(signal, tmp_path / "table.csv"), method="f_test")
     scores = pd.read_csv(out["scores"]).set_index("feature")
     assert np.isnan(scores.loc["flat", "score"])
     assert scores.loc["flat", "rank"] == 6
@@ -102,7 +72,7 @@ def test_f_test_leaves_a_constant_feature_unscored_and_last(
 def test_variance_ranks_by_spread_and_drops_constants_with_a_threshold(
     signal: pd.DataFrame, tmp_path: Path, out_dir: Path
 ) -> None:
-    path = _write(signal, tmp_path)
+    path = write_table(signal, tmp_path / "table.csv")
     out = MODULE.feature_selection(path, method="variance", threshold=0.0)
     assert out["features"] == ["noise_a", "strong", "other", "noise_b", "weak"]
     scores = pd.read_csv(out["scores"]).set_index("feature")
@@ -116,17 +86,18 @@ def test_variance_ranks_by_spread_and_drops_constants_with_a_threshold(
 
 def test_variance_works_without_a_label(tmp_path: Path, out_dir: Path) -> None:
     frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [1.0, 1.0, 1.0], "c": [0, 10, 20]})
-    out = MODULE.feature_selection(_write(frame, tmp_path), label_column=None, method="variance")
+    path = write_table(frame, tmp_path / "table.csv")
+    out = MODULE.feature_selection(path, label_column=None, method="variance")
     assert out["features"] == ["a", "b", "c"]  # k=5 is more than there are
     assert list(pd.read_csv(out["selected"]).columns) == ["a", "b", "c"]
     with pytest.raises(ValueError, match=r"method 'f_test' scores features against a label"):
-        MODULE.feature_selection(_write(frame, tmp_path), label_column=None, method="f_test")
+        MODULE.feature_selection(path, label_column=None, method="f_test")
 
 
 def test_threshold_works_for_any_method(
     signal: pd.DataFrame, tmp_path: Path, out_dir: Path
 ) -> None:
-    path = _write(signal, tmp_path)
+    path = write_table(signal, tmp_path / "table.csv")
     out = MODULE.feature_selection(path, method="model", threshold=0.15, k=1)
     scores = pd.read_csv(out["scores"]).set_index("feature")
     assert out["features"] == [f for f in signal.columns if f in scores.index[scores.score > 0.15]]
@@ -135,23 +106,25 @@ def test_threshold_works_for_any_method(
         MODULE.feature_selection(path, method="model", threshold=5)
 
 
-def test_chi2_on_counts_and_its_refusals(tmp_path: Path, out_dir: Path) -> None:
-    iris = datasets.load_iris(as_frame=True).frame
-    out = MODULE.feature_selection(_write(iris, tmp_path, "iris.parquet"), method="chi2", k=2)
+def test_chi2_on_counts_and_its_refusals(
+    iris: pd.DataFrame, diabetes: pd.DataFrame, tmp_path: Path, out_dir: Path
+) -> None:
+    out = MODULE.feature_selection(write_table(iris, tmp_path / "iris.parquet"), method="chi2", k=2)
     assert out["features"] == ["petal length (cm)", "petal width (cm)"]
 
     shifted = iris.assign(**{"sepal width (cm)": iris["sepal width (cm)"] - 3})
     with pytest.raises(ValueError, match=r"non-negative features.*: sepal width \(cm\)"):
-        MODULE.feature_selection(_write(shifted, tmp_path), method="chi2")
-    diabetes = datasets.load_diabetes(as_frame=True).frame
-    path = _write(diabetes.abs(), tmp_path, "diabetes.csv")
+        MODULE.feature_selection(write_table(shifted, tmp_path / "table.csv"), method="chi2")
+    path = write_table(diabetes.abs(), tmp_path / "diabetes.csv")
     with pytest.raises(ValueError, match=r"'chi2' scores a classification label.*regression"):
         MODULE.feature_selection(path, method="chi2")
 
 
-def test_regression_label_is_detected(tmp_path: Path, out_dir: Path) -> None:
-    diabetes = datasets.load_diabetes(as_frame=True).frame
-    out = MODULE.feature_selection(_write(diabetes, tmp_path), method="f_test", k=2)
+def test_regression_label_is_detected(
+    diabetes: pd.DataFrame, tmp_path: Path, out_dir: Path
+) -> None:
+    path = write_table(diabetes, tmp_path / "table.csv")
+    out = MODULE.feature_selection(path, method="f_test", k=2)
     assert out["features"] == ["bmi", "s5"]
     label = diabetes["target"]
     assert MODULE.resolve_task(label, "auto") == "regression"  # many whole numbers
@@ -171,7 +144,7 @@ def test_text_labels_and_boolean_features(tmp_path: Path, out_dir: Path) -> None
         {"flag": flag, "noise": rng.normal(size=200), "kind": np.where(flag, "yes", "no")}
     )
     out = MODULE.feature_selection(
-        _write(frame, tmp_path), label_column="kind", method="mutual_info", k=1
+        write_table(frame, tmp_path / "table.csv"), label_column="kind", method="mutual_info", k=1
     )
     assert out["features"] == ["flag"]
     assert pd.read_csv(out["selected"])["kind"].tolist() == frame["kind"].tolist()
@@ -180,7 +153,7 @@ def test_text_labels_and_boolean_features(tmp_path: Path, out_dir: Path) -> None
 def test_seed_makes_random_methods_repeatable(
     signal: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = _write(signal, tmp_path)
+    path = write_table(signal, tmp_path / "table.csv")
     runs = []
     for run, seed in enumerate([1, 1, 2]):
         monkeypatch.setenv("FNHUB_OUTPUT_DIR", str(tmp_path / f"run{run}"))
@@ -212,7 +185,7 @@ def test_bad_parameters_are_refused_clearly(
 ) -> None:
     frame = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "b": [1, 0, 1, 0], "target": [0, 1, 0, 1]})
     with pytest.raises(ValueError, match=message):
-        MODULE.feature_selection(_write(frame, tmp_path, "t.csv"), **kwargs)
+        MODULE.feature_selection(write_table(frame, tmp_path / "t.csv"), **kwargs)
     assert not out_dir.exists()
 
 
@@ -243,7 +216,7 @@ def test_unusable_tables_are_refused_clearly(
     frame: pd.DataFrame, message: str, tmp_path: Path, out_dir: Path
 ) -> None:
     with pytest.raises(ValueError, match=message):
-        MODULE.feature_selection(_write(frame, tmp_path))
+        MODULE.feature_selection(write_table(frame, tmp_path / "table.csv"))
 
 
 def test_unreadable_inputs(tmp_path: Path, out_dir: Path) -> None:
@@ -257,25 +230,15 @@ def test_unreadable_inputs(tmp_path: Path, out_dir: Path) -> None:
         MODULE.feature_selection(empty)
 
 
-def test_manifest_loads_and_matches_the_callable(
+def test_examples_return_the_declared_outputs(
     tmp_path: Path, out_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    manifest_mod = pytest.importorskip("fnhub.manifest")
-    manifest = manifest_mod.load_manifest(FOLDER)
+    manifest = load_manifest(FOLDER)
     assert manifest.ref == "library/feature-selection@1.0.0"
     assert manifest.spec.entrypoint == "feature_selection.py:feature_selection"
 
-    params = inspect.signature(MODULE.feature_selection).parameters
-    assert [p.name for p in manifest.spec.inputs] == list(params)
-    for port in manifest.spec.inputs:
-        default = params[port.name].default
-        assert port.default == (None if default is inspect.Parameter.empty else default)
-        assert port.required == (default is inspect.Parameter.empty)
-
-    _write(datasets.load_wine(as_frame=True).frame, tmp_path, "wine.csv")
+    write_table(datasets.load_wine(as_frame=True).frame, tmp_path / "wine.csv")
     monkeypatch.chdir(tmp_path)  # the examples name wine.csv relative to the run
-    for example in manifest.spec.examples:
-        out = MODULE.feature_selection(**example.inputs)
-        assert set(out) == {p.name for p in manifest.spec.outputs}
+    for out in run_examples(FOLDER, MODULE.feature_selection):
         columns = list(pd.read_csv(out["selected"]).columns)
         assert columns == [*out["features"], "target"]

@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pandas as pd
 import pytest
 
+from catalog.testing import load_module, run_examples
+from fnhub.manifest import load_manifest
+
 FOLDER = Path(__file__).resolve().parents[1]
-
-
-def _load_module() -> ModuleType:
-    """Import the entrypoint file the way the runner does: from the function folder."""
-    path = FOLDER / "gen_class_data.py"
-    spec = importlib.util.spec_from_file_location("catalog_gen_class_data", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-MODULE = _load_module()
-
-
-@pytest.fixture
-def out_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("FNHUB_OUTPUT_DIR", str(tmp_path))
-    return tmp_path
+MODULE = load_module(FOLDER)
 
 
 def test_defaults_give_a_balanced_two_class_table(out_dir: Path) -> None:
@@ -116,7 +96,7 @@ def test_every_feature_may_be_informative_and_many_classes_use_one_cluster(out_d
 def test_bad_inputs_are_refused_clearly(kwargs: dict, message: str, out_dir: Path) -> None:
     with pytest.raises(ValueError, match=message):
         MODULE.gen_class_data(**kwargs)
-    assert list(out_dir.iterdir()) == []
+    assert not out_dir.exists()
 
 
 def test_writes_to_a_fresh_folder_without_fnhub_output_dir(
@@ -128,18 +108,10 @@ def test_writes_to_a_fresh_folder_without_fnhub_output_dir(
     assert out["dataset"].parent.name.startswith("gen-class-data-")
 
 
-def test_manifest_loads_and_matches_the_callable(out_dir: Path) -> None:
-    manifest_mod = pytest.importorskip("fnhub.manifest")
-    manifest = manifest_mod.load_manifest(FOLDER)
+def test_examples_return_the_declared_outputs(out_dir: Path) -> None:
+    manifest = load_manifest(FOLDER)
     assert manifest.ref == "library/gen-class-data@1.0.0"
     assert manifest.spec.entrypoint == "gen_class_data.py:gen_class_data"
 
-    params = inspect.signature(MODULE.gen_class_data).parameters
-    assert [p.name for p in manifest.spec.inputs] == list(params)
-    for port in manifest.spec.inputs:
-        assert port.default == params[port.name].default
-        assert not port.required
-    for example in manifest.spec.examples:
-        out = MODULE.gen_class_data(**example.inputs)
-        assert set(out) == {p.name for p in manifest.spec.outputs}
+    for out in run_examples(FOLDER, MODULE.gen_class_data):
         assert len(pd.read_csv(out["dataset"])) == out["n_rows"]

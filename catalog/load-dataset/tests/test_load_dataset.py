@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pandas as pd
 import pytest
 from sklearn import datasets
+
+from catalog.testing import load_module, run_examples
+from fnhub.manifest import load_manifest
 
 FOLDER = Path(__file__).resolve().parents[1]
 # name -> (rows, features, the target values)
@@ -20,26 +19,7 @@ EXPECTED = {
     "breast_cancer": (569, 30, {0, 1}),
     "digits": (1797, 64, set(range(10))),
 }
-
-
-def _load_module() -> ModuleType:
-    """Import the entrypoint file the way the runner does: from the function folder."""
-    path = FOLDER / "load_dataset.py"
-    spec = importlib.util.spec_from_file_location("catalog_load_dataset", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-MODULE = _load_module()
-
-
-@pytest.fixture
-def out_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("FNHUB_OUTPUT_DIR", str(tmp_path))
-    return tmp_path
+MODULE = load_module(FOLDER)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -64,12 +44,11 @@ def test_diabetes_has_a_continuous_target(out_dir: Path) -> None:
     assert table["target"].nunique() > 100
 
 
-def test_defaults_give_iris_csv_with_sklearn_columns(out_dir: Path) -> None:
+def test_defaults_give_iris_csv_with_sklearn_columns(iris: pd.DataFrame, out_dir: Path) -> None:
     out = MODULE.load_dataset()
     table = pd.read_csv(out["dataset"])
-    expected = datasets.load_iris(as_frame=True).frame
-    assert list(table.columns) == list(expected.columns)
-    pd.testing.assert_frame_equal(table, expected, check_dtype=False)
+    assert list(table.columns) == list(iris.columns)
+    pd.testing.assert_frame_equal(table, iris, check_dtype=False)
 
 
 def test_parquet_round_trip_keeps_values_and_dtypes(out_dir: Path) -> None:
@@ -92,7 +71,7 @@ def test_writes_to_a_fresh_folder_without_fnhub_output_dir(
 def test_unknown_dataset_lists_the_choices(out_dir: Path) -> None:
     with pytest.raises(ValueError, match=r"unknown dataset 'mnist'.*iris, wine, breast_cancer"):
         MODULE.load_dataset(name="mnist")
-    assert list(out_dir.iterdir()) == []
+    assert not out_dir.exists()
 
 
 def test_unknown_format_lists_the_choices(out_dir: Path) -> None:
@@ -100,17 +79,10 @@ def test_unknown_format_lists_the_choices(out_dir: Path) -> None:
         MODULE.load_dataset(name="iris", format="xlsx")
 
 
-def test_manifest_loads_and_matches_the_callable(out_dir: Path) -> None:
-    manifest_mod = pytest.importorskip("fnhub.manifest")
-    manifest = manifest_mod.load_manifest(FOLDER)
+def test_examples_return_the_declared_outputs(out_dir: Path) -> None:
+    manifest = load_manifest(FOLDER)
     assert manifest.ref == "library/load-dataset@1.0.0"
     assert manifest.spec.entrypoint == "load_dataset.py:load_dataset"
 
-    params = inspect.signature(MODULE.load_dataset).parameters
-    assert {p.name: p.default for p in manifest.spec.inputs} == {
-        name: param.default for name, param in params.items()
-    }
-    for example in manifest.spec.examples:
-        out = MODULE.load_dataset(**example.inputs)
-        assert set(out) == {p.name for p in manifest.spec.outputs}
+    for out in run_examples(FOLDER, MODULE.load_dataset):
         assert out["dataset"].is_file()

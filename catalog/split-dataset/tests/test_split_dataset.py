@@ -2,46 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pandas as pd
 import pytest
-from sklearn import datasets
+
+from catalog.testing import load_module, run_examples
+from fnhub.manifest import load_manifest
 
 FOLDER = Path(__file__).resolve().parents[1]
-
-
-def _load_module() -> ModuleType:
-    """Import the entrypoint file the way the runner does: from the function folder."""
-    path = FOLDER / "split_dataset.py"
-    spec = importlib.util.spec_from_file_location("catalog_split_dataset", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-MODULE = _load_module()
-
-
-@pytest.fixture
-def out_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    out = tmp_path / "out"
-    monkeypatch.setenv("FNHUB_OUTPUT_DIR", str(out))
-    return out
-
-
-@pytest.fixture
-def iris_csv(tmp_path: Path) -> Path:
-    path = tmp_path / "iris.csv"
-    datasets.load_iris(as_frame=True).frame.to_csv(path, index=False)
-    return path
+MODULE = load_module(FOLDER)
 
 
 @pytest.fixture
@@ -112,12 +83,10 @@ def test_random_split_needs_no_label(tmp_path: Path, out_dir: Path) -> None:
     ]
 
 
-def test_a_continuous_label_cannot_be_stratified(tmp_path: Path, out_dir: Path) -> None:
-    path = tmp_path / "diabetes.csv"
-    datasets.load_diabetes(as_frame=True).frame.to_csv(path, index=False)
+def test_a_continuous_label_cannot_be_stratified(diabetes_csv: Path, out_dir: Path) -> None:
     with pytest.raises(ValueError, match=r"class .* has only 1 row\(s\).*stratify=false"):
-        MODULE.split_dataset(path)
-    assert MODULE.split_dataset(path, stratify=False)["sizes"]["test"] == 89
+        MODULE.split_dataset(diabetes_csv)
+    assert MODULE.split_dataset(diabetes_csv, stratify=False)["sizes"]["test"] == 89
 
 
 def test_too_few_rows_per_class_name_the_class(tmp_path: Path, out_dir: Path) -> None:
@@ -176,25 +145,15 @@ def test_tables_too_small_or_unreadable(tmp_path: Path, out_dir: Path) -> None:
         MODULE.split_dataset(empty)
 
 
-def test_manifest_loads_and_matches_the_callable(
+def test_examples_return_the_declared_outputs(
     iris_csv: Path, out_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    manifest_mod = pytest.importorskip("fnhub.manifest")
-    manifest = manifest_mod.load_manifest(FOLDER)
+    manifest = load_manifest(FOLDER)
     assert manifest.ref == "library/split-dataset@1.0.0"
     assert manifest.spec.entrypoint == "split_dataset.py:split_dataset"
 
-    params = inspect.signature(MODULE.split_dataset).parameters
-    assert [p.name for p in manifest.spec.inputs] == list(params)
-    for port in manifest.spec.inputs:
-        default = params[port.name].default
-        assert port.default == (None if default is inspect.Parameter.empty else default)
-        assert port.required == (default is inspect.Parameter.empty)
-
     monkeypatch.chdir(iris_csv.parent)  # the examples name iris.csv relative to the run
-    for example in manifest.spec.examples:
-        out = MODULE.split_dataset(**example.inputs)
-        assert set(out) == {p.name for p in manifest.spec.outputs}
+    for out in run_examples(FOLDER, MODULE.split_dataset):
         assert sum(out["sizes"].values()) == 150
         for name, size in out["sizes"].items():
             assert len(pd.read_csv(out[name])) == size

@@ -2,56 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-import skops.io as sio
 from sklearn import datasets
 
+from catalog.testing import load_model, load_module, run_examples
+from fnhub.manifest import load_manifest
+
 FOLDER = Path(__file__).resolve().parents[1]
-SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
-
-
-def _load_module() -> ModuleType:
-    """Import the entrypoint file the way the runner does: from the function folder."""
-    spec = importlib.util.spec_from_file_location("catalog_train", FOLDER / "train.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-MODULE = _load_module()
-
-
-@pytest.fixture
-def out_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    out = tmp_path / "out"
-    monkeypatch.setenv("FNHUB_OUTPUT_DIR", str(out))
-    return out
-
-
-@pytest.fixture
-def iris_csv(tmp_path: Path) -> Path:
-    path = tmp_path / "iris.csv"
-    datasets.load_iris(as_frame=True).frame.to_csv(path, index=False)
-    return path
-
-
-@pytest.fixture
-def diabetes_csv(tmp_path: Path) -> Path:
-    path = tmp_path / "diabetes.csv"
-    datasets.load_diabetes(as_frame=True).frame.to_csv(path, index=False)
-    return path
+MODULE = load_module(FOLDER)
 
 
 @pytest.fixture
@@ -69,14 +32,6 @@ def mixed_csv(tmp_path: Path) -> Path:
     path = tmp_path / "mixed.csv"
     frame.to_csv(path, index=False)
     return path
-
-
-def _load_model(model_dir: Path) -> tuple[Any, dict[str, Any]]:
-    """Load the way the conventions prescribe: only sklearn/numpy/scipy types trusted."""
-    untrusted = sio.get_untrusted_types(file=model_dir / "model.skops")
-    assert all(name.startswith(SAFE_PREFIXES) for name in untrusted), untrusted
-    meta = json.loads((model_dir / "model.json").read_text())
-    return sio.load(model_dir / "model.skops", trusted=untrusted), meta
 
 
 def test_iris_random_forest(iris_csv: Path, out_dir: Path) -> None:
@@ -101,7 +56,7 @@ def test_iris_random_forest(iris_csv: Path, out_dir: Path) -> None:
     assert importances["feature"].iloc[0].startswith("petal")  # petals separate the species
     assert importances["importance"].is_monotonic_decreasing
 
-    model, meta = _load_model(out["model"])
+    model, meta = load_model(out["model"])
     frame = pd.read_csv(iris_csv)
     assert meta["estimator"] == "RandomForestClassifier"
     assert meta["task"] == "classification"
@@ -127,7 +82,7 @@ def test_diabetes_ridge_regression(diabetes_csv: Path, out_dir: Path) -> None:
         "age", "sex", "bmi", "bp"
     }  # fmt: skip
     assert (importances["importance"] >= 0).all()
-    _, meta = _load_model(out["model"])
+    _, meta = load_model(out["model"])
     assert "classes" not in meta
     assert meta["params"]["alpha"] == 1.0
 
@@ -148,7 +103,7 @@ def test_text_missing_and_boolean_columns(mixed_csv: Path, out_dir: Path) -> Non
     assert sorted(importances.index) == ["city", "flag", "x"]  # one-hot summed back per column
     assert importances["flag"] < importances["x"]
 
-    model, meta = _load_model(out["model"])
+    model, meta = load_model(out["model"])
     assert meta["classes"] == ["no", "yes"]
     assert meta["features"] == ["x", "city", "flag"]
     fresh = pd.DataFrame(
@@ -159,7 +114,7 @@ def test_text_missing_and_boolean_columns(mixed_csv: Path, out_dir: Path) -> Non
 
 def test_params_are_applied_and_unknown_ones_named(iris_csv: Path, out_dir: Path) -> None:
     out = MODULE.train(iris_csv, params={"n_estimators": 7, "max_depth": 2}, cv=0)
-    model, meta = _load_model(out["model"])
+    model, meta = load_model(out["model"])
     assert len(model.named_steps["model"].estimators_) == 7
     assert (meta["params"]["n_estimators"], meta["params"]["max_depth"]) == (7, 2)
     with pytest.raises(
@@ -256,27 +211,16 @@ def test_parquet_input(tmp_path: Path, out_dir: Path) -> None:
     assert out["cv_score"] > 0.85
 
 
-def test_manifest_loads_and_matches_the_callable(
+def test_examples_return_the_declared_outputs(
     iris_csv: Path, diabetes_csv: Path, out_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    manifest_mod = pytest.importorskip("fnhub.manifest")
-    manifest = manifest_mod.load_manifest(FOLDER)
+    manifest = load_manifest(FOLDER)
     assert manifest.ref == "library/train@1.0.0"
     assert manifest.spec.entrypoint == "train.py:train"
     assert manifest.metadata.categories == ["model-training"]
-
-    params = inspect.signature(MODULE.train).parameters
-    assert [p.name for p in manifest.spec.inputs] == list(params)
-    for port in manifest.spec.inputs:
-        default = params[port.name].default
-        assert port.default == (None if default is inspect.Parameter.empty else default)
-        assert port.required == (default is inspect.Parameter.empty)
     listed = manifest.input("estimator").description
     assert all(name in listed for name in MODULE.ESTIMATORS)
 
     monkeypatch.chdir(iris_csv.parent)  # the examples name files relative to the run
-    for example in manifest.spec.examples:
-        inputs = {**example.inputs, "dataset": Path(example.inputs["dataset"])}
-        out = MODULE.train(**inputs)
-        assert set(out) == {p.name for p in manifest.spec.outputs}
+    for out in run_examples(FOLDER, MODULE.train):
         assert out["cv_score"] > 0.3

@@ -2,64 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import pandas as pd
 import pytest
-import skops.io as sio
-from sklearn import datasets
+
+from catalog.testing import load_model, load_module, run_examples
+from fnhub.manifest import load_manifest
 
 FOLDER = Path(__file__).resolve().parents[1]
 EVALUATE_FILE = FOLDER.parent / "evaluate" / "evaluate.py"
-SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
-
-
-def _import(name: str, path: Path) -> ModuleType:
-    """Import a catalog entrypoint file the way the runner does: by path."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-MODULE = _import("catalog_tune", FOLDER / "tune.py")
-
-
-@pytest.fixture
-def out_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    out = tmp_path / "out"
-    monkeypatch.setenv("FNHUB_OUTPUT_DIR", str(out))
-    return out
-
-
-@pytest.fixture
-def iris_csv(tmp_path: Path) -> Path:
-    path = tmp_path / "iris.csv"
-    datasets.load_iris(as_frame=True).frame.to_csv(path, index=False)
-    return path
-
-
-@pytest.fixture
-def diabetes_csv(tmp_path: Path) -> Path:
-    path = tmp_path / "diabetes.csv"
-    datasets.load_diabetes(as_frame=True).frame.to_csv(path, index=False)
-    return path
-
-
-def _load_model(model_dir: Path) -> tuple[Any, dict[str, Any]]:
-    """Load the way the conventions prescribe: only sklearn/numpy/scipy types trusted."""
-    untrusted = sio.get_untrusted_types(file=model_dir / "model.skops")
-    assert all(name.startswith(SAFE_PREFIXES) for name in untrusted), untrusted
-    meta = json.loads((model_dir / "model.json").read_text())
-    return sio.load(model_dir / "model.skops", trusted=untrusted), meta
+MODULE = load_module(FOLDER)
 
 
 def test_grid_search_of_a_decision_tree_on_iris(iris_csv: Path, out_dir: Path) -> None:
@@ -85,7 +39,7 @@ def test_grid_search_of_a_decision_tree_on_iris(iris_csv: Path, out_dir: Path) -
     depth_one = results[results["param_max_depth"] == 1]["mean_test_score"]
     assert (depth_one < 0.7).all()
 
-    model, meta = _load_model(out["model"])
+    model, meta = load_model(out["model"])
     assert out["model"] == out_dir / "model"
     assert meta["estimator"] == "DecisionTreeClassifier"
     assert meta["task"] == "classification"
@@ -143,7 +97,7 @@ def test_regression_with_a_custom_scorer(diabetes_csv: Path, out_dir: Path) -> N
     )
     assert -70 < out["best_score"] < -40  # negated rmse; the target's std is about 77
     assert out["best_params"]["alpha"] in grid["alpha"]
-    _, meta = _load_model(out["model"])
+    _, meta = load_model(out["model"])
     assert meta["task"] == "regression" and "classes" not in meta
 
     r2 = MODULE.tune(diabetes_csv, estimator="Ridge", param_grid=grid)
@@ -156,7 +110,7 @@ def test_the_tuned_model_is_accepted_by_evaluate(
 ) -> None:
     out = MODULE.tune(iris_csv, estimator="LogisticRegression", param_grid={"C": [0.1, 1.0]})
     monkeypatch.setenv("FNHUB_OUTPUT_DIR", str(tmp_path / "evaluate-out"))
-    evaluate = _import("catalog_evaluate_for_tune", EVALUATE_FILE).evaluate
+    evaluate = load_module(EVALUATE_FILE.parent).evaluate
     scored = evaluate(out["model"], iris_csv)
     assert scored["score"] > 0.9
 
@@ -196,28 +150,17 @@ def test_bad_inputs_are_named(iris_csv: Path, diabetes_csv: Path, out_dir: Path)
     assert not out_dir.exists()  # nothing written for bad input
 
 
-def test_manifest_loads_and_matches_the_callable(
+def test_examples_return_the_declared_outputs(
     iris_csv: Path, diabetes_csv: Path, out_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    manifest_mod = pytest.importorskip("fnhub.manifest")
-    manifest = manifest_mod.load_manifest(FOLDER)
+    manifest = load_manifest(FOLDER)
     assert manifest.ref == "library/tune@1.0.0"
     assert manifest.spec.entrypoint == "tune.py:tune"
     assert manifest.metadata.categories == ["model-training"]
-
-    params = inspect.signature(MODULE.tune).parameters
-    assert [p.name for p in manifest.spec.inputs] == list(params)
-    for port in manifest.spec.inputs:
-        default = params[port.name].default
-        assert port.default == (None if default is inspect.Parameter.empty else default)
-        assert port.required == (default is inspect.Parameter.empty)
     listed = manifest.input("estimator").description
     assert all(name in listed for name in MODULE.ESTIMATORS)
 
     monkeypatch.chdir(iris_csv.parent)  # the examples name files relative to the run
-    for example in manifest.spec.examples:
-        inputs = {**example.inputs, "dataset": Path(example.inputs["dataset"])}
-        out = MODULE.tune(**inputs)
-        assert set(out) == {p.name for p in manifest.spec.outputs}
+    for example, out in zip(manifest.spec.examples, run_examples(FOLDER, MODULE.tune), strict=True):
         grid = example.inputs["param_grid"]
         assert all(out["best_params"][name] in values for name, values in grid.items())
