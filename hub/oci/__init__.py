@@ -1,0 +1,12 @@
+"""The hub's OCI registry (Distribution Spec v1.1 under `/v2/`) for function images.
+
+It has its own router, service and tables; it shares only the content-addressed blob store
+(and the namespaces, whose owners may push) with the function API. Modules:
+
+    names      repository names, tags, digests and references, as the spec spells them
+    errors     the spec's error codes, and the `{"errors": [...]}` body under `/v2/`
+    manifests  parsing and checking the manifest and index media types the registry stores
+    tokens     the Docker token flow: scopes, short-lived JWTs, who may pull and push
+    service    repositories, blobs, upload sessions, manifests, tags, referrers, catalog
+    router     the HTTP endpoints, streaming request and response bodies
+"""

@@ -1,0 +1,79 @@
+"""In-process registry fixtures: a fresh hub per test and tokens of two publishers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from fastapi import FastAPI
+
+from fnhub.hub.app import create_app
+from fnhub.hub.context import Hub
+from fnhub.hub.settings import ServerSettings
+from tests.hub.factories import auth, make_client
+from tests.oci.helpers import Pusher
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
+
+def require_tool(name: str) -> str:
+    """The tool's path, or skip the test when it is missing; under CI (`CI=true`) missing is a
+    failure, since `.ci/run` installs it."""
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} is not installed; .ci/run installs it from Debian"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> ServerSettings:
+    return ServerSettings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def app(settings: ServerSettings) -> Iterator[FastAPI]:
+    app = create_app(settings)
+    yield app
+    app.state.hub.close()
+
+
+@pytest.fixture
+def hub(app: FastAPI) -> Hub:
+    hub: Hub = app.state.hub
+    return hub
+
+
+@pytest.fixture
+def client(app: FastAPI) -> TestClient:
+    return make_client(app)
+
+
+@pytest.fixture
+def admin_token(settings: ServerSettings, app: FastAPI) -> str:
+    return (settings.data_dir / "admin-token").read_text().strip()
+
+
+def mint(client: TestClient, admin_token: str, user: str, *scopes: str) -> str:
+    response = client.post("/api/v1/tokens", headers=auth(admin_token), json={
+        "name": f"{user}-token", "user": user, "scopes": list(scopes)})
+    assert response.status_code == 201, response.text
+    token: str = response.json()["token"]
+    return token
+
+
+@pytest.fixture
+def alice(client: TestClient, admin_token: str) -> Pusher:
+    return Pusher(client, mint(client, admin_token, "alice", "publish:alice"))
+
+
+@pytest.fixture
+def bob(client: TestClient, admin_token: str) -> Pusher:
+    return Pusher(client, mint(client, admin_token, "bob", "publish:bob"))
