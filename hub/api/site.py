@@ -1,16 +1,14 @@
-"""Outside `/api/v1`: liveness, Prometheus metrics and a minimal HTML list of functions."""
+"""Outside `/api/v1`: liveness, Prometheus metrics, and the include point of the web catalog."""
 
 from __future__ import annotations
 
-from html import escape
-
-from fastapi import APIRouter, Response
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, FastAPI, Response
 from sqlalchemy import text
+from starlette.routing import Router
 
-from fnhub.hub.api.deps import HubDep, MetricsDep, ReadAccess
+from fnhub.hub import web
+from fnhub.hub.api.deps import HubDep, MetricsDep
 from fnhub.hub.metrics import CONTENT_TYPE
-from fnhub.hub.services import search
 
 router = APIRouter(tags=["site"])
 
@@ -28,21 +26,11 @@ def metrics(metrics: MetricsDep) -> Response:
     return Response(metrics.render(), media_type=CONTENT_TYPE)
 
 
-@router.get("/", response_class=HTMLResponse, dependencies=[ReadAccess])
-def index(hub: HubDep) -> HTMLResponse:
-    """The functions on this hub, by name (the full web catalog comes later)."""
-    page = search.search(hub, sort="name", limit=search.MAX_LIMIT)
-    rows = "\n".join(
-        f"<tr><td>{escape(f.namespace)}/{escape(f.name)}</td>"
-        f"<td>{escape(f.latest_version or '-')}</td><td>{escape(f.description)}</td></tr>"
-        for f in page.items
-    )
-    more = (f"<p>{page.total - len(page.items)} more: see "
-            "<a href=\"/api/v1/functions?sort=name\">the API</a>.</p>"
-            if page.total > len(page.items) else "")
-    return HTMLResponse(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>fnhub</title></head><body>"
-        f"<h1>fnhub</h1><p>{page.total} functions &middot; <a href=\"/docs\">API docs</a></p>"
-        "<table><thead><tr><th>function</th><th>latest</th><th>description</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>{more}</body></html>"
-    )
+def include_catalog(app: FastAPI) -> None:
+    """Serve the web catalog (`fnhub.hub.web`) for every request no other route answers.
+
+    As the app's fallback rather than one more included router, its `/{namespace}/{name}`
+    pages can never shadow another route, whatever order routes are added in (even after
+    this call); what the catalog does not serve either gets the app's own 404 or 405.
+    """
+    app.router.default = Router(routes=web.router.routes, default=app.router.default)
