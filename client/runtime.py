@@ -9,10 +9,11 @@ so it imports nothing outside the standard library. It has two command-line form
 REQUEST is JSON: {"folder", "entrypoint", "inputs": {name: value}, "artifacts": [names whose
 value is a path], "outputs": [{"name", "type"}], "output_dir"}. RESULT receives
 {"ok": true, "outputs": {name: {"value": v} | {"path": p}}} or {"ok": false, "error", "traceback"}.
+Paths go to the function exactly as given (the local engines and `hub run` use this form).
 
     python -m fnhub.runtime --function-dir DIR --entrypoint FILE:CALLABLE
-        [--param NAME=JSON]... [--text NAME=TEXT]... [--artifact NAME=PATH]...
-        [--output NAME:TYPE[=PATH]]... [--output-dir DIR] [--result RESULT.json]
+        [--param NAME=JSON]... [--text NAME=TEXT]... [--artifact NAME[:TYPE]=PATH]...
+        [--output NAME:TYPE[=PATH[/]]]... [--output-dir DIR] [--result RESULT.json]
 
 The flag form is for containers (Kubeflow Pipelines, Argo), whose placeholders fill single
 arguments. `--param` takes a JSON value (`3`, `true`, `[1, 2]`, `"iris"`); `--text` takes a
@@ -23,6 +24,24 @@ file, or a folder tree), a parameter is written as text (a string as is, anythin
 `--output-dir` is `fnhub.context().output_dir` (a new temporary folder by default); `--result`
 receives the RESULT JSON above. The exit code is 0 on success, 1 when the function failed and 2
 for a malformed command line.
+
+Artifact folders. Workflow engines name an artifact's path after the artifact (KFP's
+`/gcs/.../dataset`, Argo's `/tmp/.../dataset`), so a file stored there loses its own name, and
+with it the suffix (`.csv`, `.parquet`) by which functions choose a reader. The flag form keeps
+names by storing each artifact as a folder:
+
+- `--output NAME:TYPE=PATH/` (PATH ending in `/`, TYPE an artifact type) makes PATH a folder
+  (created if missing) holding the produced file, or folder, under its own name
+  (`PATH/iris.csv`); for a `dir` output, PATH holds the produced folder's contents. A parameter
+  output cannot take the folder form: engines read it from a file.
+- `--artifact NAME:TYPE=PATH` with TYPE other than `dir`: when PATH is a folder holding exactly
+  one entry, the function gets that entry (`PATH/iris.csv`, or a model folder); otherwise PATH
+  as is. A `dir` input, and the untyped `--artifact NAME=PATH`, get PATH as is (the runtime
+  cannot tell which folders stand for one artifact without the type).
+
+So `--output` and `--artifact` without these marks keep their plain meaning, and an artifact
+given from outside a pipeline (an importer's URI, a workflow argument) works either as the file
+itself under a name with its suffix, or as a folder holding it under that name.
 """
 
 from __future__ import annotations
@@ -30,6 +49,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import itertools
 import json
 import os
 import shutil
@@ -164,7 +184,28 @@ def _pair(parser: argparse.ArgumentParser, text: str, flag: str) -> tuple[str, s
     return name, value
 
 
-def _parse_flags(args: list[str]) -> tuple[dict[str, Any], Path | None, dict[str, Path]]:
+@dataclass(frozen=True)
+class Target:
+    """Where `--output NAME:TYPE=PATH` writes an output of type `kind`; `folder`: PATH ended
+    in `/` (the artifact folder form)."""
+
+    path: Path
+    kind: str
+    folder: bool
+
+
+def artifact_input(kind: str | None, path: str) -> str:
+    """The path a function gets for `--artifact NAME[:TYPE]=PATH` ("Artifact folders" in the
+    module docstring): a typed non-`dir` artifact's folder of one entry is that entry."""
+    folder = Path(path)
+    if kind is None or kind == "dir" or not folder.is_dir():
+        return path
+    with os.scandir(folder) as entries:
+        first = list(itertools.islice(entries, 2))
+    return str(folder / first[0].name) if len(first) == 1 else path
+
+
+def _parse_flags(args: list[str]) -> tuple[dict[str, Any], Path | None, dict[str, Target]]:
     """The flag form as (request, result file, {output name: where to write it})."""
     parser = argparse.ArgumentParser(prog="python -m fnhub.runtime",
                                      description="Call an fnhub function (see the docstring).")
@@ -172,8 +213,8 @@ def _parse_flags(args: list[str]) -> tuple[dict[str, Any], Path | None, dict[str
     parser.add_argument("--entrypoint", required=True, help="FILE:CALLABLE")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=JSON")
     parser.add_argument("--text", action="append", default=[], metavar="NAME=TEXT")
-    parser.add_argument("--artifact", action="append", default=[], metavar="NAME=PATH")
-    parser.add_argument("--output", action="append", default=[], metavar="NAME:TYPE[=PATH]")
+    parser.add_argument("--artifact", action="append", default=[], metavar="NAME[:TYPE]=PATH")
+    parser.add_argument("--output", action="append", default=[], metavar="NAME:TYPE[=PATH[/]]")
     parser.add_argument("--output-dir", type=Path)
     parser.add_argument("--result", type=Path)
     ns = parser.parse_args(args)
@@ -189,8 +230,12 @@ def _parse_flags(args: list[str]) -> tuple[dict[str, Any], Path | None, dict[str
         inputs[name] = text
     artifacts = []
     for item in ns.artifact:
-        name, text = _pair(parser, item, "--artifact")
-        inputs[name] = text
+        declared, text = _pair(parser, item, "--artifact")
+        name, colon, kind = declared.partition(":")
+        if colon and (not name or kind not in ARTIFACT_TYPES):
+            parser.error(f"--artifact {item!r}: expected NAME[:TYPE]=PATH with TYPE one of "
+                         f"{', '.join(ARTIFACT_TYPES)}")
+        inputs[name] = artifact_input(kind or None, text)
         artifacts.append(name)
     outputs, targets = [], {}
     for item in ns.output:
@@ -198,9 +243,13 @@ def _parse_flags(args: list[str]) -> tuple[dict[str, Any], Path | None, dict[str
         name, colon, kind = declared.partition(":")
         if not colon or not name or kind not in (*_PYTHON_TYPES, *ARTIFACT_TYPES):
             parser.error(f"--output {item!r}: expected NAME:TYPE[=PATH] with a known type")
+        folder = target.endswith("/")
+        if folder and kind not in ARTIFACT_TYPES:
+            parser.error(f"--output {item!r}: {kind} is a parameter, written to a file; "
+                         "only artifacts take the folder form PATH/")
         outputs.append({"name": name, "type": kind})
         if target:
-            targets[name] = Path(target)
+            targets[name] = Target(Path(target), kind, folder)
     output_dir = ns.output_dir or Path(tempfile.mkdtemp(prefix="fnhub-out-"))
     output_dir.mkdir(parents=True, exist_ok=True)
     request = {"folder": str(ns.function_dir.resolve()), "entrypoint": ns.entrypoint,
@@ -209,28 +258,48 @@ def _parse_flags(args: list[str]) -> tuple[dict[str, Any], Path | None, dict[str
     return request, ns.result, targets
 
 
-def _write_outputs(encoded: dict[str, dict[str, Any]], targets: dict[str, Path]) -> None:
+def _copy(source: Path, dest: Path) -> None:
+    """A file (atomically: a temporary name, then renamed) or a folder tree to `dest`."""
+    if source == dest.resolve():
+        return
+    if source.is_dir():
+        shutil.copytree(source, dest, dirs_exist_ok=True)
+        return
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copy2(source, tmp)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_outputs(encoded: dict[str, dict[str, Any]], targets: dict[str, Target]) -> None:
     """Put each output where a workflow engine collects it; artifacts then point there."""
     for name, target in targets.items():
-        item = encoded[name]
-        target.parent.mkdir(parents=True, exist_ok=True)
+        item, path = encoded[name], target.path
         if "value" in item:
+            path.parent.mkdir(parents=True, exist_ok=True)
             value = item["value"]
-            target.write_text(value if isinstance(value, str) else json.dumps(value))
+            path.write_text(value if isinstance(value, str) else json.dumps(value))
             continue
         source = Path(item["path"])
-        if source == target.resolve():
-            continue
-        if source.is_dir():
-            shutil.copytree(source, target, dirs_exist_ok=True)
+        dest = path
+        if target.folder:
+            if path.exists() and not path.is_dir():
+                raise OutputError(f"output {name!r}: {path} is a file, but the folder form "
+                                  f"({path}/) needs a folder there")
+            path.mkdir(parents=True, exist_ok=True)
+            if target.kind != "dir":
+                dest = path / source.name
         else:
-            shutil.copy2(source, target)
-        item["path"] = str(target.resolve())
+            path.parent.mkdir(parents=True, exist_ok=True)
+        _copy(source, dest)
+        item["path"] = str(dest.resolve())
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    targets: dict[str, Path] = {}
+    targets: dict[str, Target] = {}
     if args and args[0].startswith("--"):
         request, result_file, targets = _parse_flags(args)
     elif len(args) == 2:

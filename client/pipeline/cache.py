@@ -14,8 +14,10 @@ Layout under FNHUB_HOME:
     <home>/cache/steps/<key>/outputs/...     the artifact outputs, hard-linked from the run
     <home>/cache/steps/<key>.lock
 
-An entry is built under a temporary name and renamed into place. Outputs are hard-linked (copied
-across file systems) into the entry and from it into later runs; a lookup re-hashes the cached
+An entry is built under a temporary name and renamed into place; the key's lock is held to read
+an entry and to replace one, not to add a new one (a rename onto no entry cannot disturb a
+reader), so a step with a new key creates no lock file. Outputs are hard-linked (copied across
+file systems) into the entry and from it into later runs; a lookup re-hashes the cached
 artifacts, so an entry whose files were changed or removed is a miss, never a wrong answer.
 """
 
@@ -102,6 +104,8 @@ class StepCache:
     def restore(self, key: str, output_dir: Path) -> CacheHit | None:
         """Link a valid entry's outputs into `output_dir`; None when there is none."""
         entry_dir = self.root / key
+        if not (entry_dir / ENTRY_FILE).is_file():  # a miss needs no lock
+            return None
         with self._lock(key):
             try:
                 entry = json.loads((entry_dir / ENTRY_FILE).read_text())
@@ -141,8 +145,11 @@ class StepCache:
             entry = {"key": key, "step": step, "function": function, "outputs": described,
                      "created_at": datetime.now(timezone.utc).isoformat()}
             (tmp / ENTRY_FILE).write_text(json.dumps(entry, indent=2, default=str))
-            with self._lock(key):
-                shutil.rmtree(self.root / key, ignore_errors=True)
-                os.replace(tmp, self.root / key)
+            try:
+                os.rename(tmp, self.root / key)  # fails when an entry is already there
+            except OSError:
+                with self._lock(key):
+                    shutil.rmtree(self.root / key, ignore_errors=True)
+                    os.replace(tmp, self.root / key)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -1,8 +1,9 @@
 """Running a pipeline graph: checks, scheduling, caching and the run record.
 
 The scheduler is the same for every engine; an engine (an `Executor`) only decides where
-`execute_step` runs: `local` in a bounded pool of threads of this process (each step is its own
-child process), `dask` on a Dask cluster (`fnhub.pipeline.dask_engine`).
+`execute_step` runs: `local` in a bounded pool of threads of this process, each handing its step
+to a warm worker process (`fnhub.pipeline.workers`; a venv step gets a new child process in its
+venv), `dask` on a Dask cluster (`fnhub.pipeline.dask_engine`).
 
 Before any step starts: parameters are checked against their declared types, every step's
 files must still pack to the digest its graph resolved (an installed function was not modified,
@@ -16,13 +17,16 @@ Run folder, `<runs>/<run-id>/` (`<FNHUB_HOME>/runs/` unless given, for the SDK a
 alike, next to `hub run`'s run folders; a Dask cluster on other machines needs a `runs_dir` on
 storage they share):
 
-    run.json                    the run record, rewritten atomically at every step change:
+    run.json                    the run record, written atomically when the run starts, at
+                                most every SAVE_INTERVAL seconds while steps change (a change
+                                is on disk within that time) and when the run ends:
                                 pipeline, engine, params, status, timings, and per step its
                                 function and digest, status, inputs, outputs, log, timings,
                                 host, cache key, error and log tail
     <step>/outputs/...          the step's artifact outputs (linked from the cache when cached)
     <step>/log.txt              what the function printed
-    <step>/request.json, result.json   the `fnhub.runtime` request and answer
+    <step>/request.json, result.json   the `fnhub.runtime` request and answer, for steps run
+                                in a new child process (venv steps, the dask engine)
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -58,6 +63,7 @@ from fnhub.pipeline.graph import (
     check_param_value,
 )
 from fnhub.pipeline.resolve import pack_digest
+from fnhub.pipeline.workers import Worker, WorkerPool, shared_pool
 from fnhub.runner import (
     ENVS,
     build_request,
@@ -71,6 +77,7 @@ from fnhub.store import write_atomic
 ENGINES = ("local", "dask")
 FINISHED_OK = ("succeeded", "cached")
 RUN_FILE = "run.json"
+SAVE_INTERVAL = 0.5  # seconds between two writes of run.json while a run goes on
 
 
 def _now() -> str:
@@ -193,17 +200,24 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Steps as child processes, started from a bounded pool of threads of this process."""
+    """Steps in warm worker processes, handed over by a bounded pool of threads of this
+    process; `pool` is shared with the process's other runs, so its workers stay warm."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, pool: WorkerPool) -> None:
         self.slots = workers
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fnhub-step")
+        self._running: set[Worker] = set()  # the workers running this executor's steps
+        self._warm = partial(pool.run, running=self._running)
+        self._threads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fnhub-step")
 
     def submit(self, task: StepTask) -> Future[StepOutcome]:
-        return self._pool.submit(execute_step, task)
+        return self._threads.submit(execute_step, task, self._warm)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Once every step is done; or when the run is abandoned (interrupted), whose steps
+        still running are killed rather than waited for."""
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        WorkerPool.stop_running(self._running)
+        self._threads.shutdown(wait=True)
 
 
 def executor_factory(engine: str, *, workers: int,
@@ -215,7 +229,7 @@ def executor_factory(engine: str, *, workers: int,
     if engine == "local":
         if address:
             raise InvalidInput("an address is for the dask engine (--engine dask)")
-        return lambda: LocalExecutor(workers)
+        return lambda: LocalExecutor(workers, shared_pool())
     if engine == "dask":
         if importlib.util.find_spec("distributed") is None:
             raise InvalidInput("the dask engine needs the fnhub[dask] extra",
@@ -260,6 +274,7 @@ def preflight(graph: PipelineGraph, env: str) -> None:
     if env not in ENVS:
         raise InvalidInput(f"unknown environment {env!r} (one of: {', '.join(ENVS)})")
     digests: dict[Path, str] = {}
+    checked: set[str] = set()  # the function digests whose requirements were checked
     for node in graph.steps.values():
         fn = node.function
         if fn.folder not in digests:
@@ -271,14 +286,17 @@ def preflight(graph: PipelineGraph, env: str) -> None:
                 f"was resolved ({fn.folder})",
                 hint="load the pipeline again" if fn.local else
                 f"reinstall it: hub uninstall {fn.ref}:{fn.version}")
-        try:
-            check_python(fn.manifest)
-        except MissingRequirements as exc:
-            raise MissingRequirements(f"step {node.name!r}: {exc.message}") from None
-        if env == "current" and (missing := missing_requirements(fn.manifest)):
-            raise MissingRequirements(
-                f"step {node.name!r}: {fn.ref} needs packages this environment lacks: "
-                + ", ".join(missing), hint="install them, or run the steps in venvs (--env venv)")
+        if fn.digest not in checked:  # a function used by many steps is checked once
+            checked.add(fn.digest)
+            try:
+                check_python(fn.manifest)
+            except MissingRequirements as exc:
+                raise MissingRequirements(f"step {node.name!r}: {exc.message}") from None
+            if env == "current" and (missing := missing_requirements(fn.manifest)):
+                raise MissingRequirements(
+                    f"step {node.name!r}: {fn.ref} needs packages this environment lacks: "
+                    + ", ".join(missing),
+                    hint="install them, or run the steps in venvs (--env venv)")
         for input_name, binding in node.inputs.items():
             port = fn.input(input_name)
             if (isinstance(binding, Constant) and port is not None and port.is_artifact
@@ -312,14 +330,19 @@ class Scheduler:
         self.queue: list[StepTask] = []
         self.running: dict[Future[StepOutcome], str] = {}
         self.digests: dict[str, str] = {}  # artifact path -> digest, known for this run
+        self.saved_at = 0.0  # time.monotonic() of the last write of run.json
+        self.unsaved = False  # the run changed since then
 
     def execute(self) -> PipelineRun:
         started = time.monotonic()
-        self.run.save()
+        self._save()
         try:
             self._advance()
             while self.running:
-                done, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
+                done, _ = wait(list(self.running), timeout=self._save_due(),
+                               return_when=FIRST_COMPLETED)
+                if not done:
+                    self._save()
                 for future in done:
                     name = self.running.pop(future)
                     self._finish(name, self._outcome(name, future))
@@ -335,11 +358,23 @@ class Scheduler:
             self.run.status = "succeeded" if ok else "failed"
             self.run.finished_at = _now()
             self.run.duration = round(time.monotonic() - started, 3)
-            self.run.save()
+            self._save()
         return self.run
 
-    def _emit(self, step: StepRun) -> None:
+    def _save(self) -> None:
         self.run.save()
+        self.saved_at, self.unsaved = time.monotonic(), False
+
+    def _save_due(self) -> float | None:
+        """Seconds until unsaved changes must be written; None when there are none."""
+        if not self.unsaved:
+            return None
+        return max(0.0, self.saved_at + SAVE_INTERVAL - time.monotonic())
+
+    def _emit(self, step: StepRun) -> None:
+        self.unsaved = True
+        if time.monotonic() - self.saved_at >= SAVE_INTERVAL:
+            self._save()
         if self.on_event:
             self.on_event(self.run, step)
 

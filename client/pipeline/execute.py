@@ -1,10 +1,13 @@
 """One step, run where an engine puts it: a thread of this process or a Dask worker.
 
 `execute_step` is the only code that runs a step, so every engine runs it the same way: the
-function is called in a child process through `fnhub.runtime` (this interpreter, or the cached
-venv of its requirements), its artifact outputs are collected into `<step dir>/outputs/` and
-hashed there, next to the data. It never raises: a failure is an outcome with an error and the
-tail of the step's log. Tasks and outcomes are plain picklable dataclasses.
+function is called in a process of its own through `fnhub.runtime`: a warm worker of this
+interpreter when the local engine passes `warm` (`fnhub.pipeline.workers`), otherwise a new
+child process (`python -m fnhub.runtime`, or the cached venv of its requirements: venv
+steps and Dask always take this path). Its artifact outputs are collected into
+`<step dir>/outputs/` and hashed there, next to the data. It never raises: a failure is an
+outcome with an error and the tail of the step's log. Tasks and outcomes are plain picklable
+dataclasses.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import socket
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +27,8 @@ from fnhub.pipeline.cache import artifact_digest
 from fnhub.runner import collect_outputs, ensure_venv, run_request
 
 LOG_TAIL_LINES = 20
+
+WarmRun = Callable[[dict[str, Any], str], dict[str, Any]]  # (request, log path) -> answer
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,8 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-def execute_step(task: StepTask) -> StepOutcome:
+def execute_step(task: StepTask, warm: WarmRun | None = None) -> StepOutcome:
+    """Run one step; given `warm`, a current-environment step runs through it (a worker)."""
     step_dir = Path(task.step_dir)
     output_dir = Path(task.request["output_dir"])
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -71,8 +78,13 @@ def execute_step(task: StepTask) -> StepOutcome:
     digests: dict[str, str] = {}
     error: str | None = None
     try:
-        venv_dir = ensure_venv(task.manifest, Path(task.venvs_dir)) if task.venvs_dir else None
-        answer = run_request(task.request, step_dir, log, venv_dir=venv_dir)
+        if task.venvs_dir:
+            venv_dir = ensure_venv(task.manifest, Path(task.venvs_dir))
+            answer = run_request(task.request, step_dir, log, venv_dir=venv_dir)
+        elif warm is not None:
+            answer = warm(task.request, str(log))
+        else:
+            answer = run_request(task.request, step_dir, log)
         if answer.get("ok"):
             for name, value in collect_outputs(answer["outputs"], output_dir).items():
                 if isinstance(value, Path):

@@ -1,0 +1,169 @@
+"""How a pipeline step runs in a container, for the exporters (`export_kfp`, `export_argo`).
+
+Every exported step runs `python -m fnhub.runtime` in the flag form (see `fnhub.runtime`), in
+one of two images:
+
+- **the function's own image**, when its manifest records one (`spec.image.digest`, set when
+  the image is built and published): `<spec.image.ref>@<digest>`, or, without a ref,
+  `<hub host>/<ns>/<name>:<version>@<digest>` (the hub's OCI registry). Such an image holds the
+  function in `fnhub.images.FUNCTION_DIR` (`/opt/fnhub/function`, where `hub build` and the
+  templates' Dockerfiles put it) with the runtime and the requirements installed, so the
+  command is `python -m fnhub.runtime --function-dir /opt/fnhub/function ...`.
+- **otherwise the manifest's base image** (`spec.image.base`, `python:3.11-slim` by default),
+  started by a short `sh -c` script: it pip-installs fnhub (`$FNHUB_PIP_SPEC`, default `fnhub`)
+  and the function's requirements, installs the step's pinned hub URI (`hub://HOST/NS/NAME:
+  VERSION@sha256:...`: signature, key and digest are verified as for `hub install`; set
+  `FNHUB_TOKEN` in the pod for a private hub), then `exec`s `python -m fnhub.runtime` with the
+  installed folder. A step that runs a local folder has no URI a cluster could install from:
+  exporting it is an error until the function is published or its image recorded.
+
+Every input of the function is on the command line, so a step runs exactly as in the local
+engine: inputs the pipeline sets come from the engine's placeholders, the others are written
+in as the manifest's defaults. Strings travel as `--text NAME=VALUE`, other parameters as
+`--param NAME=JSON` (the workflow engines substitute numbers, booleans, lists and maps as JSON),
+input artifacts as `--artifact NAME:TYPE=PATH`; every output is declared with `--output
+NAME:TYPE=PATH` at the path where the engine collects it, an artifact in the folder form
+`PATH/`. So every artifact travels as a folder holding the file under its own name, and a
+function that picks its reader by the file's suffix gets `.../dataset/iris.csv`, not
+`.../dataset` (see "Artifact folders" in `fnhub.runtime`). A manifest's default for an artifact
+input is passed as `--artifact NAME=PATH`, as is, like the local engine passes it.
+
+A constant artifact input (a local file in the pipeline) cannot be read by a cluster: exporting
+it is an error that says to make it an artifact-typed pipeline parameter, given a URI when the
+run is submitted. Steps become tasks named after them with `_` turned into `-` (Kubernetes
+names); two steps whose names then clash are an error.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from fnhub.errors import InvalidInput
+from fnhub.images import FUNCTION_DIR
+from fnhub.pipeline.graph import Constant, PipelineGraph, StepNode
+from fnhub.uri import parse_uri
+
+RUNTIME = ["python", "-m", "fnhub.runtime"]
+GPU_RESOURCE = "nvidia.com/gpu"
+BOOTSTRAP_NAME = "fnhub-step"  # `$0` of the bootstrap script
+
+_BOOTSTRAP = """\
+set -e
+python -m pip install --quiet --no-cache-dir --disable-pip-version-check \\
+    "${{FNHUB_PIP_SPEC:-fnhub}}"{requirements} >&2
+dir="$(python -c 'import contextlib, sys, fnhub
+with contextlib.redirect_stdout(sys.stderr):
+    folder = fnhub.import_function(sys.argv[1]).folder
+print(folder)' {uri})"
+exec python -m fnhub.runtime --function-dir "$dir" "$@"
+"""
+
+
+@dataclass(frozen=True)
+class StepContainer:
+    """The image and the command line of one step, before its input and output flags."""
+
+    image: str
+    command: list[str]
+    args: list[str]  # `--entrypoint ...` (and `--function-dir` in a function image)
+
+
+def k8s_name(name: str) -> str:
+    """A pipeline or step name as a Kubernetes-style name (lowercase, digits and `-`)."""
+    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+
+
+def task_names(graph: PipelineGraph) -> dict[str, str]:
+    """{step: task name}; two steps that map to one name are an error naming both."""
+    names: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for step in graph.steps:
+        task = k8s_name(step)
+        if task in seen:
+            raise InvalidInput(f"steps {seen[task]!r} and {step!r} both become task {task!r} "
+                               "(workflow engines do not allow '_' in names); rename one")
+        seen[task] = step
+        names[step] = task
+    return names
+
+
+def function_image(node: StepNode) -> str | None:
+    """`<ref>@<digest>` of the function's recorded image; None when it has none."""
+    fn = node.function
+    image = fn.manifest.spec.image
+    if not image.digest:
+        return None
+    if image.ref:
+        return f"{image.ref.split('@')[0]}@{image.digest}"
+    if fn.pinned is None:
+        raise InvalidInput(f"step {node.name!r}: {fn.uses} records an image digest but no "
+                           "image ref (spec.image.ref), and a local folder has no registry",
+                           hint="set spec.image.ref in its function.yaml")
+    host = parse_uri(fn.pinned).host
+    return f"{host}/{fn.ref}:{fn.version}@{image.digest}"
+
+
+def step_container(node: StepNode) -> StepContainer:
+    """Where and how `node` runs: its function image, or the base image with the bootstrap."""
+    fn = node.function
+    entrypoint = ["--entrypoint", fn.manifest.spec.entrypoint]
+    image = function_image(node)
+    if image is not None:
+        return StepContainer(image, list(RUNTIME), ["--function-dir", FUNCTION_DIR, *entrypoint])
+    if fn.pinned is None:
+        raise InvalidInput(
+            f"cannot export step {node.name!r}: {fn.uses} is a local folder with no recorded "
+            "image, so a cluster has nothing to run",
+            hint="publish it (`hub publish`) and use its hub URI, or build its image and record "
+                 "spec.image.ref and spec.image.digest in its function.yaml")
+    requirements = "".join(" " + shlex.quote(r) for r in fn.manifest.spec.requirements)
+    script = _BOOTSTRAP.format(requirements=requirements, uri=shlex.quote(fn.pinned))
+    return StepContainer(fn.manifest.spec.image.base, ["sh", "-c", script, BOOTSTRAP_NAME],
+                         entrypoint)
+
+
+def text_value(value: Any) -> str:
+    """A parameter value as a workflow engine passes it: a string as is, the rest as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def value_flag(port_type: str) -> str:
+    """The runtime flag of a parameter input: `--text` for strings, `--param` (JSON) else."""
+    return "--text" if port_type == "str" else "--param"
+
+
+def artifact_arg(name: str, port_type: str, path: object) -> list[str]:
+    """The flags of an input artifact the engine places at `path` (a path, or the engine's
+    placeholder for one); typed, so the runtime applies its folder rule."""
+    return ["--artifact", f"{name}:{port_type}={path}"]
+
+
+def output_arg(name: str, port_type: str, path: object, *, artifact: bool) -> list[str]:
+    """The flags of an output the engine collects from `path` (a path or a placeholder); an
+    artifact in the folder form `PATH/`, so it keeps its file's own name."""
+    return ["--output", f"{name}:{port_type}={path}{'/' if artifact else ''}"]
+
+
+def fixed_args(name: str, port_type: str, value: Any, *, artifact: bool) -> list[str]:
+    """The flags of an input whose value is known when exporting (a default, or a None)."""
+    if value is None:
+        return ["--param", f"{name}=null"]
+    if artifact:
+        return ["--artifact", f"{name}={value}"]
+    return [value_flag(port_type), f"{name}={text_value(value)}"]
+
+
+def check_constants(node: StepNode) -> None:
+    """Refuse constant artifact inputs: they are files on this machine, not in the cluster."""
+    for port in node.function.manifest.spec.inputs:
+        binding = node.inputs.get(port.name)
+        if port.is_artifact and isinstance(binding, Constant) and binding.value is not None:
+            raise InvalidInput(
+                f"cannot export step {node.name!r}: input {port.name!r} is the local file "
+                f"{binding.value}, which a cluster cannot read",
+                hint=f"make it a pipeline parameter of type {port.type} and give its URI when "
+                     "the run is submitted")

@@ -1,0 +1,234 @@
+"""Acceptance (issue #4, points 1 to 3) on the real catalog through a real hub: a five-step
+pipeline, load-dataset -> split-dataset -> train -> evaluate with describe beside them, run by the
+local engine (cached, re-run only where a parameter changed), on a Dask LocalCluster of two
+worker processes (the same metrics), and exported to KFP and Argo with the functions' pinned
+URIs, whose container command really installs and runs a step."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fnhub.pipeline import Pipeline, PipelineRun
+from tests.helpers import CLI, HubProcess, start_hub
+
+pytestmark = pytest.mark.slow
+
+PIPELINE = """\
+apiVersion: fnhub/v1
+kind: Pipeline
+metadata: {name: iris-classifier}
+spec:
+  params:
+    dataset: {type: str, default: iris}
+    test_size: {type: float, default: 0.2}
+    cv: {type: int, default: 3}
+    bins: {type: int, default: 10}
+  steps:
+    - name: data
+      uses: hub://load-dataset:^1
+      with: {name: "${{ params.dataset }}"}
+    - name: split
+      uses: hub://split-dataset:^1
+      with: {table: "${{ steps.data.outputs.dataset }}", test_size: "${{ params.test_size }}",
+             seed: 7}
+    - name: train
+      uses: hub://train:^1
+      with:
+        dataset: "${{ steps.split.outputs.train }}"
+        cv: "${{ params.cv }}"
+        params: {n_estimators: 25}
+    - name: evaluate
+      uses: hub://evaluate:^1
+      with: {model: "${{ steps.train.outputs.model }}", dataset: "${{ steps.split.outputs.test }}"}
+    - name: describe
+      uses: hub://describe:^1
+      with: {table: "${{ steps.data.outputs.dataset }}", label_column: target,
+             bins: "${{ params.bins }}"}
+"""
+STEPS = ["data", "split", "train", "evaluate", "describe"]
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
+    process = start_hub(tmp_path_factory.mktemp("five-step-hub") / "data", seed=True)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def user_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One user for the module, so later tests find the step cache the first one filled."""
+    return tmp_path_factory.mktemp("five-step-user")
+
+
+@pytest.fixture
+def user(hub: HubProcess, user_root: Path, monkeypatch: pytest.MonkeyPatch) -> CLI:
+    cli = CLI(user_root, hub.url)
+    for key, value in cli.env.items():
+        if key.startswith("FNHUB_"):
+            monkeypatch.setenv(key, value)
+    return cli
+
+
+@pytest.fixture
+def project(user: CLI) -> Path:
+    folder = user.root / "project"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pipeline.yaml").write_text(PIPELINE)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def locked_copy(hub: HubProcess, user_root: Path) -> Path:
+    """A folder with the pipeline and its lock, for the tests that break the pipeline."""
+    folder = user_root / "broken"
+    folder.mkdir()
+    (folder / "pipeline.yaml").write_text(PIPELINE)
+    CLI(user_root, hub.url).ok("pipeline", "lock", "pipeline.yaml", cwd=folder)
+    return folder
+
+
+def statuses(run: PipelineRun) -> dict[str, str]:
+    return {name: step.status for name, step in run.steps.items()}
+
+
+def timed_run(pipeline: Pipeline, **params: object) -> tuple[PipelineRun, float]:
+    started = time.monotonic()
+    run = pipeline.run(**params)
+    return run, time.monotonic() - started
+
+
+def test_local_engine_caches_and_reruns_only_what_a_change_feeds(project: Path,
+                                                                 user: CLI) -> None:
+    pipeline = Pipeline.from_yaml(project / "pipeline.yaml")
+    host = user.hub_url.split("//")[1] if user.hub_url else ""
+    for name, node in pipeline.graph.steps.items():
+        assert node.function.pinned and node.function.pinned.startswith(f"hub://{host}/library/")
+        assert node.function.version == "1.0.0", name
+
+    first, first_s = timed_run(pipeline, cache=False)
+    assert statuses(first) == dict.fromkeys(STEPS, "succeeded")
+    assert first.outputs["data"]["n_rows"] == 150
+    assert first.outputs["split"]["sizes"] == {"train": 120, "test": 30, "validation": 0}
+    assert first.outputs["evaluate"]["score"] > 0.85
+    assert first.outputs["describe"]["n_columns"] == 5
+    assert first.outputs["train"]["cv_score"] > 0.85
+
+    second, second_s = timed_run(Pipeline.from_yaml(project / "pipeline.yaml"))
+    assert statuses(second) == dict.fromkeys(STEPS, "cached")
+    assert second_s * 10 <= first_s, f"cached run {second_s:.2f}s vs first {first_s:.2f}s"
+    assert second.outputs["evaluate"]["score"] == first.outputs["evaluate"]["score"]
+    assert second.outputs["evaluate"]["metrics"].read_bytes() == \
+        first.outputs["evaluate"]["metrics"].read_bytes()
+    assert second.outputs["evaluate"]["metrics"].is_relative_to(second.run_dir)
+
+    # one parameter through the CLI, locked to what the SDK runs resolved: only describe runs
+    changed = user.json("pipeline", "run", "pipeline.yaml", "--locked", "-p", "bins=5",
+                        cwd=project)
+    assert changed["steps"] == {**dict.fromkeys(STEPS, "cached"), "describe": "succeeded"}
+
+    # a split parameter: split and everything downstream of it, not data nor describe
+    resplit = pipeline.run(test_size=0.3)
+    assert statuses(resplit) == {"data": "cached", "split": "succeeded", "train": "succeeded",
+                                 "evaluate": "succeeded", "describe": "cached"}
+    assert resplit.outputs["split"]["sizes"]["test"] == 45
+
+
+def test_dask_local_cluster_gives_the_same_metrics(project: Path, user: CLI) -> None:
+    pytest.importorskip("distributed")
+    pipeline = Pipeline.from_yaml(project / "pipeline.yaml")
+    local = pipeline.run()
+    remote = pipeline.run(engine="dask", workers=2, cache=False)
+    assert remote.engine == "dask"
+    assert statuses(remote) == dict.fromkeys(STEPS, "succeeded")
+    for step, output in [("train", "metrics"), ("evaluate", "metrics")]:
+        assert json.loads(remote.outputs[step][output].read_text()) == \
+            json.loads(local.outputs[step][output].read_text())
+    assert remote.outputs["describe"]["summary"].read_bytes() == \
+        local.outputs["describe"]["summary"].read_bytes()
+    for step in STEPS:
+        values = {k: v for k, v in local.outputs[step].items() if not isinstance(v, Path)}
+        assert {k: remote.outputs[step][k] for k in values} == values
+
+
+def test_exports_install_the_pinned_functions_in_the_base_image(project: Path, user: CLI,
+                                                                tmp_path: Path) -> None:
+    pipeline = Pipeline.from_yaml(project / "pipeline.yaml")
+    graph = pipeline.graph
+    ir = yaml.safe_load(pipeline.export("kfp", tmp_path / "kfp.yaml").read_text())
+    tasks = ir["root"]["dag"]["tasks"]
+    assert {name: task.get("dependentTasks", []) for name, task in tasks.items()} == {
+        "data": [], "split": ["data"], "train": ["split"], "evaluate": ["split", "train"],
+        "describe": ["data"]}
+    assert set(ir["root"]["inputDefinitions"]["parameters"]) == {"dataset", "test_size", "cv",
+                                                                 "bins"}
+    for step in STEPS:
+        container = ir["deploymentSpec"]["executors"][f"exec-{step}"]["container"]
+        assert container["image"] == "python:3.11-slim"  # the manifests' base image
+        assert container["command"][:2] == ["sh", "-c"]
+        assert graph.steps[step].function.pinned in container["command"][2]
+        memory = "1Gi" if step == "data" else "2Gi"
+        assert container["resources"]["resourceMemoryLimit"] == memory
+        assert container["resources"]["resourceCpuLimit"] == "1"
+
+    workflow = yaml.safe_load(pipeline.export("argo", tmp_path / "argo.yaml").read_text())
+    templates = {t["name"]: t for t in workflow["spec"]["templates"]}
+    dag = {t["name"]: t.get("dependencies", []) for t in templates["pipeline"]["dag"]["tasks"]}
+    assert dag == {"data": [], "split": ["data"], "train": ["split"],
+                   "evaluate": ["train", "split"], "describe": ["data"]}
+    for step in STEPS:
+        container = templates[f"step-{step}"]["container"]
+        assert container["image"] == "python:3.11-slim"
+        assert graph.steps[step].function.pinned in container["command"][2]
+
+    # the data step's container command, run here: pip finds everything installed (no index),
+    # the pinned URI is installed from the hub and verified, the runtime writes the outputs
+    container = ir["deploymentSpec"]["executors"]["exec-data"]["container"]
+    out = tmp_path / "outputs"
+    args = [arg.replace("{{$.inputs.parameters['name']}}", "wine")
+               .replace("{{$.outputs.artifacts['dataset'].path}}", str(out / "dataset"))
+               .replace("{{$.outputs.parameters['n_rows'].output_file}}", str(out / "n_rows"))
+               .replace("{{$.outputs.parameters['n_features'].output_file}}",
+                        str(out / "n_features"))
+            for arg in container["args"]]
+    env = {**user.env, "PIP_NO_INDEX": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "FNHUB_HOME": str(tmp_path / "pod-home")}
+    proc = subprocess.run([*container["command"], *args], capture_output=True, text=True,
+                          env=env, check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "n_rows").read_text() == "178"  # wine
+    assert (out / "n_features").read_text() == "13"
+    # the artifact is a folder holding the table under its own name, suffix and all
+    assert [p.name for p in (out / "dataset").iterdir()] == ["wine.csv"]
+    assert (out / "dataset" / "wine.csv").read_text().splitlines()[0].endswith(",target")
+    assert (tmp_path / "pod-home" / "functions").is_dir()  # installed there, verified
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (("bins: \"${{ params.bins }}\"", "bins: \"${{ steps.data.outputs.dataset }}\""),
+     "spec.steps[4].with.bins: step 'describe' input 'bins' (int) cannot take "
+     "steps.data.outputs.dataset (dataset)"),
+    (("name: \"${{ params.dataset }}\"", "name: \"${{ steps.describe.outputs.summary }}\""),
+     "spec.steps: steps form a cycle: data -> describe -> data"),
+    (("hub://train:^1", "hub://train:1.0.0"),
+     "is stale: step 'train' uses hub://train:1.0.0, but the lock has hub://train:^1"),
+], ids=["wiring", "cycle", "stale-lock"])
+def test_wiring_errors_cycles_and_stale_locks_fail_before_any_step(
+        user: CLI, locked_copy: Path, change: tuple[str, str], message: str) -> None:
+    """Acceptance 4 on the catalog: each is refused with its reason, and nothing runs."""
+    folder = locked_copy
+    (folder / "pipeline.yaml").write_text(PIPELINE.replace(*change))
+    runs = user.root / "home" / "runs"
+    before = set(runs.iterdir()) if runs.is_dir() else set()
+    user.fails("pipeline", "run", "pipeline.yaml", "--locked", cwd=folder, match=message)
+    assert (set(runs.iterdir()) if runs.is_dir() else set()) == before
