@@ -16,11 +16,15 @@ from fnhub.api_models import (
     KeyInfo,
     KeyRegister,
     NamespaceInfo,
+    OidcAudience,
+    OidcMintRequest,
     Resolution,
     SearchResults,
     TagRequest,
     TokenCreate,
     TokenCreated,
+    TrustedPublisherCreate,
+    TrustedPublisherInfo,
     VersionDetail,
     WhoAmI,
     YankRequest,
@@ -178,3 +182,26 @@ class HubClient:
         body = request.model_dump(exclude_none=True)
         return TokenCreated.model_validate(self._send("POST", "/tokens", json=body).json())
 
+    # -- trusted publishing ---------------------------------------------------
+
+    def oidc_audience(self) -> str:
+        return self._get("/oidc/audience", OidcAudience).audience
+
+    def mint_token(self, id_token: str, namespace: str | None = None) -> TokenCreated:
+        """Exchange a CI OIDC token for a short-lived publish token."""
+        body = OidcMintRequest(token=id_token, namespace=namespace).model_dump(exclude_none=True)
+        response = self._send("POST", "/oidc/mint-token", json=body)
+        return TokenCreated.model_validate(response.json())
+
+    def add_trusted_publisher(self, namespace: str,
+                              request: TrustedPublisherCreate) -> TrustedPublisherInfo:
+        response = self._send("POST", f"/namespaces/{namespace}/trusted-publishers",
+                              json=request.model_dump())
+        return TrustedPublisherInfo.model_validate(response.json())
+
+    def trusted_publishers(self, namespace: str) -> list[TrustedPublisherInfo]:
+        data = self._send("GET", f"/namespaces/{namespace}/trusted-publishers").json()
+        return TypeAdapter(list[TrustedPublisherInfo]).validate_python(data)
+
+    def remove_trusted_publisher(self, namespace: str, publisher_id: int) -> None:
+        self._send("DELETE", f"/namespaces/{namespace}/trusted-publishers/{publisher_id}")

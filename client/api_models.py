@@ -156,3 +156,29 @@ class WhoAmI(_Wire):
 
 class Attestations(_Wire):
     envelopes: list[dict[str, Any]]  # DSSE envelopes, as signed at publish time
+
+
+class OidcAudience(_Wire):
+    audience: str  # the `aud` a CI OIDC token must carry for this hub
+
+
+class OidcMintRequest(_Wire):
+    token: str = Field(min_length=1, max_length=16384)  # the CI's OIDC ID token (a JWT)
+    namespace: str | None = None  # which namespace, when the token matches several
+
+
+class TrustedPublisherCreate(_Wire):
+    """A CI workflow allowed to publish into a namespace; empty constraints match anything."""
+
+    issuer: str = Field(min_length=1, max_length=255)  # URL, or `github` / `gitlab`
+    repository: str = Field(min_length=1, max_length=255)  # owner/repo, group/project
+    workflow: str = Field(default="", max_length=255)  # e.g. release.yml, .gitlab-ci.yml
+    ref: str = Field(default="", max_length=255)  # e.g. refs/heads/main, refs/tags/v*
+    environment: str = Field(default="", max_length=255)
+
+
+class TrustedPublisherInfo(TrustedPublisherCreate):
+    id: int
+    namespace: str
+    created_by: str
+    created_at: datetime

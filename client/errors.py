@@ -13,6 +13,7 @@
     │   └── VersionExists           version_exists  409
     ├── Unauthorized                unauthorized    401
     ├── Forbidden                   forbidden       403
+    ├── RateLimited                 rate_limited    429
     ├── VerificationError           verification_failed 400
     │   ├── DigestMismatch          digest_mismatch 400
     │   ├── SignatureInvalid        signature_invalid 400
@@ -111,6 +112,18 @@ class Forbidden(FnhubError):
     status = 403
 
 
+class RateLimited(FnhubError):
+    """Too many requests of one kind from one token or address; the hub says when to retry."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, *, hint: str | None = None,
+                 retry_after: int | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
 class VerificationError(FnhubError):
     code = "verification_failed"
     status = 400
@@ -158,5 +171,6 @@ def _all_subclasses(cls: type[FnhubError]) -> list[type[FnhubError]]:
 _BY_CODE: dict[str, type[FnhubError]] = {c.code: c for c in _all_subclasses(FnhubError)}
 _BY_STATUS: dict[int, type[FnhubError]] = {
     400: InvalidInput, 401: Unauthorized, 403: Forbidden, 404: NotFound,
-    409: Conflict, 413: PayloadTooLarge, 422: InvalidInput, 503: HubUnavailable,
+    409: Conflict, 413: PayloadTooLarge, 422: InvalidInput, 429: RateLimited,
+    503: HubUnavailable,
 }

@@ -2,7 +2,9 @@
 
 The client verifies before it installs or runs anything: the envelope's signature against the
 trusted keys of the namespace, the signed subject against the package digest, and the downloaded
-bytes against that digest. Offline mode resolves from the store only and never opens a socket.
+bytes against that digest. When the signed statement also names an image, the manifest the
+registry serves for the version's image must hash to that very digest. Offline mode resolves
+from the store only and never opens a socket.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from fnhub.errors import (
     OfflineError,
     SignatureInvalid,
 )
-from fnhub.packaging import digest_file, unpack
-from fnhub.signing import check_subjects, parse_envelope, verify_envelope
+from fnhub.images import parse_image_ref, served_digest
+from fnhub.packaging import DIGEST_PREFIX, digest_file, unpack
+from fnhub.signing import Statement, check_subjects, parse_envelope, verify_envelope
 from fnhub.store import InstallRecord, Store
 from fnhub.trust import TrustStore
 from fnhub.uri import FunctionURI
@@ -140,7 +143,7 @@ class Installer:
                 self.warn(f"--insecure-skip-verify: installing {ref}@{res.version} WITHOUT "
                           "checking its signature")
             else:
-                keyid = self._verify(client, hub, res, envelope_data)
+                keyid, _image = self._verify(client, hub, res, envelope_data)
             if not package.is_file() or digest_file(package) != res.digest:
                 client.download_package(res.namespace, res.name, res.version, package, res.digest)
         record = InstallRecord(
@@ -157,17 +160,19 @@ class Installer:
         """Everything install checks, without installing: signature, trust, digests."""
         hub, res = self.resolve_online(uri)
         with HubClient(hub.url, hub.token) as client:
-            keyid = self._verify(client, hub, res,
-                                 client.attestations(res.namespace, res.name, res.version))
+            keyid, image = self._verify(
+                client, hub, res, client.attestations(res.namespace, res.name, res.version))
             with tempfile.TemporaryDirectory(prefix="fnhub-verify-") as tmp:
                 client.download_package(res.namespace, res.name, res.version,
                                         Path(tmp) / "package.tar.gz", res.digest)
-        return {"function": f"{res.namespace}/{res.name}", "version": res.version,
-                "digest": res.digest, "keyid": keyid, "hub": hub.url}
+        result = {"function": f"{res.namespace}/{res.name}", "version": res.version,
+                  "digest": res.digest, "keyid": keyid, "hub": hub.url}
+        return result | ({"image": image} if image else {})
 
     def _verify(self, client: HubClient, hub: HubEntry, res: Resolution,
-                envelope_data: list[dict]) -> str:
-        """Signature, key trust and signed digest; returns the id of the key that signed."""
+                envelope_data: list[dict]) -> tuple[str, str | None]:
+        """Signature, key trust and signed digests; returns the id of the key that signed, and
+        the verified image (`REF@DIGEST`) when the statement names one."""
         ref = f"{res.namespace}/{res.name}@{res.version}"
         if not envelope_data:
             raise SignatureInvalid(f"{ref} has no signed attestation on {hub.url}")
@@ -176,4 +181,28 @@ class Installer:
         envelope = parse_envelope(envelope_data[0])
         statement = verify_envelope(envelope, trusted)
         check_subjects(statement, ref, res.digest)
-        return next(s.keyid for s in envelope.signatures if s.keyid in trusted)
+        image = self._check_image(client, hub, res, statement)
+        return next(s.keyid for s in envelope.signatures if s.keyid in trusted), image
+
+    def _check_image(self, client: HubClient, hub: HubEntry, res: Resolution,
+                     statement: Statement) -> str | None:
+        """When the statement signs an image digest, the registry must serve that manifest
+        for the version's image; returns `REF@DIGEST`, or None without an image."""
+        package = f"{res.namespace}/{res.name}@{res.version}"
+        images = [s for s in statement.subject if s.name != package]
+        if not images:
+            return None
+        signed = DIGEST_PREFIX + images[0].digest.get("sha256", "").lower()
+        info = client.version(res.namespace, res.name, res.version).image
+        if info is None or not info.ref:
+            raise DigestMismatch(f"{package}: the signed statement names image {signed}, but "
+                                 f"{hub.url} does not say where that image is")
+        ref = parse_image_ref(info.ref)
+        registry = hub if ref.registry == hub.netloc else self.config.hub_for_host(ref.registry)
+        served = served_digest(registry, ref)
+        if served != signed:
+            raise DigestMismatch(
+                f"{package}: image {ref} has manifest digest {served} in its registry, but "
+                f"the signed statement names {signed}",
+                hint="the image was changed after publishing; do not run it")
+        return f"{ref}@{signed}"

@@ -2,6 +2,10 @@
 
 `prepare` is the one place a folder becomes a signed package; `hub publish`, `hub catalog
 publish` and the hub's own catalog seeding all go through it.
+
+With an image (`hub publish --image`), the image is built from the folder and pushed first;
+the package then carries a function.yaml recording the image's reference and manifest
+digest, and the signed statement names that digest as its second subject.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ from typing import Any, Literal
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fnhub.api_client import HubClient
-from fnhub.api_models import VersionDetail
+from fnhub.api_models import ImageInfo, VersionDetail
+from fnhub.build import Log, build_function_image, quiet
 from fnhub.config import HubEntry
 from fnhub.errors import Conflict, InvalidInput, NotFound
 from fnhub.manifest import MANIFEST_FILE, Manifest, load_manifest
-from fnhub.packaging import pack
+from fnhub.packaging import pack, unpack
 from fnhub.signing import Envelope, make_statement, sign_statement
 
 
@@ -52,18 +57,36 @@ class Prepared:
     envelope: Envelope
 
 
-def prepare(folder: Path, key: Ed25519PrivateKey, workdir: Path) -> Prepared:
+def _with_image(folder: Path, manifest: Manifest, image: ImageInfo, workdir: Path) -> Path:
+    """A copy of the folder's package whose function.yaml records the pushed image."""
+    copy, archive = workdir / "with-image", workdir / "without-image.tar.gz"
+    pack(folder, archive)
+    unpack(archive, copy)
+    spec = manifest.spec.model_copy(update={"image": manifest.spec.image.model_copy(
+        update={"ref": image.ref, "digest": image.digest})})
+    (copy / MANIFEST_FILE).write_text(manifest.model_copy(update={"spec": spec}).to_yaml(),
+                                      encoding="utf-8")
+    return copy
+
+
+def prepare(folder: Path, key: Ed25519PrivateKey, workdir: Path,
+            image: ImageInfo | None = None) -> Prepared:
+    """Pack and sign `folder`; with `image`, its package records it and the statement signs
+    its digest."""
     manifest = load_manifest(folder)
     meta = manifest.metadata
     source: dict[str, Any] = meta.source.model_dump(exclude_none=True) if meta.source else {}
     predicate = {"metadata": meta.model_dump(mode="json", exclude_none=True),
                  "source": {**git_provenance(folder), **source}}
+    if image is not None:
+        folder = _with_image(folder, manifest, image, workdir)
+        manifest = load_manifest(folder)
     archive = workdir / f"{meta.namespace}-{meta.name}-{meta.version}.tar.gz"
     packed = pack(folder, archive)
-    envelope = sign_statement(make_statement(manifest.ref, packed.digest, predicate=predicate),
-                              key)
+    statement = make_statement(manifest.ref, packed.digest, predicate=predicate,
+                               image_digest=image.digest if image else None)
     return Prepared(manifest, (folder / MANIFEST_FILE).read_text(encoding="utf-8"), archive,
-                    packed.digest, envelope)
+                    packed.digest, sign_statement(statement, key))
 
 
 def upload(client: HubClient, prepared: Prepared) -> VersionDetail:
@@ -72,10 +95,15 @@ def upload(client: HubClient, prepared: Prepared) -> VersionDetail:
                           prepared.envelope.model_dump_json())
 
 
-def publish_folder(folder: Path, hub: HubEntry, key: Ed25519PrivateKey,
-                   workdir: Path) -> VersionDetail:
+def publish_folder(folder: Path, hub: HubEntry, key: Ed25519PrivateKey, workdir: Path, *,
+                   image: bool = False, log: Log = quiet) -> VersionDetail:
+    """Publish `folder`; with `image`, build and push its image to the hub first."""
+    pushed = None
+    if image:
+        built = build_function_image(folder, hub, workdir / "image", push=True, log=log)
+        pushed = ImageInfo(ref=str(built.ref), digest=built.digest)
     with HubClient(hub.url, hub.token) as client:
-        return upload(client, prepare(folder, key, workdir))
+        return upload(client, prepare(folder, key, workdir, pushed))
 
 
 # -- catalogs -------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 Every error answer is `{"error": {"code", "message"[, "hint"]}}`: fnhub errors with their
 own status, request validation problems as 400 naming the field, unknown routes and methods
 as 404/405, and anything unexpected as a 500 without internals (the traceback is logged).
+Under `/v2/` (the OCI registry) the same errors take the OCI body instead,
+`{"errors": [{"code", "message", "detail"}]}` with the spec's codes.
 """
 
 from __future__ import annotations
@@ -14,14 +16,18 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fnhub import __version__
 from fnhub.errors import FnhubError, InvalidInput
-from fnhub.hub.api import functions, keys, namespaces, site, tokens
+from fnhub.hub.api import functions, keys, namespaces, oidc, site, tokens
 from fnhub.hub.context import Hub
+from fnhub.hub.logs import RequestContextMiddleware
 from fnhub.hub.metrics import Metrics, MetricsMiddleware
+from fnhub.hub.middleware import RateLimitMiddleware
+from fnhub.hub.oci import errors as oci_errors
+from fnhub.hub.oci import router as oci_router
 from fnhub.hub.services import auth
 from fnhub.hub.settings import ServerSettings
 
@@ -63,32 +69,39 @@ def validation_message(exc: RequestValidationError) -> str:
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FnhubError)
-    async def fnhub_error(request: Request, exc: FnhubError) -> JSONResponse:
+    async def fnhub_error(request: Request, exc: FnhubError) -> Response:
         if exc.status >= 500:
             logger.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+        if oci_errors.is_registry_path(request.url.path):
+            return oci_errors.error_response(request, exc)
         return JSONResponse(exc.to_payload(), status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(InvalidInput.status, InvalidInput.code, validation_message(exc))
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        return await fnhub_error(request, InvalidInput(validation_message(exc)))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
             message = f"no such endpoint: {request.method} {request.url.path}"
         elif exc.status_code == 405:
             message = f"method {request.method} is not allowed on {request.url.path}"
         else:
             message = str(exc.detail)
+        if oci_errors.is_registry_path(request.url.path):
+            return oci_errors.http_error_response(request, exc.status_code, message)
         code = _HTTP_CODES.get(exc.status_code, "invalid_input" if exc.status_code < 500
                                else "internal_error")
         hint = "the API is described at /docs" if exc.status_code in (404, 405) else None
         return _error(exc.status_code, code, message, hint, headers=exc.headers)
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         logger.exception("%s %s failed unexpectedly", request.method, request.url.path)
-        return _error(500, "internal_error", "internal server error; the hub logged the details")
+        message = "internal server error; the hub logged the details"
+        if oci_errors.is_registry_path(request.url.path):
+            return oci_errors.http_error_response(request, 500, message)
+        return _error(500, "internal_error", message)
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
@@ -113,7 +126,11 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.admin_token_file = admin_token_file
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for module in (functions, namespaces, keys, tokens, site):
+    app.add_middleware(RateLimitMiddleware, hub=hub)
+    app.add_middleware(RequestContextMiddleware)  # outermost: every answer has X-Request-ID
+    for module in (functions, namespaces, keys, tokens, site, oci_router):
         app.include_router(module.router)
+    app.include_router(oidc.router)
+    site.include_catalog(app)
     _install_error_handlers(app)
     return app

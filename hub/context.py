@@ -22,7 +22,7 @@ class Hub:
         """Create the data dir, migrate the database to the newest schema, open storage."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = FileBlobStore(settings.storage_path())
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, settings.pool_options())
         db.migrate()
         return cls(settings=settings, db=db, store=store)
 

@@ -15,19 +15,28 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlmodel import Session
 
 BUSY_TIMEOUT_MS = 30_000
+MIGRATION_LOCK = 0x666E687562  # "fnhub": the advisory lock replicas take to migrate one by one
 _IMMEDIATE = "fnhub_immediate"
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; on SQLite with WAL, a busy timeout and foreign keys enforced."""
+def make_engine(url: str, pool: dict[str, Any] | None = None) -> Engine:
+    """An engine for `url`; on SQLite with WAL, a busy timeout and foreign keys enforced.
+
+    A server database (PostgreSQL) gets a bounded connection pool: `pool` holds the
+    `create_engine` pool options (`ServerSettings.pool_options()`); the default keeps
+    pre-ping on, so a connection dropped by the server or a proxy is replaced, not used.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        options = pool if pool is not None else {"pool_pre_ping": True}
+        connect_args = ({"application_name": "fnhub-hub"}
+                        if parsed.get_backend_name() == "postgresql" else {})
+        return create_engine(url, connect_args=connect_args, **options)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
@@ -58,6 +67,10 @@ def migrate(engine: Engine) -> None:
     config = Config(str(package / "alembic.ini"))
     config.set_main_option("script_location", str(package / "migrations"))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Replicas starting together: one migrates, the others wait, then find it done.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                               {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 
@@ -65,8 +78,8 @@ def migrate(engine: Engine) -> None:
 class Database:
     """Owns the engine; hands out read sessions and write transactions."""
 
-    def __init__(self, url: str) -> None:
-        self.engine = make_engine(url)
+    def __init__(self, url: str, pool: dict[str, Any] | None = None) -> None:
+        self.engine = make_engine(url, pool)
         self._write_engine = self.engine.execution_options(**{_IMMEDIATE: True})
 
     @property

@@ -174,3 +174,46 @@ class Tag(SQLModel, table=True):
     name: str = Field(max_length=64)
     version_id: int = _fk("versions.id")
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class TrustedPublisher(SQLModel, table=True):
+    """A CI workflow allowed to publish into a namespace with an OIDC token (no stored secret).
+
+    The constraints are matched against the token's claims; "" means "any". Empty strings
+    rather than NULLs keep the uniqueness constraint effective on every database.
+    """
+
+    __tablename__ = "trusted_publishers"
+    __table_args__ = (UniqueConstraint("namespace_id", "issuer", "repository", "workflow", "ref",
+                                       "environment", name="uq_trusted_publishers_rule"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    namespace_id: int = _fk("namespaces.id")
+    issuer: str = Field(max_length=255)
+    repository: str = Field(max_length=255)
+    workflow: str = Field(default="", max_length=255)
+    ref: str = Field(default="", max_length=255)
+    environment: str = Field(default="", max_length=255)
+    created_by: int = _fk("users.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class OidcTokenUse(SQLModel, table=True):
+    """An OIDC token already exchanged (issuer + jti), kept until it expires: one use only."""
+
+    __tablename__ = "oidc_token_uses"
+
+    issuer: str = Field(max_length=255, primary_key=True)
+    jti: str = Field(max_length=255, primary_key=True)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class RateLimitWindow(SQLModel, table=True):
+    """Requests counted for one rate-limit key in one fixed window (epoch seconds)."""
+
+    __tablename__ = "rate_limit_windows"
+
+    key: str = Field(max_length=255, primary_key=True)
+    window_start: int = Field(sa_type=BigInteger, primary_key=True)
+    count: int = 0
+    expires_at: int = Field(sa_type=BigInteger, index=True)

@@ -7,21 +7,12 @@ from pathlib import Path
 
 import uvicorn
 
+from fnhub.hub import logs
 from fnhub.hub.app import create_app
 from fnhub.hub.services import seed
 from fnhub.hub.settings import ServerSettings
 
 logger = logging.getLogger("fnhub.hub")
-
-
-def _configure_logging() -> None:
-    """Show the hub's own INFO messages (uvicorn configures only its loggers)."""
-    root = logging.getLogger("fnhub")
-    if not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
-        root.addHandler(handler)
-    root.setLevel(logging.INFO)
 
 
 def serve(settings: ServerSettings, seed_catalog: Path | None = None) -> None:
@@ -30,11 +21,13 @@ def serve(settings: ServerSettings, seed_catalog: Path | None = None) -> None:
     Seeding errors (say, a catalog function changed without a version bump) are raised as
     fnhub errors before the server starts listening.
     """
-    _configure_logging()
+    logs.configure(settings.log_format, settings.log_level)
     app = create_app(settings)
     catalog = seed_catalog or settings.catalog_dir
     if catalog is not None:
         for result in seed.seed_catalog(app.state.hub, catalog):
             logger.info("catalog: %s %s (%s)", result.ref, result.status, result.digest)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    # uvicorn's loggers go through the hub's format; the hub logs access lines itself.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                log_config=None, access_log=False)
 

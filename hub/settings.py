@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fnhub.errors import InvalidInput
 
 MiB = 1024 * 1024
+DEFAULT_OIDC_AUDIENCE = "fnhub"
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(?:(\d+)\s*s|(second|minute|hour|day))\s*$")
+
+
+def parse_rate(text: str) -> tuple[int, int] | None:
+    """`"60/minute"` -> (60, 60); `"5/10s"` -> (5, 10); `"off"` -> None (the rule is disabled)."""
+    if text.strip().lower() == "off":
+        return None
+    match = _RATE.match(text.lower())
+    if match is None or int(match[1]) < 1 or (match[2] is not None and int(match[2]) < 1):
+        raise ValueError(f"invalid rate {text!r}: use N/second|minute|hour|day, N/SECONDSs "
+                         "or off")
+    period = int(match[2]) if match[2] is not None else _PERIODS[match[3]]
+    return int(match[1]), period
 
 
 class ServerSettings(BaseSettings):
@@ -29,6 +46,45 @@ class ServerSettings(BaseSettings):
     max_package_size: int = Field(default=100 * MiB, gt=0)
     catalog_dir: Path | None = None
 
+    # Connection pool of a client/server database (PostgreSQL); SQLite ignores these.
+    db_pool_size: int = Field(default=5, ge=1, le=100)
+    db_max_overflow: int = Field(default=10, ge=0, le=100)
+    db_pool_timeout: float = Field(default=30.0, gt=0)
+    db_pool_recycle: int = Field(default=1800, ge=-1)  # seconds; -1 never recycles
+    db_pool_pre_ping: bool = True
+
+    # Logs: one JSON object per line (with the request id), or plain text for a terminal.
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # Trusted publishing: issuers beyond GitHub Actions and GitLab.com, each with the claim
+    # layout it follows ({"https://ghes.example.com/_services/token": "github"}).
+    oidc_issuers: dict[str, Literal["github", "gitlab"]] = Field(default_factory=dict)
+    oidc_audience: str = ""  # default: public_url, else "fnhub"
+    oidc_token_lifetime: int = Field(default=900, ge=60, le=86400)  # minted hub tokens, seconds
+    oidc_jwks_ttl: int = Field(default=600, ge=0, le=86400)  # JWKS cache, seconds
+
+    # Fixed-window rate limits, counted in the database so every replica shares them.
+    rate_limit_enabled: bool = True
+    rate_limit_publish: str = "60/minute"  # per token (or client IP without one)
+    rate_limit_login: str = "30/minute"  # token minting, per client IP
+    rate_limit_search: str = "600/minute"  # per token (or client IP without one)
+
+    @field_validator("rate_limit_publish", "rate_limit_login", "rate_limit_search")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        parse_rate(value)
+        return value
+
+    @field_validator("oidc_issuers")
+    @classmethod
+    def _issuers(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for issuer in value:
+            parts = urlsplit(issuer)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"OIDC issuer {issuer!r} is not an http(s) URL")
+        return {issuer.rstrip("/"): kind for issuer, kind in value.items()}
+
     @model_validator(mode="after")
     def _defaults(self) -> ServerSettings:
         """Anchor the data dir and derive the database and storage defaults from it."""
@@ -40,6 +96,17 @@ class ServerSettings(BaseSettings):
         if self.admin_token is not None and not self.admin_token.get_secret_value().strip():
             self.admin_token = None
         return self
+
+    @property
+    def audience(self) -> str:
+        """The `aud` an OIDC token must carry to be exchanged at this hub."""
+        return self.oidc_audience or (self.public_url or "").rstrip("/") or DEFAULT_OIDC_AUDIENCE
+
+    def pool_options(self) -> dict[str, Any]:
+        """Keyword arguments of `create_engine` for a pooled (non-SQLite) database."""
+        return {"pool_size": self.db_pool_size, "max_overflow": self.db_max_overflow,
+                "pool_timeout": self.db_pool_timeout, "pool_recycle": self.db_pool_recycle,
+                "pool_pre_ping": self.db_pool_pre_ping}
 
     def storage_path(self) -> Path:
         """The blob folder named by `storage_url` (a plain path or `file://`)."""

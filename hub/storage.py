@@ -25,6 +25,15 @@ CHUNK_SIZE = 1 << 16
 
 
 @dataclass(frozen=True)
+class BlobEntry:
+    """A stored blob as maintenance sees it: digest, size and last modification (epoch s)."""
+
+    digest: str
+    size: int
+    modified: float
+
+
+@dataclass(frozen=True)
 class Staged:
     """An upload waiting in staging: its temporary file, `sha256:<hex>` digest and size."""
 
@@ -110,6 +119,10 @@ class BlobStore(ABC):
     def delete(self, digest: str) -> None:
         """Remove the blob; removing a missing blob is not an error."""
 
+    @abstractmethod
+    def listing(self) -> Iterator[BlobEntry]:
+        """Every stored blob (staging excluded), for fsck, gc and backups."""
+
     def stage(self, chunks: Iterable[bytes], *, max_size: int | None = None) -> Staged:
         """Stream `chunks` into staging, hashing and enforcing `max_size` as they arrive."""
         with self.writer(max_size) as writer:
@@ -162,6 +175,12 @@ class FileBlobStore(BlobStore):
     def delete(self, digest: str) -> None:
         with suppress(FileNotFoundError):
             self.path(digest).unlink()
+
+    def listing(self) -> Iterator[BlobEntry]:
+        for path in sorted((self.root / "sha256").glob("*/*")):
+            with suppress(FileNotFoundError):  # deleted meanwhile
+                stat = path.stat()
+                yield BlobEntry(f"sha256:{path.name}", stat.st_size, stat.st_mtime)
 
     def blobs(self) -> list[str]:
         """The digests of all stored blobs (for maintenance and tests)."""

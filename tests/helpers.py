@@ -9,11 +9,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import Connection, create_engine
+from sqlalchemy.pool import NullPool
 
 ROOT = Path(__file__).resolve().parent.parent
 HUB_BIN = str(Path(sys.executable).parent / "hub")
@@ -33,6 +37,10 @@ class HubProcess:
     data_dir: Path
     proc: subprocess.Popen[bytes]
     log: Path
+    database_url: str = ""
+
+    def __post_init__(self) -> None:
+        self.database_url = self.database_url or f"sqlite:///{self.data_dir / 'hub.db'}"
 
     @property
     def admin_token(self) -> str:
@@ -49,12 +57,17 @@ class HubProcess:
 
 
 def start_hub(data_dir: Path, *, seed: bool = False, extra_env: dict[str, str] | None = None,
-              timeout: float = 60.0) -> HubProcess:
-    """`hub serve` as a real process on a free loopback port; waits until /healthz answers."""
+              database_url: str | None = None, timeout: float = 60.0) -> HubProcess:
+    """`hub serve` as a real process on a free loopback port; waits until /healthz answers.
+
+    `database_url` None keeps the default SQLite file in `data_dir`.
+    """
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir.parent / f"hub-{port}.log"
     env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
+    if database_url:
+        env["FNHUB_SERVER_DATABASE_URL"] = database_url
     env.update(extra_env or {})
     args = [HUB_BIN, "serve", "--host", "127.0.0.1", "--port", str(port),
             "--data-dir", str(data_dir)]
@@ -69,12 +82,24 @@ def start_hub(data_dir: Path, *, seed: bool = False, extra_env: dict[str, str] |
             raise RuntimeError(f"hub exited with {proc.returncode}:\n{log.read_text()}")
         try:
             if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return HubProcess(url, data_dir, proc, log)
+                return HubProcess(url, data_dir, proc, log, database_url or "")
         except httpx.TransportError:
             pass
         time.sleep(0.2)
     proc.kill()
     raise RuntimeError(f"hub did not start in {timeout}s:\n{log.read_text()}")
+
+
+@contextmanager
+def hub_database(hub: HubProcess) -> Iterator[Connection]:
+    """A transaction on the hub's own database (SQLite or PostgreSQL), committed at the end:
+    tests alter the hub's rows directly, the way someone who owns its database could."""
+    engine = create_engine(hub.database_url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            yield conn
+    finally:
+        engine.dispose()
 
 
 @dataclass

@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from fnhub import keyring
-from fnhub.cli import context
+from fnhub import keyring, oidc
+from fnhub.cli import context, images
 from fnhub.cli.output import console, emit_json
-from fnhub.errors import Conflict, InvalidInput
+from fnhub.errors import Conflict
 from fnhub.introspect import manifest_from_code, starter_manifest
 from fnhub.manifest import MANIFEST_FILE, load_manifest
 from fnhub.packaging import pack as pack_folder
@@ -64,33 +64,38 @@ def pack(
     if as_json:
         emit_json({"path": str(out), "digest": result.digest, "size": result.size})
     else:
-        console.print(f"{result.digest}  {out}")
+        print(f"{result.digest}  {out}")
 
 
 def publish(
     directory: DirArg = Path("."),
     key: Annotated[str | None, typer.Option(help="Signing key NAME or FILE "
                                                     "(default: your only key).")] = None,
-    image: Annotated[bool, typer.Option("--image/--no-image",
-                                        help="Also build and push the container image.")] = False,
+    image: Annotated[bool, typer.Option(
+        "--image/--no-image", help="Also build the container image (DOCKER_HOST), push it to "
+                                   "the hub and sign its digest.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Sign and publish a function folder to the hub.
 
-    Example: `hub publish ./my_fn --key default`
+    In a CI job with an OIDC token (GitHub Actions with `id-token: write`, or GitLab's
+    FNHUB_ID_TOKEN) and no FNHUB_TOKEN, a trusted publisher's token is minted first.
+
+    Examples: `hub publish ./my_fn --key default`, `hub publish ./my_fn --image`
     """
-    if image:
-        raise InvalidInput("publishing container images needs the hub's OCI registry, which "
-                           "this hub version does not have yet; use --no-image")
     cfg = context.config()
     signing_key = keyring.find(cfg.keys_dir, key).load()
     with tempfile.TemporaryDirectory(prefix="fnhub-publish-") as tmp:
-        detail = publish_folder(directory, context.default_hub(cfg), signing_key, Path(tmp))
+        hub = oidc.publish_hub(context.default_hub(cfg), directory)  # CI: trusted publishing
+        detail = publish_folder(directory, hub, signing_key, Path(tmp), image=image,
+                                log=images.log)
     if as_json:
         emit_json(detail)
-    else:
-        console.print(f"published {detail.namespace}/{detail.name}@{detail.version} "
-                      f"({detail.package.digest})")
+        return
+    console.print(f"published {detail.namespace}/{detail.name}@{detail.version} "
+                  f"({detail.package.digest})")
+    if detail.image:
+        console.print(f"image {detail.image.ref}@{detail.image.digest}")
 
 
 def yank(

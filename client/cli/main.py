@@ -10,7 +10,18 @@ import click
 import typer
 
 from fnhub import __version__
-from fnhub.cli import account, authoring, keys, pipelines, registry, running
+from fnhub.cli import (
+    account,
+    admin,
+    authoring,
+    images,
+    keys,
+    pipelines,
+    registry,
+    running,
+    scaffold,
+    trusted,
+)
 from fnhub.cli.output import error
 from fnhub.errors import FnhubError
 
@@ -33,14 +44,18 @@ app.command()(registry.uninstall)
 app.command()(registry.verify)
 app.command()(running.run)
 app.command()(authoring.init)
+app.command()(scaffold.new)
 app.command()(authoring.pack)
 app.command()(authoring.publish)
+app.command()(images.build)
 app.command()(authoring.yank)
 app.command()(authoring.unyank)
 app.command()(authoring.tag)
 app.add_typer(keys.app, name="keys")
 app.add_typer(authoring.catalog_app, name="catalog")
 app.add_typer(pipelines.app, name="pipeline")
+app.add_typer(trusted.app, name="trusted-publisher")
+app.add_typer(admin.app, name="admin")
 
 
 def _version(value: bool) -> None:

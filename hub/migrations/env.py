@@ -6,7 +6,8 @@ from alembic import context
 from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
-import fnhub.hub.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import fnhub.hub.models
+import fnhub.hub.oci.models  # noqa: F401  (both register their tables on SQLModel.metadata)
 from fnhub.hub.db import make_engine
 
 target_metadata = SQLModel.metadata

@@ -108,7 +108,14 @@ def _candidates(versions: list[Version]) -> list[Candidate]:
 
 
 def refresh(session: Session, function: Function, namespace: str) -> None:
-    """Recompute the card, category rows and search entry from the function's versions."""
+    """Recompute the card, category rows and search entry from the function's versions.
+
+    The function's row is locked first (FOR NO KEY UPDATE on PostgreSQL; SQLite's writers
+    are serialised anyway) and re-read, so two replicas changing versions of one function
+    at once compute the card one after the other, each from all committed versions.
+    """
+    session.flush()
+    session.refresh(function, with_for_update={"key_share": True})
     live = [v for v in _versions(session, function) if not v.deleted]
     function.live_versions = len(live)
     try:

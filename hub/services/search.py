@@ -1,10 +1,13 @@
 """Search over functions, and the full-text index behind it.
 
 On SQLite the index is the FTS5 table `functions_fts` (rowid = functions.id), created by the
-first migration and rewritten here whenever a function's displayed version changes. Results
-rank by bm25 (a name match weighs most), then downloads. The user's words never reach FTS5
-as syntax: each is quoted and prefix-matched, so `q` may contain anything. Other databases
-match words with ILIKE; `_text_match` and `index_function` are the only dialect-specific code.
+first migration; on PostgreSQL it is the table `functions_fts` (function_id, document
+tsvector) with a GIN index, created by migration 0004. Either is rewritten here whenever a
+function's displayed version changes. Results rank by relevance (bm25 on SQLite, ts_rank on
+PostgreSQL; a name match weighs most), then downloads. The user's words never reach either
+engine as syntax: on SQLite each is quoted, on PostgreSQL the query is built from bare
+alphanumeric words, and every word is prefix-matched, so `q` may contain anything.
+`_text_match` and `index_function` are the only dialect-specific code.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any, get_args
 
-from sqlalchemy import Float, Integer, and_, exists, func, literal, or_, text
+from sqlalchemy import Float, Integer, exists, false, func, literal, text
 from sqlalchemy.sql import ColumnElement, Select
 from sqlmodel import Session, col, select
 
@@ -30,6 +33,15 @@ SORTS: tuple[str, ...] = get_args(SortOrder)
 KINDS: tuple[str, ...] = get_args(Spec.model_fields["kind"].annotation)
 # bm25 column weights, in the order of the FTS5 columns: name, namespace, description, keywords
 _BM25 = "bm25(functions_fts, 10.0, 2.0, 4.0, 3.0)"
+# ts_rank weights of the tsvector classes {D, C, B, A}: namespace is C, description and
+# keywords B, name A (the same order of importance as the bm25 weights above)
+_TS_WEIGHTS = "'{0.1, 0.2, 0.4, 1.0}'"
+_PG_DOCUMENT = (
+    "setweight(to_tsvector('simple', :name), 'A') || "
+    "setweight(to_tsvector('simple', :description), 'B') || "
+    "setweight(to_tsvector('simple', :keywords), 'B') || "
+    "setweight(to_tsvector('simple', :namespace), 'C')"
+)
 
 
 def terms(q: str | None) -> list[str]:
@@ -40,6 +52,20 @@ def terms(q: str | None) -> list[str]:
 def fts_query(words: list[str]) -> str:
     """An FTS5 MATCH expression: every word must appear, as a prefix of a token."""
     return " ".join(f'"{word}"*' for word in words)
+
+
+def _alnum(text: str) -> list[str]:
+    """Letters-and-digits runs: the tokens PostgreSQL indexes (as FTS5's unicode61 splits)."""
+    return re.findall(r"[^\W_]+", text.lower())
+
+
+def ts_query(words: list[str]) -> str:
+    """A `to_tsquery` expression: every alphanumeric piece of every word, as a prefix.
+
+    Only bare letters and digits reach PostgreSQL (`foo_bar` becomes `foo:* & bar:*`), so
+    no operator, quote or parenthesis a user typed can make the query invalid.
+    """
+    return " & ".join(f"{piece}:*" for word in words for piece in _alnum(word))
 
 
 def _text_match(session: Session, query: Select[Any],
@@ -53,18 +79,34 @@ def _text_match(session: Session, query: Select[Any],
             .subquery("hits")
         )
         return query.join(hits, hits.c.rowid == Function.id), hits.c.rank
-    conditions = []
-    for word in words:
-        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        conditions.append(or_(col(Function.name).ilike(pattern, escape="\\"),
-                              col(Function.description).ilike(pattern, escape="\\")))
-    return query.where(and_(*conditions)), literal(0)
+    expression = ts_query(words)
+    if not expression:  # only separators, like "___": nothing matches, as on SQLite
+        return query.where(false()), literal(0)
+    hits = (
+        text(f"SELECT function_id, -ts_rank({_TS_WEIGHTS}, document, q) AS rank "
+             "FROM functions_fts, to_tsquery('simple', :q) AS q WHERE document @@ q")
+        .bindparams(q=expression)
+        .columns(function_id=Integer, rank=Float)
+        .subquery("hits")
+    )
+    return query.join(hits, hits.c.function_id == Function.id), hits.c.rank
 
 
 def index_function(session: Session, function: Function, namespace: str,
                    keywords: list[str]) -> None:
     """Rewrite the function's index entry; a function with no live version leaves the index."""
-    if session.get_bind().dialect.name != "sqlite":
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("DELETE FROM functions_fts WHERE function_id = :id"),
+                        {"id": function.id})
+        if function.live_versions > 0:
+            session.execute(
+                text(f"INSERT INTO functions_fts (function_id, document) "
+                     f"VALUES (:id, {_PG_DOCUMENT})"),
+                {"id": function.id, "name": " ".join(_alnum(function.name)),
+                 "namespace": " ".join(_alnum(namespace)),
+                 "description": " ".join(_alnum(function.description)),
+                 "keywords": " ".join(_alnum(" ".join(keywords)))},
+            )
         return
     session.execute(text("DELETE FROM functions_fts WHERE rowid = :id"), {"id": function.id})
     if function.live_versions > 0:

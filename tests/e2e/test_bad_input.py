@@ -27,10 +27,11 @@ MAX_PACKAGE = 1 << 20
 
 
 class World:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, database_url: str | None = None) -> None:
         self.root = root
         self.hub: HubProcess = start_hub(
-            root / "hub", extra_env={"FNHUB_SERVER_MAX_PACKAGE_SIZE": str(MAX_PACKAGE)})
+            root / "hub", extra_env={"FNHUB_SERVER_MAX_PACKAGE_SIZE": str(MAX_PACKAGE)},
+            database_url=database_url)
         admin = CLI(root / "admin", self.hub.url, self.hub.admin_token)
         self.admin = admin
         tokens = {u: admin.json("tokens", "create", u, "--scope", "publish:*", "--user", u)
@@ -66,8 +67,9 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    w = World(tmp_path_factory.mktemp("bad"))
+def world(tmp_path_factory: pytest.TempPathFactory,
+          hub_database_url: str | None) -> Iterator[World]:
+    w = World(tmp_path_factory.mktemp("bad"), hub_database_url)
     yield w
     w.hub.stop()
 

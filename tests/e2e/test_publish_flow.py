@@ -20,8 +20,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
-    process = start_hub(tmp_path_factory.mktemp("hub") / "data")
+def hub(tmp_path_factory: pytest.TempPathFactory,
+        hub_database_url: str | None) -> Iterator[HubProcess]:
+    process = start_hub(tmp_path_factory.mktemp("hub") / "data", database_url=hub_database_url)
     yield process
     process.stop()
 

@@ -7,23 +7,26 @@ way an attacker who owns the hub's storage could, and `hub install` must refuse 
 from __future__ import annotations
 
 import base64
-import json
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import JSON, String, column, select, table, update
 
 from fnhub.signing import generate_key, load_private_key, make_statement, sign_statement
-from tests.helpers import CLI, HubProcess, start_hub, write_function
+from tests.helpers import CLI, HubProcess, hub_database, start_hub, write_function
 
 pytestmark = pytest.mark.slow
+# The columns these tests touch, typed so JSON reads and writes alike on every database.
+VERSIONS = table("versions", column("version", String()), column("envelope", JSON()),
+                 column("package_digest", String()))
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HubProcess, CLI, Path]]:
+def setup(tmp_path_factory: pytest.TempPathFactory,
+          hub_database_url: str | None) -> Iterator[tuple[HubProcess, CLI, Path]]:
     root = tmp_path_factory.mktemp("tamper")
-    hub = start_hub(root / "hub")
+    hub = start_hub(root / "hub", database_url=hub_database_url)
     admin = CLI(root / "admin", hub.url, hub.admin_token)
     token = admin.json("tokens", "create", "carol", "--scope", "publish:*", "--user", "carol")
     carol = CLI(root / "carol", hub.url, token["token"])
@@ -37,21 +40,21 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HubProcess
 
 
 def _envelope(hub: HubProcess, version: str) -> dict:
-    with sqlite3.connect(hub.data_dir / "hub.db") as db:
-        row = db.execute("SELECT envelope FROM versions WHERE version = ?", (version,)).fetchone()
-    return json.loads(row[0])
+    with hub_database(hub) as db:
+        return db.execute(select(VERSIONS.c.envelope)
+                          .where(VERSIONS.c.version == version)).scalar_one()
 
 
 def _set_envelope(hub: HubProcess, version: str, envelope: dict) -> None:
-    with sqlite3.connect(hub.data_dir / "hub.db") as db:
-        db.execute("UPDATE versions SET envelope = ? WHERE version = ?",
-                   (json.dumps(envelope), version))
+    with hub_database(hub) as db:
+        db.execute(update(VERSIONS).where(VERSIONS.c.version == version)
+                   .values(envelope=envelope))
 
 
 def _digest(hub: HubProcess, version: str) -> str:
-    with sqlite3.connect(hub.data_dir / "hub.db") as db:
-        return db.execute("SELECT package_digest FROM versions WHERE version = ?",
-                          (version,)).fetchone()[0]
+    with hub_database(hub) as db:
+        return db.execute(select(VERSIONS.c.package_digest)
+                          .where(VERSIONS.c.version == version)).scalar_one()
 
 
 def _assert_not_installed(cli: CLI, version: str) -> None:

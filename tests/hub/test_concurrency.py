@@ -1,4 +1,5 @@
-"""Concurrent publishes against a real uvicorn server on a loopback port."""
+"""Concurrent publishes against a real uvicorn server on a loopback port (SQLite and
+PostgreSQL: there the unique constraints and row locks decide the races)."""
 
 from __future__ import annotations
 
@@ -32,8 +33,8 @@ class LiveHub:
 
 
 @pytest.fixture
-def live_hub(tmp_path: Path) -> Iterator[LiveHub]:
-    settings = ServerSettings(data_dir=tmp_path / "data")
+def live_hub(tmp_path: Path, fresh_database_url: str) -> Iterator[LiveHub]:
+    settings = ServerSettings(data_dir=tmp_path / "data", database_url=fresh_database_url)
     app = create_app(settings)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

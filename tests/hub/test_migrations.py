@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
@@ -13,14 +15,36 @@ from fnhub.hub import models  # noqa: F401  (registers the tables)
 from fnhub.hub.db import Database
 
 
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory(str(resources.files("fnhub.hub") / "migrations"))
+
+
+def test_the_revisions_form_one_chain() -> None:
+    """Exactly one head, and a straight line from it down to 0001 through every revision."""
+    scripts = _scripts()
+    assert len(scripts.get_heads()) == 1, scripts.get_heads()
+    line = []
+    revision = scripts.get_revision(scripts.get_current_head())
+    while revision is not None:
+        assert not isinstance(revision.down_revision, tuple), f"{revision.revision} is a merge"
+        line.append(revision.revision)
+        revision = scripts.get_revision(revision.down_revision) \
+            if revision.down_revision else None
+    assert line[-1] == "0001"
+    assert sorted(line) == sorted(rev.revision for rev in scripts.walk_revisions())
+
+
 def test_migrations_build_the_schema_on_an_empty_database(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'new' / 'hub.db'}")
     db.migrate()
     tables = set(inspect(db.engine).get_table_names())
     assert {"users", "tokens", "namespaces", "namespace_owners", "publisher_keys", "functions",
-            "function_categories", "versions", "tags", "functions_fts"} <= tables
+            "function_categories", "versions", "tags", "functions_fts", "oci_repositories",
+            "oci_blob_links", "oci_manifests", "oci_tags", "oci_uploads",
+            "oci_upload_parts"} <= tables
     with db.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() \
+            == _scripts().get_current_head()
     db.migrate()  # running again is a no-op
     db.dispose()
 

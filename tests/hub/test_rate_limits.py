@@ -1,0 +1,137 @@
+"""Rate limits: 429 with Retry-After past the limit, counted in the database across replicas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import func
+from sqlmodel import select
+
+from fnhub.errors import FnhubError, RateLimited
+from fnhub.hub.app import create_app
+from fnhub.hub.db import Database
+from fnhub.hub.models import RateLimitWindow
+from fnhub.hub.services import ratelimit
+from fnhub.hub.settings import ServerSettings, parse_rate
+from tests.hub.factories import auth, error_code, make_client, make_publisher
+
+SEARCH = "/api/v1/functions"
+
+
+def _limited(response: httpx.Response, period: int = 60) -> None:
+    assert response.status_code == 429, response.text
+    assert error_code(response) == "rate_limited"
+    assert 1 <= int(response.headers["Retry-After"]) <= period
+    assert response.headers["X-Request-ID"]
+
+
+def test_search_is_limited_with_retry_after_across_replicas(
+        tmp_path: Path, fresh_database_url: str) -> None:
+    """Two hub apps on one database share the count: 2 + 1 requests, then the 4th is refused
+    on either; a client with a token of its own is counted apart."""
+    settings = ServerSettings(data_dir=tmp_path / "data", database_url=fresh_database_url,
+                              rate_limit_search="3/minute")
+    first, second = create_app(settings), create_app(settings)
+    try:
+        a, b = make_client(first), make_client(second)
+        assert [c.get(SEARCH).status_code for c in (a, b, a)] == [200, 200, 200]
+        _limited(b.get(SEARCH, params={"q": "x"}))
+        _limited(a.get(SEARCH))
+        admin = (settings.data_dir / "admin-token").read_text().strip()
+        assert b.get(SEARCH, headers=auth(admin)).status_code == 200
+    finally:
+        first.state.hub.close()
+        second.state.hub.close()
+
+
+def test_login_is_limited_per_address_whatever_the_token(tmp_path: Path) -> None:
+    settings = ServerSettings(data_dir=tmp_path / "data", rate_limit_login="2/minute")
+    app = create_app(settings)
+    try:
+        client = make_client(app)
+        admin = (settings.data_dir / "admin-token").read_text().strip()
+        body = {"name": "t", "scopes": ["read"]}
+        assert client.post("/api/v1/tokens", json=body, headers=auth(admin)).status_code == 201
+        assert client.post("/api/v1/tokens", json=body,
+                           headers=auth("fnhub_guess")).status_code == 401
+        _limited(client.post("/api/v1/tokens", json=body, headers=auth(admin)))
+        _limited(client.post("/api/v1/oidc/mint-token", json={"token": "x"}))
+        assert client.get("/api/v1/tokens", headers=auth(admin)).status_code == 200
+    finally:
+        app.state.hub.close()
+
+
+def test_publish_is_limited_per_token(tmp_path: Path) -> None:
+    settings = ServerSettings(data_dir=tmp_path / "data", rate_limit_publish="1/10s")
+    app = create_app(settings)
+    try:
+        client = make_client(app)
+        admin = (settings.data_dir / "admin-token").read_text().strip()
+        alice = make_publisher(client, admin, "alice", tmp_path)
+        assert alice.send(alice.upload("fn", "1.0.0")).status_code == 201
+        _limited(alice.send(alice.upload("fn", "1.0.1")), period=10)
+        bob = make_publisher(client, admin, "bob", tmp_path)
+        assert bob.send(bob.upload("fn", "1.0.0")).status_code == 201
+    finally:
+        app.state.hub.close()
+
+
+def test_the_client_turns_429_into_rate_limited(tmp_path: Path) -> None:
+    settings = ServerSettings(data_dir=tmp_path / "data", rate_limit_search="1/hour")
+    app = create_app(settings)
+    try:
+        client = make_client(app)
+        client.get(SEARCH)
+        response = client.get(SEARCH)
+        error = FnhubError.from_payload(response.json(), response.status_code)
+        assert isinstance(error, RateLimited) and "too many search requests" in error.message
+        assert error.hint is not None and error.hint.startswith("retry in ")
+    finally:
+        app.state.hub.close()
+
+
+def test_disabled_limits_count_nothing(tmp_path: Path) -> None:
+    settings = ServerSettings(data_dir=tmp_path / "data", rate_limit_enabled=False,
+                              rate_limit_search="1/hour")
+    app = create_app(settings)
+    try:
+        client = make_client(app)
+        assert {client.get(SEARCH).status_code for _ in range(5)} == {200}
+        with app.state.hub.db.read() as session:
+            assert session.exec(select(func.count()).select_from(RateLimitWindow)).one() == 0
+    finally:
+        app.state.hub.close()
+
+
+def test_windows_roll_over_and_old_ones_are_deleted(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'hub.db'}")
+    db.migrate()
+    rule = ratelimit.Rule("search", limit=2, period=60)
+    t0 = 6000.0  # a window boundary
+    assert [ratelimit.hit(db, rule, "addr:1", t0 + s) for s in (0, 1, 59)] == [None, None, 1]
+    assert ratelimit.hit(db, rule, "addr:1", t0 + 60) is None  # the next window
+    assert ratelimit.hit(db, rule, "addr:2", t0 + 200) is None  # a new key's first hit...
+    with db.read() as session:  # ...deleted the windows that had ended
+        keys = session.exec(select(RateLimitWindow.key, RateLimitWindow.window_start)).all()
+    assert keys == [("search:addr:2", 6180)]
+    db.dispose()
+
+
+def test_rates() -> None:
+    assert parse_rate("60/minute") == (60, 60)
+    assert parse_rate(" 5 / 10s ") == (5, 10)
+    assert parse_rate("off") is None
+    for bad in ("0/minute", "ten/minute", "5/fortnight", "5/0s", ""):
+        with pytest.raises(ValueError, match="invalid rate"):
+            parse_rate(bad)
+    with pytest.raises(ValidationError, match="invalid rate"):
+        ServerSettings(rate_limit_publish="lots")
+    assert ratelimit.rules(ServerSettings(rate_limit_search="off")).keys() == {"publish",
+                                                                                "login"}
+    assert ratelimit.rule_name("GET", "/api/v1/functions") == "search"
+    assert ratelimit.rule_name("POST", "/api/v1/functions/a/b/versions") == "publish"
+    assert ratelimit.rule_name("POST", "/api/v1/oidc/mint-token") == "login"
+    assert ratelimit.rule_name("GET", "/api/v1/functions/a/b") is None
