@@ -17,7 +17,7 @@ from pydantic import (
     model_serializer,
 )
 
-from fnhub.errors import ManifestError
+from fnhub.errors import FnhubError, ManifestError
 from fnhub.names import DEFAULT_NAMESPACE, name_problem, namespace_problem
 
 MANIFEST_FILE = "function.yaml"
@@ -230,15 +230,20 @@ def parse_manifest(data: Any, *, source: str = MANIFEST_FILE) -> Manifest:
         raise ManifestError(f"{source}: {format_validation_error(exc)}") from None
 
 
-def parse_manifest_text(text: str | bytes, *, source: str = MANIFEST_FILE) -> Manifest:
+def load_yaml(text: str | bytes, *, source: str,
+              error: type[FnhubError] = ManifestError) -> Any:
+    """Parse YAML, turning a syntax error into `error` naming the line and column."""
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ManifestError(f"{source}: malformed YAML{where}: {problem}") from None
-    return parse_manifest(data, source=source)
+        raise error(f"{source}: malformed YAML{where}: {problem}") from None
+
+
+def parse_manifest_text(text: str | bytes, *, source: str = MANIFEST_FILE) -> Manifest:
+    return parse_manifest(load_yaml(text, source=source), source=source)
 
 
 def load_manifest(folder: str | Path) -> Manifest:

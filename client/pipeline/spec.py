@@ -25,11 +25,10 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fnhub.errors import InvalidInput
-from fnhub.manifest import API_VERSION, format_validation_error
+from fnhub.manifest import API_VERSION, format_validation_error, load_yaml
 from fnhub.pipeline.graph import OutputRef, ParamRef
 
 _WHOLE_REF = re.compile(r"^\$\{\{\s*(?P<expr>[^{}]*?)\s*\}\}$")
@@ -83,13 +82,7 @@ def load_pipeline_file(path: Path) -> PipelineFile:
         raise InvalidInput(f"no pipeline file at {path}") from None
     except IsADirectoryError:
         raise InvalidInput(f"{path} is a folder, not a pipeline file") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InvalidInput(f"{path}: malformed YAML{where}: {problem}") from None
+    data = load_yaml(text, source=str(path), error=InvalidInput)
     if not isinstance(data, dict):
         raise InvalidInput(f"{path}: expected a mapping at the top level")
     try:

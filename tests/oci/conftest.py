@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from fastapi import FastAPI
 
-from fnhub.hub.app import create_app
-from fnhub.hub.context import Hub
-from fnhub.hub.settings import ServerSettings
-from tests.hub.factories import auth, make_client
+from tests.hub.factories import auth
 from tests.oci.helpers import Pusher
 
 if TYPE_CHECKING:
@@ -33,32 +27,14 @@ def require_tool(name: str) -> str:
     pytest.skip(message)
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> ServerSettings:
-    return ServerSettings(data_dir=tmp_path / "data")
 
 
-@pytest.fixture
-def app(settings: ServerSettings) -> Iterator[FastAPI]:
-    app = create_app(settings)
-    yield app
-    app.state.hub.close()
 
 
-@pytest.fixture
-def hub(app: FastAPI) -> Hub:
-    hub: Hub = app.state.hub
-    return hub
 
 
-@pytest.fixture
-def client(app: FastAPI) -> TestClient:
-    return make_client(app)
 
 
-@pytest.fixture
-def admin_token(settings: ServerSettings, app: FastAPI) -> str:
-    return (settings.data_dir / "admin-token").read_text().strip()
 
 
 def mint(client: TestClient, admin_token: str, user: str, *scopes: str) -> str:

@@ -13,7 +13,6 @@ import pytest
 from fastapi import FastAPI
 
 from fnhub.hub.app import create_app
-from fnhub.hub.context import Hub
 from fnhub.hub.services.seed import seed_catalog
 from fnhub.hub.settings import ServerSettings
 from fnhub.hub.web.readme import readmes
@@ -65,17 +64,8 @@ def catalog(catalog_app: FastAPI) -> TestClient:
     return browser_client(catalog_app)
 
 
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[FastAPI]:
-    app = create_app(ServerSettings(data_dir=tmp_path / "data"))
-    yield app
-    app.state.hub.close()
 
 
-@pytest.fixture
-def hub(app: FastAPI) -> Hub:
-    hub: Hub = app.state.hub
-    return hub
 
 
 @pytest.fixture
@@ -83,10 +73,6 @@ def client(app: FastAPI) -> TestClient:
     return browser_client(app)
 
 
-@pytest.fixture
-def admin_token(app: FastAPI) -> str:
-    hub: Hub = app.state.hub
-    return (hub.settings.data_dir / "admin-token").read_text().strip()
 
 
 @pytest.fixture
