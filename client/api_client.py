@@ -121,7 +121,8 @@ class HubClient:
         sha = hashlib.sha256()
         path = f"/functions/{ns}/{name}/versions/{version}/package"
         try:
-            with self._http.stream("GET", path) as response:
+            # A hub may redirect to presigned storage; httpx drops Authorization across hosts.
+            with self._http.stream("GET", path, follow_redirects=True) as response:
                 if not response.is_success:
                     response.read()
                     self._raise_for_error(response)

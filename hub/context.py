@@ -9,6 +9,21 @@ from fnhub.hub.settings import ServerSettings
 from fnhub.hub.storage import BlobStore, FileBlobStore
 
 
+def open_store(settings: ServerSettings) -> BlobStore:
+    """The blob store `storage_url` names: a folder, or an S3 bucket staged via the data dir."""
+    location = settings.s3_location()
+    if location is None:
+        return FileBlobStore(settings.storage_path())
+    from fnhub.hub.s3storage import S3BlobStore  # boto3 is needed only with S3
+
+    bucket, prefix = location
+    store = S3BlobStore(bucket, prefix, settings.data_dir / "staging",
+                        endpoint_url=settings.s3_endpoint_url, part_size=settings.s3_part_size,
+                        presign_ttl=settings.s3_presign_ttl)
+    store.check()
+    return store
+
+
 @dataclass
 class Hub:
     """Settings, database and blob store; services take it as their first argument."""
@@ -21,7 +36,7 @@ class Hub:
     def open(cls, settings: ServerSettings) -> Hub:
         """Create the data dir, migrate the database to the newest schema, open storage."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = FileBlobStore(settings.storage_path())
+        store = open_store(settings)
         db = Database(settings.database_url, settings.pool_options())
         db.migrate()
         return cls(settings=settings, db=db, store=store)

@@ -46,6 +46,17 @@ class ServerSettings(BaseSettings):
     max_package_size: int = Field(default=100 * MiB, gt=0)
     catalog_dir: Path | None = None
 
+    # S3 blob store (storage_url=s3://bucket/prefix); region and credentials come from the
+    # standard AWS_* variables, as boto3 reads them.
+    s3_endpoint_url: str | None = None  # MinIO, Ceph, moto...; None is AWS itself
+    s3_presigned_downloads: bool = False  # package downloads: 307 to a presigned URL
+    s3_presign_ttl: int = Field(default=300, ge=10, le=7 * 86400)  # seconds
+    s3_part_size: int = Field(default=8 * MiB, ge=5 * MiB, le=512 * MiB)  # multipart chunks
+
+    # Signs the OCI registry's bearer tokens; replicas must share it. Unset: a secret made
+    # once and kept in the data dir, which serves only a single process or a shared disk.
+    oci_token_secret: SecretStr | None = None
+
     # Connection pool of a client/server database (PostgreSQL); SQLite ignores these.
     db_pool_size: int = Field(default=5, ge=1, le=100)
     db_max_overflow: int = Field(default=10, ge=0, le=100)
@@ -95,6 +106,12 @@ class ServerSettings(BaseSettings):
             self.storage_url = str(self.data_dir / "blobs")
         if self.admin_token is not None and not self.admin_token.get_secret_value().strip():
             self.admin_token = None
+        if self.oci_token_secret is not None:
+            secret = self.oci_token_secret.get_secret_value().strip()
+            if not secret:
+                self.oci_token_secret = None
+            elif len(secret) < 32:
+                raise ValueError("oci_token_secret must be at least 32 characters long")
         return self
 
     @property
@@ -108,6 +125,16 @@ class ServerSettings(BaseSettings):
                 "pool_timeout": self.db_pool_timeout, "pool_recycle": self.db_pool_recycle,
                 "pool_pre_ping": self.db_pool_pre_ping}
 
+    def s3_location(self) -> tuple[str, str] | None:
+        """(bucket, key prefix ending in `/` or empty) for an `s3://` storage URL, else None."""
+        parts = urlsplit(self.storage_url)
+        if parts.scheme != "s3":
+            return None
+        if not parts.netloc or parts.query or parts.fragment:
+            raise InvalidInput(f"storage URL {self.storage_url!r}: expected s3://bucket/prefix")
+        prefix = parts.path.strip("/")
+        return parts.netloc, f"{prefix}/" if prefix else ""
+
     def storage_path(self) -> Path:
         """The blob folder named by `storage_url` (a plain path or `file://`)."""
         url = self.storage_url
@@ -117,13 +144,10 @@ class ServerSettings(BaseSettings):
                 raise InvalidInput(f"storage URL {url!r}: file:// URLs must name a local path")
             return Path(unquote(parts.path)).expanduser().resolve()
         if parts.scheme == "s3":
-            raise InvalidInput(
-                f"storage URL {url!r}: S3 storage is not supported by this hub yet",
-                hint="use a folder path or a file:// URL",
-            )
+            raise InvalidInput(f"storage URL {url!r} names an S3 bucket, not a folder")
         if parts.scheme and len(parts.scheme) > 1:  # one letter is a Windows drive, not a scheme
             raise InvalidInput(
                 f"storage URL {url!r}: unknown scheme {parts.scheme!r}",
-                hint="use a folder path or a file:// URL",
+                hint="use a folder path, a file:// URL or s3://bucket/prefix",
             )
         return Path(url).expanduser().resolve()

@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
@@ -38,6 +39,15 @@ class Staged:
     """An upload waiting in staging: its temporary file, `sha256:<hex>` digest and size."""
 
     path: Path
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Part:
+    """A received chunk of an upload session: where the store keeps it, digest and size."""
+
+    locator: str
     digest: str
     size: int
 
@@ -106,8 +116,8 @@ class BlobStore(ABC):
         """Make a staged upload readable under its digest (idempotent for equal content)."""
 
     @abstractmethod
-    def open(self, digest: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
-        """The blob's bytes in chunks; NotFound when it is not stored."""
+    def open(self, digest: str, chunk_size: int = CHUNK_SIZE, start: int = 0) -> Iterator[bytes]:
+        """The blob's bytes from offset `start`, in chunks; NotFound when it is not stored."""
 
     @abstractmethod
     def exists(self, digest: str) -> bool: ...
@@ -134,6 +144,37 @@ class BlobStore(ABC):
         """Drop a staged upload (a no-op once it was committed)."""
         staged.path.unlink(missing_ok=True)
 
+    def download_url(self, digest: str, filename: str) -> str | None:
+        """A URL clients may fetch the blob from directly, or None: the hub streams it."""
+        return None
+
+    # A chunked upload (OCI sessions) keeps its received chunks as *parts* until it
+    # completes; a part's locator, returned by `save_part`, is recorded in the database.
+
+    @abstractmethod
+    def save_part(self, staged: Staged, name: str) -> str:
+        """Keep a staged chunk as part `name` of an upload session; returns its locator.
+
+        The part takes the staged file over: the caller does not discard it afterwards.
+        """
+
+    @abstractmethod
+    def read_part(self, locator: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        """A part's bytes; NotFound when it is gone."""
+
+    @abstractmethod
+    def drop_part(self, locator: str) -> None:
+        """Remove a part (a missing one is not an error)."""
+
+    @abstractmethod
+    def commit_part(self, part: Part) -> None:
+        """Store a part, whose digest was computed as it arrived, as that digest's blob."""
+
+    def assemble(self, parts: list[Part], *, max_size: int | None = None) -> Staged:
+        """A session's parts, in order, as one staged upload (streamed and hashed again)."""
+        return self.stage(chain.from_iterable(self.read_part(p.locator) for p in parts),
+                          max_size=max_size)
+
 
 class FileBlobStore(BlobStore):
     """Blobs as files under `root`; staging in `root/tmp`, on the same filesystem."""
@@ -156,12 +197,31 @@ class FileBlobStore(BlobStore):
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staged.path, final)
 
-    def open(self, digest: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    def open(self, digest: str, chunk_size: int = CHUNK_SIZE, start: int = 0) -> Iterator[bytes]:
         try:
             fh = self.path(digest).open("rb")
         except FileNotFoundError:
             raise NotFound(f"blob {digest} is not in storage") from None
+        fh.seek(start)
         return _read_chunks(fh, chunk_size)
+
+    def save_part(self, staged: Staged, name: str) -> str:
+        """The staged file stays where it is: the data dir is this hub's alone."""
+        return str(staged.path)
+
+    def read_part(self, locator: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        path = Path(locator)
+        if not path.is_file():
+            raise NotFound(f"upload part {locator} is gone")
+        return _read_path(path, chunk_size)
+
+    def drop_part(self, locator: str) -> None:
+        Path(locator).unlink(missing_ok=True)
+
+    def commit_part(self, part: Part) -> None:
+        final = self.path(part.digest)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(part.locator, final)
 
     def exists(self, digest: str) -> bool:
         return self.path(digest).is_file()
@@ -195,3 +255,8 @@ def _read_chunks(fh: BinaryIO, chunk_size: int) -> Iterator[bytes]:
     with fh:
         while chunk := fh.read(chunk_size):
             yield chunk
+
+
+def _read_path(path: Path, chunk_size: int) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        yield from _read_chunks(fh, chunk_size)

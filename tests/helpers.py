@@ -19,6 +19,11 @@ import httpx
 from sqlalchemy import Connection, create_engine
 from sqlalchemy.pool import NullPool
 
+from fnhub.hub.context import open_store
+from fnhub.hub.s3storage import S3BlobStore
+from fnhub.hub.settings import ServerSettings
+from fnhub.hub.storage import FileBlobStore
+
 ROOT = Path(__file__).resolve().parent.parent
 HUB_BIN = str(Path(sys.executable).parent / "hub")
 ENV_VARS = ("FNHUB_HUB", "FNHUB_TOKEN", "FNHUB_HOME", "FNHUB_CONFIG_DIR", "FNHUB_OFFLINE",
@@ -38,6 +43,7 @@ class HubProcess:
     proc: subprocess.Popen[bytes]
     log: Path
     database_url: str = ""
+    settings_env: dict[str, str] = field(default_factory=dict)  # FNHUB_SERVER_* it was given
 
     def __post_init__(self) -> None:
         self.database_url = self.database_url or f"sqlite:///{self.data_dir / 'hub.db'}"
@@ -82,12 +88,28 @@ def start_hub(data_dir: Path, *, seed: bool = False, extra_env: dict[str, str] |
             raise RuntimeError(f"hub exited with {proc.returncode}:\n{log.read_text()}")
         try:
             if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return HubProcess(url, data_dir, proc, log, database_url or "")
+                return HubProcess(url, data_dir, proc, log, database_url or "",
+                                  {k: v for k, v in env.items() if k.startswith("FNHUB_SERVER_")})
         except httpx.TransportError:
             pass
         time.sleep(0.2)
     proc.kill()
     raise RuntimeError(f"hub did not start in {timeout}s:\n{log.read_text()}")
+
+
+def stored_files(hub: HubProcess) -> list[str]:
+    """Everything the hub's blob store holds, wherever it keeps it (a folder or an S3
+    bucket): blob digests, then leftovers of uploads (staging files, session parts)."""
+    settings = ServerSettings(
+        data_dir=hub.data_dir,
+        storage_url=hub.settings_env.get("FNHUB_SERVER_STORAGE_URL", ""),
+        s3_endpoint_url=hub.settings_env.get("FNHUB_SERVER_S3_ENDPOINT_URL"))
+    store = open_store(settings)
+    names = sorted(entry.digest for entry in store.listing())
+    if isinstance(store, S3BlobStore):
+        names += store.part_names()
+    assert isinstance(store, FileBlobStore | S3BlobStore)
+    return names + [str(path) for path in store.staging()]
 
 
 @contextmanager

@@ -22,8 +22,6 @@ from tests.helpers import ROOT
 
 DEPLOY = ROOT / "deploy"
 CHART = DEPLOY / "helm" / "fnhub"
-# Named by the design (§8) for the S3 blob store, which adds it to ServerSettings.
-PENDING = {"FNHUB_SERVER_S3_ENDPOINT_URL"}
 OTHER_ENV = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
              "FORWARDED_ALLOW_IPS"}
 SETTINGS = {f"FNHUB_SERVER_{name.upper()}" for name in ServerSettings.model_fields}
@@ -31,7 +29,7 @@ SETTINGS = {f"FNHUB_SERVER_{name.upper()}" for name in ServerSettings.model_fiel
 
 def _check_env(env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> ServerSettings:
     """Every variable is a hub setting (or a standard one); together they load."""
-    unknown = {k for k in env if k not in SETTINGS | PENDING | OTHER_ENV}
+    unknown = {k for k in env if k not in SETTINGS | OTHER_ENV}
     assert not unknown, f"settings the hub does not have: {sorted(unknown)}"
     for key, value in env.items():
         if key in SETTINGS:
@@ -64,6 +62,7 @@ def test_compose_runs_two_replicas_behind_a_proxy(compose: dict[str, Any],
     assert settings.storage_url.startswith("s3://")
     assert env["FNHUB_SERVER_S3_ENDPOINT_URL"] == "http://minio:9000"
     assert "FNHUB_SERVER_ADMIN_TOKEN" in hub1["environment"]
+    assert "FNHUB_SERVER_OCI_TOKEN_SECRET" in hub1["environment"]  # shared by the replicas
     assert hub1["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["command"] == ["hub", "admin", "migrate"]
     assert services["migrate"]["environment"] == hub1["environment"]
@@ -105,6 +104,7 @@ def test_chart_renders_every_object(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = _check_env({**config["data"], **secret["stringData"]}, monkeypatch)
     assert settings.database_url.startswith("postgresql+psycopg://")
     assert settings.rate_limit_enabled and settings.log_format == "json"
+    assert settings.oci_token_secret is not None  # shared by the replicas
 
     deployment = _one(docs, "Deployment")
     pod = deployment["spec"]["template"]

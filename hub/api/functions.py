@@ -6,7 +6,7 @@ from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from fnhub.api_models import (
@@ -92,11 +92,13 @@ def _etag_matches(header: str | None, etag: str) -> bool:
 @router.get(
     VERSION + "/package", dependencies=[ReadAccess], response_class=StreamingResponse,
     responses={200: {"content": {"application/gzip": {}}, "description": "the package"},
-               304: {"description": "the client's copy (If-None-Match) is current"}},
+               304: {"description": "the client's copy (If-None-Match) is current"},
+               307: {"description": "fetch the package from this presigned storage URL"}},
 )
 def download_package(ns: str, name: str, version: str, request: Request, hub: HubDep,
                      metrics: MetricsDep) -> Response:
-    """The archive, streamed; its digest is the ETag and it never changes."""
+    """The archive, streamed (or a 307 to a presigned storage URL, where configured); its
+    digest is the ETag and it never changes."""
     info = functions.package_info(hub, ns, name, version)
     etag = f'"{info.digest}"'
     cache = ("private, " if hub.settings.private else "public, ") + IMMUTABLE
@@ -105,6 +107,9 @@ def download_package(ns: str, name: str, version: str, request: Request, hub: Hu
         return Response(status_code=304, headers=headers)
     package = functions.download(hub, ns, name, version)
     metrics.downloads.inc()
+    if package.redirect:
+        return RedirectResponse(package.redirect, status_code=307,
+                                headers={"ETag": etag, "Cache-Control": "no-store"})
     headers |= {"Content-Length": str(package.size),
                 "Content-Disposition": f'attachment; filename="{package.filename}"'}
     return StreamingResponse(package.chunks, media_type="application/gzip", headers=headers)

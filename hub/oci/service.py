@@ -5,11 +5,13 @@ tables of `fnhub.hub.oci.models` say which repository may read it. Every write f
 the caller's right to push into the repository's namespace (claiming a free namespace, as a
 first publish does) inside the same transaction that records it.
 
-Uploads stream into the store's staging area, one staged file per received chunk; a session
-is its row plus those files, so it survives restarts and spans processes. Finishing a
-session checks the digest the client claims against the bytes received: a single chunk was
-hashed as it arrived and is renamed into place, several are concatenated (streamed, hashed)
-first. A wrong digest cancels the session and stores nothing. Stale sessions expire.
+Uploads stream into the store's staging area; each received chunk is then kept by the store
+as a *part* of the session (a staged file on disk, an object under `uploads/` in S3, so any
+replica can continue or finish the session). A session is its row plus those parts, so it
+survives restarts and spans processes. Finishing a session checks the digest the client
+claims against the bytes received: a single part was hashed as it arrived and becomes the
+blob in place; several are assembled (streamed, hashed) first. A wrong digest cancels the
+session and stores nothing. Stale sessions expire, their parts deleted.
 
 Published versions pin their images: a tag or manifest that a published version records as
 its image cannot be moved or deleted, since versions are immutable.
@@ -23,8 +25,6 @@ from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import timedelta
-from itertools import chain
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -64,7 +64,7 @@ from fnhub.hub.oci.names import (
 )
 from fnhub.hub.services import namespaces
 from fnhub.hub.services.auth import Caller
-from fnhub.hub.storage import Staged, StagingWriter
+from fnhub.hub.storage import Part, Staged, StagingWriter
 
 GiB = 1 << 30
 MAX_BLOB_SIZE = 32 * GiB
@@ -178,19 +178,16 @@ def read_blob(hub: Hub, digest: str, start: int = 0, length: int | None = None
               ) -> Iterator[bytes]:
     """The blob's bytes from `start`, `length` of them (all by default), in chunks."""
     remaining = length
-    offset = 0
-    with closing(hub.store.open(digest, READ_CHUNK)) as chunks:
+    with closing(hub.store.open(digest, READ_CHUNK, start)) as chunks:
         for chunk in chunks:
-            end = offset + len(chunk)
-            if end > start:
-                piece = chunk[max(start - offset, 0):]
-                if remaining is not None:
-                    piece = piece[:remaining]
-                    remaining -= len(piece)
-                yield piece
-                if remaining is not None and remaining <= 0:
-                    return
-            offset = end
+            if remaining is None:
+                yield chunk
+                continue
+            piece = chunk[:remaining]
+            remaining -= len(piece)
+            yield piece
+            if remaining <= 0:
+                return
 
 
 def writer(hub: Hub, received: int = 0) -> StagingWriter:
@@ -214,16 +211,16 @@ def put_blob(hub: Hub, caller: Caller, repository: str, digest: str,
              staged: Staged) -> BlobInfo:
     """Store a blob received whole (`POST ...?digest=`), if it has the digest it claims."""
     try:
-        _check_received(staged, digest)
+        _check_received(staged.digest, digest)
         return _store_blob(hub, caller, repository, staged)
     finally:
         hub.store.discard(staged)
 
 
-def _check_received(staged: Staged, digest: str) -> None:
-    if staged.digest != digest:
-        raise DigestInvalid(f"the uploaded content has digest {staged.digest}, not {digest}",
-                            detail={"expected": digest, "received": staged.digest})
+def _check_received(received: str, digest: str) -> None:
+    if received != digest:
+        raise DigestInvalid(f"the uploaded content has digest {received}, not {digest}",
+                            detail={"expected": digest, "received": received})
 
 
 def mount(hub: Hub, caller: Caller, repository: str, digest: str, source: str) -> BlobInfo | None:
@@ -253,13 +250,13 @@ def delete_blob(hub: Hub, caller: Caller, repository: str, digest: str) -> None:
 # -- upload sessions ---------------------------------------------------------------------
 
 
-def _staged(part: OciUploadPart) -> Staged:
-    return Staged(Path(part.path), part.digest, part.size)
+def _part(row: OciUploadPart) -> Part:
+    return Part(row.path, row.digest, row.size)
 
 
 def _discard_parts(hub: Hub, parts: list[OciUploadPart]) -> None:
     for part in parts:
-        hub.store.discard(_staged(part))
+        hub.store.drop_part(part.path)
 
 
 def _parts(session: Session, upload_id: str) -> list[OciUploadPart]:
@@ -319,6 +316,14 @@ def check_offset(state: UploadState, start: int | None) -> None:
 def append(hub: Hub, repository: str, upload_id: str, staged: Staged,
            start: int | None) -> UploadState:
     """Add a received chunk to the session (checked again here, against concurrent chunks)."""
+    if not staged.size:
+        hub.store.discard(staged)
+        return _touch(hub, repository, upload_id, start)
+    try:
+        locator = hub.store.save_part(staged, f"{upload_id}/{uuid.uuid4().hex}")
+    except BaseException:
+        hub.store.discard(staged)
+        raise
     try:
         with hub.db.write() as session:
             upload = _upload(session, repository, upload_id)
@@ -326,35 +331,32 @@ def append(hub: Hub, repository: str, upload_id: str, staged: Staged,
             check_offset(state, start)
             if upload.size + staged.size > MAX_BLOB_SIZE:
                 raise too_large()
-            if staged.size:
-                seq = len(_parts(session, upload.id))
-                session.add(OciUploadPart(upload_id=upload.id, seq=seq, path=str(staged.path),
-                                          digest=staged.digest, size=staged.size))
-                upload.size += staged.size
+            seq = len(_parts(session, upload.id))
+            session.add(OciUploadPart(upload_id=upload.id, seq=seq, path=locator,
+                                      digest=staged.digest, size=staged.size))
+            upload.size += staged.size
             upload.updated_at = utcnow()
-            state = UploadState(upload.id, repository, upload.size)
+            return UploadState(upload.id, repository, upload.size)
     except BaseException:
-        hub.store.discard(staged)
+        hub.store.drop_part(locator)
         raise
-    if not staged.size:
-        hub.store.discard(staged)
+
+
+def _touch(hub: Hub, repository: str, upload_id: str, start: int | None) -> UploadState:
+    """An empty chunk: nothing to keep, but the session stays alive."""
+    with hub.db.write() as session:
+        upload = _upload(session, repository, upload_id)
+        state = UploadState(upload.id, repository, upload.size)
+        check_offset(state, start)
+        upload.updated_at = utcnow()
     return state
 
 
-def _read_file(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as fh:
-        while chunk := fh.read(READ_CHUNK):
-            yield chunk
-
-
 def _assemble(hub: Hub, parts: list[OciUploadPart]) -> Staged:
-    """The session's bytes as one staged file: its only chunk, or the chunks concatenated."""
-    if len(parts) == 1:
-        return _staged(parts[0])
+    """The session's bytes as one staged upload, hashed."""
     try:
-        return hub.store.stage(chain.from_iterable(_read_file(Path(p.path)) for p in parts),
-                               max_size=MAX_BLOB_SIZE)
-    except FileNotFoundError:
+        return hub.store.assemble([_part(p) for p in parts], max_size=MAX_BLOB_SIZE)
+    except NotFound:
         raise BlobUploadInvalid("the upload's received chunks are gone; start it again") \
             from None
     except PayloadTooLarge:
@@ -372,24 +374,34 @@ def cancel_upload(hub: Hub, caller: Caller, repository: str, upload_id: str) -> 
 
 def finish_upload(hub: Hub, caller: Caller, repository: str, upload_id: str,
                   digest: str) -> BlobInfo:
-    """Close the session: the bytes received must have `digest`, else nothing is stored."""
+    """Close the session: the bytes received must have `digest`, else nothing is stored.
+
+    A single part was hashed as it arrived and becomes the blob as it is (renamed, or copied
+    inside the bucket); several are assembled, and so hashed, first.
+    """
     check_digest(digest)
     with hub.db.read() as session:
         parts = _parts(session, _upload(session, repository, upload_id).id)
-    staged = _assemble(hub, parts)
+    staged = _assemble(hub, parts) if len(parts) != 1 else None
+    info = BlobInfo(staged.digest, staged.size) if staged else BlobInfo(parts[0].digest,
+                                                                        parts[0].size)
     try:
-        if staged.digest != digest:
+        if info.digest != digest:
             cancel_upload(hub, caller, repository, upload_id)
-            _check_received(staged, digest)
+            _check_received(info.digest, digest)
         with hub.db.write() as session:
             repo = _writable(session, caller, repository)
             session.delete(_upload(session, repository, upload_id))
-            _add_link(session, repo, staged.digest, staged.size)
-            hub.store.commit(staged)
+            _add_link(session, repo, info.digest, info.size)
+            if staged:
+                hub.store.commit(staged)
+            else:
+                hub.store.commit_part(_part(parts[0]))
     finally:
-        hub.store.discard(staged)
+        if staged:
+            hub.store.discard(staged)
     _discard_parts(hub, parts)
-    return BlobInfo(staged.digest, staged.size)
+    return info
 
 
 # -- manifests and tags ------------------------------------------------------------------

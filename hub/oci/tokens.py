@@ -4,7 +4,8 @@ OCI clients (docker, podman, skopeo, oras) meet a 401 whose challenge names the 
 endpoint (`GET /v2/token`, Basic auth with a hub API token as the password, or none for
 anonymous pulls). It answers with a short-lived HS256 JWT whose `access` claims list the
 actions granted per repository: the asked-for actions the caller holds, nothing more. The
-signing secret is made on first use and kept in `<data-dir>/oci-token-secret` (0600), so
+signing secret is `FNHUB_SERVER_OCI_TOKEN_SECRET` when set (replicas share it that way);
+otherwise it is made on first use and kept in `<data-dir>/oci-token-secret` (0600), so
 every hub process sharing the data dir accepts the same tokens.
 
 Rights follow the hub: `pull` where the hub is public or for any valid token; `push` and
@@ -93,6 +94,8 @@ def _secret(path: str) -> bytes:
 
 
 def signing_secret(hub: Hub) -> bytes:
+    if hub.settings.oci_token_secret is not None:
+        return hub.settings.oci_token_secret.get_secret_value().encode()
     return _secret(str(hub.settings.data_dir / SECRET_FILE))
 
 

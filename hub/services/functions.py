@@ -216,6 +216,7 @@ class Download:
     size: int
     filename: str
     chunks: Iterator[bytes]
+    redirect: str | None = None  # a presigned storage URL to send the client to instead
 
 
 def package_info(hub: Hub, namespace: str, name: str, version: str) -> PackageInfo:
@@ -230,13 +231,16 @@ def download(hub: Hub, namespace: str, name: str, version: str) -> Download:
     with hub.db.write() as session:
         function = require_function(session, namespace, name)
         row = require_version(session, function, namespace, version)
-        chunks = hub.store.open(row.package_digest)
+        filename = f"{name}-{version}.tar.gz"
+        redirect = hub.store.download_url(row.package_digest, filename) \
+            if hub.settings.s3_presigned_downloads else None
+        chunks = iter(()) if redirect else hub.store.open(row.package_digest)
         session.execute(update(Version).where(col(Version.id) == row.id)
                         .values(downloads=col(Version.downloads) + 1))
         session.execute(update(Function).where(col(Function.id) == function.id)
                         .values(downloads=col(Function.downloads) + 1))
     return Download(digest=row.package_digest, size=row.package_size,
-                    filename=f"{name}-{version}.tar.gz", chunks=chunks)
+                    filename=filename, chunks=chunks, redirect=redirect)
 
 
 # --------------------------------------------------------------------------- changes

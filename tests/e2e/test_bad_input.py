@@ -20,18 +20,20 @@ import httpx
 import pytest
 
 from fnhub.signing import generate_key, load_private_key, make_statement, sign_statement
-from tests.helpers import CLI, HubProcess, start_hub, write_function
+from tests.helpers import CLI, HubProcess, start_hub, stored_files, write_function
+from tests.s3 import Backend
 
 pytestmark = pytest.mark.slow
 MAX_PACKAGE = 1 << 20
 
 
 class World:
-    def __init__(self, root: Path, database_url: str | None = None) -> None:
+    def __init__(self, root: Path, backend: Backend) -> None:
         self.root = root
         self.hub: HubProcess = start_hub(
-            root / "hub", extra_env={"FNHUB_SERVER_MAX_PACKAGE_SIZE": str(MAX_PACKAGE)},
-            database_url=database_url)
+            root / "hub", extra_env={"FNHUB_SERVER_MAX_PACKAGE_SIZE": str(MAX_PACKAGE),
+                                     **backend.env},
+            database_url=backend.database_url)
         admin = CLI(root / "admin", self.hub.url, self.hub.admin_token)
         self.admin = admin
         tokens = {u: admin.json("tokens", "create", u, "--scope", "publish:*", "--user", u)
@@ -46,9 +48,8 @@ class World:
         self.alice.ok("publish", str(self.fn))
         self.key = load_private_key(self.alice.root / "config" / "keys" / "default.key")
 
-    def blob_files(self) -> list[Path]:
-        return sorted(p for p in (self.hub.data_dir).rglob("*") if p.is_file()
-                      and "blobs" in p.parts)
+    def blob_files(self) -> list[str]:
+        return stored_files(self.hub)
 
     def publish_raw(self, package: bytes, *, manifest: str | None = None,
                     envelope: str | None = None, name: str = "scale", version: str = "9.0.0",
@@ -68,8 +69,8 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory,
-          hub_database_url: str | None) -> Iterator[World]:
-    w = World(tmp_path_factory.mktemp("bad"), hub_database_url)
+          hub_backend: Backend) -> Iterator[World]:
+    w = World(tmp_path_factory.mktemp("bad"), hub_backend)
     yield w
     w.hub.stop()
 

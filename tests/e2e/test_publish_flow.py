@@ -15,14 +15,15 @@ import pytest
 
 import fnhub
 from tests.helpers import CLI, HubProcess, start_hub, write_function
+from tests.s3 import Backend
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory,
-        hub_database_url: str | None) -> Iterator[HubProcess]:
-    process = start_hub(tmp_path_factory.mktemp("hub") / "data", database_url=hub_database_url)
+def hub(tmp_path_factory: pytest.TempPathFactory, hub_backend: Backend) -> Iterator[HubProcess]:
+    process = start_hub(tmp_path_factory.mktemp("hub") / "data",
+                        database_url=hub_backend.database_url, extra_env=hub_backend.env)
     yield process
     process.stop()
 

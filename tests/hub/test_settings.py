@@ -37,8 +37,15 @@ def test_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_storage_urls(tmp_path: Path) -> None:
     assert ServerSettings(data_dir=tmp_path, storage_url=str(tmp_path / "b")).storage_path() \
         == tmp_path / "b"
-    with pytest.raises(InvalidInput, match="not supported"):
-        ServerSettings(data_dir=tmp_path, storage_url="s3://bucket/prefix").storage_path()
+    s3 = ServerSettings(data_dir=tmp_path, storage_url="s3://bucket/some/prefix/")
+    assert s3.s3_location() == ("bucket", "some/prefix/")
+    assert ServerSettings(data_dir=tmp_path, storage_url="s3://bucket").s3_location() \
+        == ("bucket", "")
+    assert ServerSettings(data_dir=tmp_path).s3_location() is None
+    with pytest.raises(InvalidInput, match="not a folder"):
+        s3.storage_path()
+    with pytest.raises(InvalidInput, match="s3://bucket/prefix"):
+        ServerSettings(data_dir=tmp_path, storage_url="s3:///prefix").s3_location()
     with pytest.raises(InvalidInput, match="unknown scheme"):
         ServerSettings(data_dir=tmp_path, storage_url="ftp://host/x").storage_path()
     with pytest.raises(InvalidInput, match="local path"):

@@ -1,4 +1,5 @@
-"""Acceptance 5: a 1 GiB blob pushes and pulls while the hub's peak RSS stays under 200 MiB.
+"""Acceptance 5: a 1 GiB blob pushes and pulls while the hub's peak RSS stays under 200 MiB,
+with the blobs in a folder and in S3 (issue 7, acceptance 4).
 
 The hub runs as a real process; its peak resident set (`VmHWM` in /proc/PID/status) is read
 after the transfers, so any moment of buffering the whole blob would show. The push is the
@@ -17,6 +18,7 @@ import pytest
 
 from tests.helpers import start_hub
 from tests.oci.helpers import auth
+from tests.s3 import S3Server, s3_env
 
 pytestmark = pytest.mark.slow
 
@@ -38,8 +40,18 @@ def _blob(block: bytes) -> Iterator[bytes]:
         yield i.to_bytes(8, "big") + block[8:]
 
 
-def test_a_1_gib_blob_round_trips_in_bounded_memory(tmp_path: Path) -> None:
-    hub = start_hub(tmp_path / "data")
+@pytest.fixture(params=["folder", "s3"])
+def storage_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The hub's blobs in its data dir, or in a bucket of the session's S3 server."""
+    if request.param == "folder":
+        return {}
+    server: S3Server = request.getfixturevalue("s3")
+    return s3_env(server, server.create_bucket())
+
+
+def test_a_1_gib_blob_round_trips_in_bounded_memory(tmp_path: Path,
+                                                   storage_env: dict[str, str]) -> None:
+    hub = start_hub(tmp_path / "data", extra_env=storage_env)
     try:
         token = httpx.post(f"{hub.url}/api/v1/tokens", headers=auth(hub.admin_token), json={
             "name": "big", "user": "alice", "scopes": ["publish:alice"]}).json()["token"]

@@ -1,0 +1,179 @@
+"""Acceptance: two `hub serve` replicas on one PostgreSQL database and one S3 bucket serve the
+same data. Each has its own data dir (nothing shared on disk); they share only the database,
+the bucket and their settings (admin token, OCI token secret).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from fnhub.hub.oci.service import UPLOAD_TTL
+from tests.helpers import CLI, HubProcess, hub_database, start_hub, write_function
+from tests.hub.factories import make_publisher
+from tests.oci.helpers import Pusher, digest, make_image
+from tests.postgres import PostgresServer
+from tests.s3 import S3Server, s3_env
+
+pytestmark = pytest.mark.slow
+RACERS = 10
+
+
+@dataclass
+class Replicas:
+    a: HubProcess
+    b: HubProcess  # sends package downloads to presigned S3 URLs
+    admin_token: str
+    s3: S3Server
+    bucket: str
+
+    def keys(self, prefix: str = "") -> list[str]:
+        listed = self.s3.client().list_objects_v2(Bucket=self.bucket, Prefix=prefix)
+        return sorted(obj["Key"] for obj in listed.get("Contents", []))
+
+
+@pytest.fixture(scope="module")
+def replicas(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer,
+             s3: S3Server) -> Iterator[Replicas]:
+    database_url = postgres.create_database()
+    bucket = s3.create_bucket()
+    admin_token = "fnhub_" + secrets.token_urlsafe(32)
+    shared = {**s3_env(s3, bucket, "blobs"), "FNHUB_SERVER_ADMIN_TOKEN": admin_token,
+              "FNHUB_SERVER_OCI_TOKEN_SECRET": secrets.token_hex(32)}
+    root = tmp_path_factory.mktemp("replicas")
+    a = start_hub(root / "a", database_url=database_url, extra_env=shared)
+    try:
+        b = start_hub(root / "b", database_url=database_url, extra_env={
+            **shared, "FNHUB_SERVER_S3_PRESIGNED_DOWNLOADS": "true"})
+    except BaseException:
+        a.stop()
+        raise
+    yield Replicas(a, b, admin_token, s3, bucket)
+    a.stop()
+    b.stop()
+
+
+def test_publish_on_one_install_and_run_via_the_other(replicas: Replicas,
+                                                      tmp_path: Path) -> None:
+    admin = CLI(tmp_path / "admin", replicas.a.url, replicas.admin_token)
+    token = admin.json("tokens", "create", "alice-ci", "--scope", "publish:alice",
+                       "--user", "alice")["token"]
+    on_a = CLI(tmp_path / "alice", replicas.a.url, token)
+    on_a.ok("keys", "generate")
+    on_a.ok("keys", "register", "--namespace", "alice")
+    fn = write_function(tmp_path / "scale", name="scale", namespace="alice", version="1.0.0")
+    published = on_a.json("publish", str(fn))
+    hex_part = published["package"]["digest"][7:]
+    package_key = f"blobs/sha256/{hex_part[:2]}/{hex_part}"
+    assert package_key in replicas.keys("blobs/sha256/")
+    assert not list((replicas.a.data_dir / "staging").iterdir())
+
+    on_b = CLI(tmp_path / "alice", replicas.b.url, token)
+    assert [i["name"] for i in on_b.json("search", "scale")["items"]] == ["scale"]
+    package = httpx.get(f"{replicas.b.url}/api/v1/functions/alice/scale/versions/1.0.0/package")
+    assert package.status_code == 307
+    assert package.headers["location"].startswith(replicas.s3.endpoint)
+    assert "installed alice/scale@1.0.0" in on_b.ok("install", "hub://alice/scale:1.0.0")
+    data = tmp_path / "data.csv"
+    data.write_text("value\n1\n2\n")
+    ran = on_b.json("run", "hub://alice/scale:1.0.0", "-p", "factor=2", "-i", f"table={data}",
+                    "--out", str(tmp_path / "run"))
+    assert ran["outputs"]["total"] == 6.0
+    streamed = httpx.get(f"{replicas.a.url}/api/v1/functions/alice/scale/versions/1.0.0/package")
+    assert streamed.status_code == 200
+    assert digest(streamed.content) == published["package"]["digest"]
+
+
+def test_oci_push_on_one_pull_on_the_other(replicas: Replicas, tmp_path: Path) -> None:
+    with httpx.Client(base_url=replicas.a.url, timeout=60) as http:
+        carol = make_publisher(http, replicas.admin_token, "carol", tmp_path)
+    repo = "carol/tool"
+    image = make_image(2, seed="replicas")
+    big = secrets.token_bytes(3 << 20)
+    with httpx.Client(base_url=replicas.a.url, timeout=60) as on_a, \
+            httpx.Client(base_url=replicas.b.url, timeout=60) as on_b:
+        pusher = Pusher(on_a, carol.token)
+        # a chunked upload started on A, continued and finished on B
+        location = on_a.post(f"/v2/{repo}/blobs/uploads/", headers=pusher.headers
+                             ).headers["Location"]
+        first = on_a.patch(location, content=big[:1 << 20], headers={
+            **pusher.headers, "Content-Range": f"0-{(1 << 20) - 1}"})
+        assert first.status_code == 202, first.text
+        assert len(replicas.keys("blobs/uploads/")) == 1  # the chunk lives in the bucket
+        second = on_b.patch(location, content=big[1 << 20:], headers={
+            **pusher.headers, "Content-Range": f"{1 << 20}-{len(big) - 1}"})
+        assert second.status_code == 202, second.text
+        done = on_b.put(location, params={"digest": digest(big)}, headers=pusher.headers)
+        assert done.status_code == 201, done.text
+        assert replicas.keys("blobs/uploads/") == []
+        # a registry token from A's token endpoint is accepted by B; behind the proxy both
+        # see one Host, the token's audience, so A is asked with B's
+        granted = on_a.get("/v2/token", params={
+            "service": on_b.base_url.netloc.decode(), "scope": f"repository:{repo}:pull,push"},
+            auth=("carol", carol.token), headers={"Host": on_b.base_url.netloc.decode()})
+        assert granted.status_code == 200, granted.text
+        jwt_pusher = Pusher(on_b, granted.json()["token"])
+        manifest_digest = pusher.image(repo, "v1", image)
+
+        pulled = on_b.get(f"/v2/{repo}/manifests/v1", headers={
+            **jwt_pusher.headers, "Accept": image.media_type})
+        assert pulled.status_code == 200, pulled.text
+        assert pulled.content == image.manifest
+        assert pulled.headers["Docker-Content-Digest"] == manifest_digest
+        for blob_digest, content in [*image.blobs.items(), (digest(big), big)]:
+            got = on_b.get(f"/v2/{repo}/blobs/{blob_digest}", headers=jwt_pusher.headers)
+            assert got.status_code == 200 and got.content == content
+        tail = on_b.get(f"/v2/{repo}/blobs/{digest(big)}", headers={
+            **jwt_pusher.headers, "Range": f"bytes={len(big) - 10}-"})
+        assert tail.status_code == 206 and tail.content == big[-10:]
+
+
+def test_abandoned_upload_parts_are_deleted_from_the_bucket(replicas: Replicas,
+                                                            tmp_path: Path) -> None:
+    with httpx.Client(base_url=replicas.a.url, timeout=60) as http:
+        dave = make_publisher(http, replicas.admin_token, "dave", tmp_path)
+    pusher = Pusher(httpx.Client(base_url=replicas.a.url, timeout=60), dave.token)
+    with pusher.http:
+        location = pusher.http.post("/v2/dave/tool/blobs/uploads/", headers=pusher.headers
+                                    ).headers["Location"]
+        pusher.http.patch(location, content=b"abandoned", headers=pusher.headers)
+        assert len(replicas.keys("blobs/uploads/")) == 1
+        with hub_database(replicas.a) as conn:
+            conn.execute(text("UPDATE oci_uploads SET updated_at = updated_at - :age"),
+                         {"age": UPLOAD_TTL + timedelta(minutes=1)})
+        with httpx.Client(base_url=replicas.b.url, timeout=60) as on_b:  # expiry on B
+            on_b.post("/v2/dave/tool/blobs/uploads/", headers=pusher.headers)
+        assert replicas.keys("blobs/uploads/") == []
+
+
+def test_concurrent_publishes_across_replicas_have_one_winner(replicas: Replicas,
+                                                              tmp_path: Path) -> None:
+    with httpx.Client(base_url=replicas.a.url, timeout=60) as http:
+        erin = make_publisher(http, replicas.admin_token, "erin", tmp_path)
+    upload = erin.upload("race", "1.0.0")
+    barrier = threading.Barrier(RACERS)
+
+    def send(n: int) -> int:
+        url = (replicas.a, replicas.b)[n % 2].url
+        with httpx.Client(base_url=url, timeout=120) as http:
+            barrier.wait()
+            return http.post(upload.path, files=upload.files(),
+                             headers={"Authorization": f"Bearer {erin.token}"}).status_code
+
+    with ThreadPoolExecutor(max_workers=RACERS) as pool:
+        statuses = list(pool.map(send, range(RACERS)))
+    assert Counter(statuses) == {201: 1, 409: RACERS - 1}, statuses
+    for replica in (replicas.a, replicas.b):
+        versions = httpx.get(f"{replica.url}/api/v1/functions/erin/race").json()["versions"]
+        assert [v["version"] for v in versions] == ["1.0.0"]
+        assert not list((replica.data_dir / "staging").iterdir())
