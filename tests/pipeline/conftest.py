@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import write_function
+from tests.pipeline.exports import record_image
 from tests.pipeline.functions import ADD, BOOM, NAP, NUMBERS, make_function
 
 
@@ -31,3 +32,13 @@ def fns(tmp_path: Path) -> dict[str, Path]:
         "boom": make_function(root / "boom", "boom", BOOM, inputs=[
             {"name": "table", "type": "dataset"}], outputs=[{"name": "never", "type": "int"}]),
     }
+
+
+@pytest.fixture
+def imaged(fns: dict[str, Path]) -> dict[str, Path]:
+    """The small functions with images and resources recorded, as `hub publish --image` would."""
+    record_image(fns["numbers"], cpu="500m", memory="1Gi")
+    record_image(fns["scale"], cpu="2", memory="4Gi", gpu=1)
+    record_image(fns["add"])
+    record_image(fns["nap"])
+    return fns

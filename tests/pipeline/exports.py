@@ -66,3 +66,18 @@ def catalog_chain(folders: dict[str, Path]) -> Pipeline:
         p.add("evaluate", folders["evaluate"], model=train.outputs["model"],
               dataset=split.outputs["test"])
     return p
+
+
+def demo(fns: dict[str, Path]) -> Pipeline:
+    """The export tests' pipeline: parameters of each kind, wires, a pipeline-level artifact."""
+    with Pipeline("demo_export") as p:
+        n = p.param("n", type="int", default=3)
+        factor = p.param("factor", type="float")
+        tag = p.param("tag", type="str", default=None)
+        source = p.param("source", type="dataset")
+        data = p.add("data", fns["numbers"], n=n, start=10)
+        scaled = p.add("scaled", fns["scale"], table=data.outputs["table"], factor=factor)
+        p.add("sum", fns["add"], a=scaled.outputs["total"], b=data.outputs["count"])
+        p.add("rescaled", fns["scale"], table=source)
+        p.add("nap_time", fns["nap"], seconds=0, tag=tag)  # its output is named like an input
+    return p

@@ -21,6 +21,7 @@ from tests.helpers import CLI
 from tests.pipeline.exports import (
     built_function_dir,
     catalog_chain,
+    demo,
     image_of,
     imaged_catalog,
     record_image,
@@ -30,29 +31,6 @@ kfp_components = pytest.importorskip("kfp.components")
 
 PLACEHOLDER = re.compile(
     r"\{\{\$\.(inputs|outputs)\.(parameters|artifacts)\['([^']+)'\](?:\.(path|output_file))?\}\}")
-
-
-@pytest.fixture
-def imaged(fns: dict[str, Path]) -> dict[str, Path]:
-    record_image(fns["numbers"], cpu="500m", memory="1Gi")
-    record_image(fns["scale"], cpu="2", memory="4Gi", gpu=1)
-    record_image(fns["add"])
-    record_image(fns["nap"])
-    return fns
-
-
-def demo(fns: dict[str, Path]) -> Pipeline:
-    with Pipeline("demo_export") as p:
-        n = p.param("n", type="int", default=3)
-        factor = p.param("factor", type="float")
-        tag = p.param("tag", type="str", default=None)
-        source = p.param("source", type="dataset")
-        data = p.add("data", fns["numbers"], n=n, start=10)
-        scaled = p.add("scaled", fns["scale"], table=data.outputs["table"], factor=factor)
-        p.add("sum", fns["add"], a=scaled.outputs["total"], b=data.outputs["count"])
-        p.add("rescaled", fns["scale"], table=source)
-        p.add("nap_time", fns["nap"], seconds=0, tag=tag)  # its output is named like an input
-    return p
 
 
 def test_the_ir_loads_back_and_matches_the_pipeline(imaged: dict[str, Path],
