@@ -197,16 +197,19 @@ def test_an_interrupted_run_kills_its_running_steps(tmp_path: Path, fns: dict[st
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     runs = Path(os.environ["FNHUB_HOME"]) / "runs"
     try:
-        deadline = time.monotonic() + 30
+        # A step is marked running when it is handed to the pool, a moment before its worker
+        # process exists: wait for both, as a loaded machine can take seconds to fork.
+        deadline = time.monotonic() + 60
         record: dict = {}
-        while time.monotonic() < deadline and {s["status"] for s in record.get(
-                "steps", {}).values()} != {"running"}:
+        workers: set[int] = set()
+        while time.monotonic() < deadline and ({s["status"] for s in record.get(
+                "steps", {}).values()} != {"running"} or len(workers) < 2):
             time.sleep(0.1)
             for path in runs.glob("*-interrupted-*/run.json"):
                 record = json.loads(path.read_text())
-        workers = {int(line.split()[0]) for line in subprocess.run(
-            ["ps", "-o", "pid=,args=", "--ppid", str(engine.pid)], capture_output=True,
-            text=True, check=True).stdout.splitlines() if "workers.py" in line}
+            workers = {int(line.split()[0]) for line in subprocess.run(
+                ["ps", "-o", "pid=,args=", "--ppid", str(engine.pid)], capture_output=True,
+                text=True, check=True).stdout.splitlines() if "workers.py" in line}
         assert len(workers) == 2
         os.kill(engine.pid, signal.SIGINT)  # the engine only, as Jupyter's interrupt does
         output, _ = engine.communicate(timeout=20)  # not the steps' 60 seconds
