@@ -168,15 +168,32 @@ def build_image(context: BuildContext, ref: ImageRef, client: docker.DockerClien
     return BuiltImage(ref, str(image.id))
 
 
+def registry_auth(hub: HubEntry) -> dict[str, str] | None:
+    """The engine's login to a hub's registry, the hub token as password; None: anonymous."""
+    return {"username": REGISTRY_USER, "password": hub.token} if hub.token else None
+
+
+def pull_image(name: str, hub: HubEntry, client: docker.DockerClient, log: Log = quiet) -> None:
+    """Pull `name` (`registry/repository@sha256:...` or `:tag`), logged in to `hub`'s registry
+    when its entry has a token."""
+    repository, tag = docker.utils.parse_repository_tag(name)
+    try:
+        events = client.api.pull(repository, tag=tag, auth_config=registry_auth(hub),
+                                 stream=True, decode=True)
+        _follow(events, f"pulling {name}", log)
+    except docker.errors.DockerException as exc:
+        raise RunError(f"pulling {name} failed: {exc}") from None
+
+
 def push_image(built: BuiltImage, hub: HubEntry, client: docker.DockerClient,
                log: Log = quiet) -> BuiltImage:
     """Push to the hub's registry (the engine logs in with the hub token); returns the image
     with the manifest digest the registry now serves for its tag."""
-    if not hub.token:
+    auth = registry_auth(hub)
+    if auth is None:
         raise Unauthorized(f"pushing to {hub.url} needs an API token",
                            hint="set FNHUB_TOKEN or run `hub login`")
     ref = built.ref
-    auth = {"username": REGISTRY_USER, "password": hub.token}
     try:
         events = client.api.push(f"{ref.registry}/{ref.repository}", tag=ref.tag,
                                  auth_config=auth, stream=True, decode=True)

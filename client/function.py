@@ -6,16 +6,18 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from rich.console import Console
 from rich.table import Table
 
 from fnhub.config import Config, load_config
 from fnhub.errors import DigestMismatch
+from fnhub.images import recorded_image
 from fnhub.install import Installer, Warn, default_warn
 from fnhub.manifest import Manifest, load_manifest
 from fnhub.packaging import pack
-from fnhub.runner import RunResult, run_function
+from fnhub.runner import ContainerImage, RunResult, run_function
 from fnhub.store import InstallRecord, Store
 from fnhub.uri import is_local_ref, local_path, parse_uri
 
@@ -54,13 +56,25 @@ class Function:
 
     def run(self, *, env: str = "current", out_dir: str | Path | None = None,
             **inputs: Any) -> RunResult:
-        """Run with `inputs`; artifact inputs are paths. Returns outputs and the run folder."""
+        """Run with `inputs`; artifact inputs are paths. Returns outputs and the run folder.
+
+        `env`: "current" (this interpreter), "venv" (a cached venv with the requirements) or
+        "container" (the function's published image, through DOCKER_HOST's engine)."""
         self.verify_files()
         store = Store(self.config.home)
         return run_function(
             self.folder, self.manifest, inputs, env=env, runs_dir=store.runs_dir,
             venvs_dir=store.venvs_dir, out_dir=Path(out_dir) if out_dir else None,
-            source=self.source)
+            source=self.source, image=self.image() if env == "container" else None)
+
+    def image(self) -> ContainerImage | None:
+        """The image the manifest records, pinned by digest (installed, it was verified against
+        the signed statement), with the hub entry whose token pulls it; None without one."""
+        name = recorded_image(self.manifest, urlsplit(self.record.hub).netloc
+                              if self.record else None)
+        if name is None:
+            return None
+        return ContainerImage(name, self.config.hub_for_host(name.partition("/")[0]))
 
     def verify_files(self) -> None:
         """An installed function's files still pack to the digest that was verified at install."""

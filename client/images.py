@@ -19,6 +19,7 @@ import httpx
 from fnhub import __version__
 from fnhub.config import HubEntry
 from fnhub.errors import FnhubError, HubUnavailable, InvalidInput, NotFound
+from fnhub.manifest import Manifest
 
 MANIFEST_TYPES = (
     "application/vnd.oci.image.manifest.v1+json",
@@ -53,6 +54,22 @@ def function_image(hub_url: str, namespace: str, name: str, version: str) -> Ima
         raise InvalidInput(f"hub URL {hub_url!r}: images need the hub's registry at the root "
                            "of its host (/v2/), so the URL must not have a path")
     return ImageRef(parts.netloc, f"{namespace}/{name}", image_tag(version))
+
+
+def recorded_image(manifest: Manifest, host: str | None) -> str | None:
+    """`<ref>@<digest>` of the image a manifest records (`spec.image.digest`, set when the image
+    is published); without `spec.image.ref`, the image's place on the hub at `host` (None for a
+    local folder, which has no hub). None when no digest is recorded."""
+    image, meta = manifest.spec.image, manifest.metadata
+    if not image.digest:
+        return None
+    if image.ref:
+        return f"{image.ref.split('@')[0]}@{image.digest}"
+    if host is None:
+        raise InvalidInput(f"{meta.namespace}/{meta.name} records an image digest but no image "
+                           "ref (spec.image.ref), and a local folder has no registry",
+                           hint="set spec.image.ref in its function.yaml")
+    return f"{host}/{meta.namespace}/{meta.name}:{image_tag(meta.version)}@{image.digest}"
 
 
 def parse_image_ref(text: str) -> ImageRef:

@@ -1,6 +1,7 @@
-"""Run a function folder with given inputs: in this interpreter or in a cached venv.
+"""Run a function folder with given inputs: in this interpreter, in a cached venv, or in the
+function's published image (`fnhub.container`).
 
-Both paths go through `fnhub.runtime`, so a function behaves the same everywhere. Each run gets a
+Every path goes through `fnhub.runtime`, so a function behaves the same everywhere. Each run gets a
 folder (`<home>/runs/<run-id>/` or `--out`) holding `outputs/`, `log.txt` and `run.json`.
 """
 
@@ -18,7 +19,7 @@ import threading
 import time
 import traceback
 import venv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -31,11 +32,21 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
 from fnhub import runtime
+from fnhub.config import HubEntry
 from fnhub.errors import InvalidInput, MissingRequirements, RunError
 from fnhub.manifest import Manifest, Port
 
-Env = Literal["current", "venv"]
-ENVS: tuple[str, ...] = ("current", "venv")
+Env = Literal["current", "venv", "container"]
+ENVS: tuple[str, ...] = ("current", "venv", "container")
+
+
+@dataclass(frozen=True)
+class ContainerImage:
+    """A function's image for `--env container`: `registry/repo:tag@sha256:...`, and the hub
+    entry of its registry (whose token, if any, logs the engine in for the pull)."""
+
+    name: str
+    registry: HubEntry
 
 
 @dataclass
@@ -213,15 +224,16 @@ def ensure_venv(manifest: Manifest, venvs_dir: Path) -> Path:
 
 
 @contextmanager
-def _forward_stop_signals(proc: subprocess.Popen[bytes], *, enabled: bool) -> Iterator[None]:
-    """SIGINT/SIGTERM to us reach the child exactly once, so a serving function (in its own
-    session, away from the terminal's signals) shuts down cleanly and reports back."""
+def forward_stop_signals(send: Callable[[int], None], *, enabled: bool) -> Iterator[None]:
+    """SIGINT/SIGTERM to us reach the child (through `send`) exactly once, so a serving function
+    (in its own session or container, away from the terminal's signals) shuts down cleanly and
+    reports back."""
     if not enabled:
         yield
         return
 
     def forward(signum: int, _frame: object) -> None:
-        proc.send_signal(signum)
+        send(signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -254,7 +266,7 @@ def run_request(request: dict[str, Any], work_dir: Path, log: Path, *,
             [*command, str(request_file), str(result_file)],
             stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=request["output_dir"], env=env, start_new_session=in_main_thread)
-        with _forward_stop_signals(proc, enabled=in_main_thread):
+        with forward_stop_signals(proc.send_signal, enabled=in_main_thread):
             proc.wait()
     if not result_file.is_file():
         return {"ok": False, "error": f"the function's process exited with {proc.returncode}"}
@@ -284,11 +296,19 @@ def collect_outputs(encoded: dict[str, dict[str, Any]], output_dir: Path) -> dic
 
 def run_function(folder: Path, manifest: Manifest, inputs: dict[str, Any], *, env: str,
                  runs_dir: Path, venvs_dir: Path, out_dir: Path | None = None,
-                 source: str = "") -> RunResult:
+                 source: str = "", image: ContainerImage | None = None) -> RunResult:
+    """Run the function in `folder`; `image` is its published image, for `env="container"`."""
     if env not in ENVS:
         raise InvalidInput(f"unknown environment {env!r} (one of: {', '.join(ENVS)})")
     values = check_inputs(manifest, inputs)
-    check_python(manifest)
+    if env == "container" and image is None:
+        raise InvalidInput(
+            f"{manifest.metadata.name} records no published image to run in a container",
+            hint="publish it with its image (`hub publish --image`) and run its hub URI, or "
+                 "record the image `hub build --push` printed in spec.image.ref and "
+                 "spec.image.digest of its function.yaml")
+    if env != "container":
+        check_python(manifest)
     if env == "current" and (missing := missing_requirements(manifest)):
         raise MissingRequirements(
             f"{manifest.metadata.name} needs packages this environment lacks: "
@@ -304,7 +324,11 @@ def run_function(folder: Path, manifest: Manifest, inputs: dict[str, Any], *, en
     log = run_dir / "log.txt"
     request = build_request(folder, manifest, values, output_dir)
     started = time.monotonic()
-    if env == "venv":
+    if env == "container" and image is not None:
+        # imported here: the docker SDK is only loaded by the runs that use it
+        from fnhub.container import run_in_container
+        answer = run_in_container(request, manifest, image, run_dir, log)
+    elif env == "venv":
         answer = run_request(request, run_dir, log, venv_dir=ensure_venv(manifest, venvs_dir))
     else:
         answer = _run_in_process(request, log)

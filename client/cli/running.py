@@ -31,8 +31,9 @@ def run(
         "-i", "--input", help="An input artifact, NAME=PATH.")] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder (default: under FNHUB_HOME/runs)."
                                                 )] = None,
-    env: Annotated[str, typer.Option(help="current (this Python) or venv (its own, cached).")
-                   ] = "current",
+    env: Annotated[str, typer.Option(
+        help="current (this Python), venv (its own, cached) or container (its published "
+             "image, through DOCKER_HOST's Docker or Podman).")] = "current",
     insecure_skip_verify: Annotated[bool, typer.Option("--insecure-skip-verify")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
@@ -41,6 +42,7 @@ def run(
     Examples:
       `hub run hub://load-dataset -p name=wine`
       `hub run hub://describe:^1 -i table=iris.csv -p bins=10 --json`
+      `hub run hub://describe:^1 -i table=iris.csv --env container`
     """
     params = _pairs(param or [], "-p")
     artifacts = _pairs(input_ or [], "-i")

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fnhub.errors import InvalidInput
-from fnhub.images import FUNCTION_DIR
+from fnhub.images import FUNCTION_DIR, recorded_image
 from fnhub.pipeline.graph import Constant, PipelineGraph, StepNode
 from fnhub.uri import parse_uri
 
@@ -94,17 +94,10 @@ def task_names(graph: PipelineGraph) -> dict[str, str]:
 def function_image(node: StepNode) -> str | None:
     """`<ref>@<digest>` of the function's recorded image; None when it has none."""
     fn = node.function
-    image = fn.manifest.spec.image
-    if not image.digest:
-        return None
-    if image.ref:
-        return f"{image.ref.split('@')[0]}@{image.digest}"
-    if fn.pinned is None:
-        raise InvalidInput(f"step {node.name!r}: {fn.uses} records an image digest but no "
-                           "image ref (spec.image.ref), and a local folder has no registry",
-                           hint="set spec.image.ref in its function.yaml")
-    host = parse_uri(fn.pinned).host
-    return f"{host}/{fn.ref}:{fn.version}@{image.digest}"
+    try:
+        return recorded_image(fn.manifest, parse_uri(fn.pinned).host if fn.pinned else None)
+    except InvalidInput as exc:
+        raise InvalidInput(f"step {node.name!r}: {exc.message}", hint=exc.hint) from None
 
 
 def step_container(node: StepNode) -> StepContainer:

@@ -15,10 +15,7 @@ import gzip
 import hashlib
 import io
 import json
-import os
-import subprocess
 import tarfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -30,7 +27,6 @@ import yaml
 
 from fnhub.packaging import read_member
 from tests.helpers import CLI, HubProcess, start_hub, write_function
-from tests.oci.conftest import require_tool
 from tests.oci.helpers import auth
 
 pytestmark = pytest.mark.slow
@@ -43,41 +39,6 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
     process = start_hub(tmp_path_factory.mktemp("hub") / "data")
     yield process
     process.stop()
-
-
-@pytest.fixture(scope="module")
-def docker_host(hub: HubProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Podman's Docker-compatible API on a unix socket of its own."""
-    podman = require_tool("podman")
-    root = tmp_path_factory.mktemp("podman")
-    conf = root / "registries.conf"
-    conf.write_text('unqualified-search-registries = []\n\n[[registry]]\n'
-                    f'location = "{urlsplit(hub.url).netloc}"\ninsecure = true\n')
-    url = f"unix://{root / 'podman.sock'}"
-    with (root / "service.log").open("wb") as log:
-        service = subprocess.Popen([podman, "system", "service", "--time=0", url],
-                                   env={**os.environ, "CONTAINERS_REGISTRIES_CONF": str(conf)},
-                                   stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                docker.DockerClient(base_url=url).ping()
-                break
-            except docker.errors.DockerException:
-                if time.monotonic() > deadline or service.poll() is not None:
-                    raise RuntimeError("podman's service did not start:\n"
-                                       + (root / "service.log").read_text()) from None
-                time.sleep(0.2)
-        yield url
-        engine = docker.DockerClient(base_url=url)  # untag (and so drop) the test's images
-        for image in engine.images.list():
-            for tag in image.tags:
-                if tag.startswith(urlsplit(hub.url).netloc + "/"):
-                    engine.images.remove(tag)
-    finally:
-        service.terminate()
-        service.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
