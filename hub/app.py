@@ -2,18 +2,23 @@
 
 Every error answer is `{"error": {"code", "message"[, "hint"]}}`: fnhub errors with their
 own status, request validation problems as 400 naming the field, unknown routes and methods
-as 404/405, and anything unexpected as a 500 without internals (the traceback is logged).
+as 404/405, a failing blob store (S3 unreachable or refusing, a full or broken disk) as a 503
+`storage_unavailable` naming the failure, and anything unexpected as a 500 without internals
+(the traceback is logged).
 Under `/v2/` (the OCI registry) the same errors take the OCI body instead,
 `{"errors": [{"code", "message", "detail"}]}` with the spec's codes.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from boto3.exceptions import S3TransferFailedError, S3UploadFailedError
+from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -24,7 +29,7 @@ from fnhub.errors import FnhubError, InvalidInput
 from fnhub.hub.api import functions, keys, namespaces, oidc, site, tokens
 from fnhub.hub.context import Hub
 from fnhub.hub.logs import RequestContextMiddleware
-from fnhub.hub.metrics import Metrics, MetricsMiddleware
+from fnhub.hub.metrics import Metrics, MetricsMiddleware, route_of
 from fnhub.hub.middleware import RateLimitMiddleware
 from fnhub.hub.oci import errors as oci_errors
 from fnhub.hub.oci import router as oci_router
@@ -34,6 +39,11 @@ from fnhub.hub.settings import ServerSettings
 logger = logging.getLogger("fnhub.hub")
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+# What a failing blob store raises ("missing" answers are NotFound already); an OSError counts
+# only with an errno of a failing disk, anything else stays an unexpected 500.
+_STORAGE_ERRORS = (BotoCoreError, ClientError, S3UploadFailedError, S3TransferFailedError,
+                   OSError)
+_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS})
 
 
 def _error(status: int, code: str, message: str, hint: str | None = None,
@@ -65,6 +75,21 @@ def validation_message(exc: RequestValidationError) -> str:
         message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
         problems.append(f"{_where(tuple(error.get('loc', ())))}: {message}")
     return "; ".join(problems) or "invalid request"
+
+
+def storage_problem(exc: BaseException | None) -> str | None:
+    """A short reason when `exc` is the blob store failing (no endpoint, bucket key or path:
+    those go to the log), None when it is something else."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"S3 answered {error.get('Code', 'an error')}: {error.get('Message', '')}"
+    if isinstance(exc, BotoCoreError):
+        return f"S3 request failed ({type(exc).__name__})"
+    if isinstance(exc, (S3UploadFailedError, S3TransferFailedError)):
+        return storage_problem(exc.__context__) or "S3 transfer failed"
+    if isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS:
+        return f"disk error: {exc.strerror}"
+    return None
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -102,6 +127,23 @@ def _install_error_handlers(app: FastAPI) -> None:
         if oci_errors.is_registry_path(request.url.path):
             return oci_errors.http_error_response(request, 500, message)
         return _error(500, "internal_error", message)
+
+    async def storage_failed(request: Request, exc: Exception) -> Response:
+        """503 (registered per class, so the metrics middleware sees the 503 it sends)."""
+        problem = storage_problem(exc)
+        if problem is None:
+            return await unexpected(request, exc)
+        request.app.state.metrics.storage_errors.labels(request.method,
+                                                        route_of(request.scope)).inc()
+        logger.error("%s %s: blob storage failed: %s", request.method, request.url.path, exc)
+        message = f"the hub's blob storage is unavailable: {problem}"
+        if oci_errors.is_registry_path(request.url.path):
+            return oci_errors.http_error_response(request, 503, message)
+        return _error(503, "storage_unavailable", message,
+                      "retry later; the hub's operator finds the details in its log")
+
+    for error_class in _STORAGE_ERRORS:
+        app.add_exception_handler(error_class, storage_failed)
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:

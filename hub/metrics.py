@@ -1,4 +1,5 @@
-"""Prometheus metrics: requests by route, latency, publishes and downloads.
+"""Prometheus metrics: requests by route, latency, publishes, downloads, payload bytes and
+storage failures.
 
 Each app has its own registry (several apps may live in one process, as in the tests).
 Requests are labelled by route template (`/api/v1/functions/{ns}/{name}`), never by the
@@ -8,6 +9,7 @@ raw path, so the number of series stays bounded.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -34,9 +36,36 @@ class Metrics:
         self.downloads = Counter(
             "fnhub_package_downloads", "Package downloads started", registry=self.registry,
         )
+        self.payload_bytes = Counter(
+            "fnhub_payload_bytes",
+            "Package and blob bytes the hub itself received (publishes, blob uploads) or sent "
+            "(downloads it streamed; not those redirected to presigned storage URLs)",
+            ["direction", "kind"], registry=self.registry,
+        )
+        self.storage_errors = Counter(
+            "fnhub_storage_errors", "Requests that failed because the blob store did",
+            ["method", "route"], registry=self.registry,
+        )
+
+    def received(self, kind: str, size: int) -> None:
+        """Count `size` bytes of a `package` or `blob` that arrived whole."""
+        self.payload_bytes.labels("received", kind).inc(size)
+
+    def sent(self, kind: str, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        """Pass `chunks` through, counting each as it goes out (so cut-off downloads count
+        what was actually sent)."""
+        counter = self.payload_bytes.labels("sent", kind)
+        for chunk in chunks:
+            counter.inc(len(chunk))
+            yield chunk
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def route_of(scope: Scope) -> str:
+    """The matched route's template, the label requests are counted by."""
+    return getattr(scope.get("route"), "path", None) or "unmatched"
 
 
 class MetricsMiddleware:
@@ -62,7 +91,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_and_record)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = route_of(scope)
             method = scope["method"]
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(time.perf_counter() - start)

@@ -112,7 +112,8 @@ def download_package(ns: str, name: str, version: str, request: Request, hub: Hu
                                 headers={"ETag": etag, "Cache-Control": "no-store"})
     headers |= {"Content-Length": str(package.size),
                 "Content-Disposition": f'attachment; filename="{package.filename}"'}
-    return StreamingResponse(package.chunks, media_type="application/gzip", headers=headers)
+    return StreamingResponse(metrics.sent("package", package.chunks),
+                             media_type="application/gzip", headers=headers)
 
 
 @router.post(BASE + "/versions", status_code=201, openapi_extra=_PUBLISH_BODY)
@@ -125,6 +126,7 @@ async def publish_version(ns: str, name: str, request: Request, hub: HubDep,
             request, hub.store, hub.settings.max_package_size,
             on_manifest=partial(publish.check_request, ns, name),
         )
+        metrics.received("package", form.package.size)
         detail = await run_in_threadpool(partial(
             publish.publish_staged, hub, caller, ns, name, manifest_text=form.manifest,
             staged=form.package, envelope_text=form.envelope,

@@ -2,7 +2,8 @@
 
 Request bodies (blob chunks) stream into the blob store's staging area in batches of at most
 1 MiB; blob responses stream from storage in 1 MiB chunks, so memory stays bounded whatever
-the blob's size. Manifests (4 MiB at most) are read whole.
+the blob's size (or, with presigned downloads on, a GET is sent to the storage URL instead).
+Manifests (4 MiB at most) are read whole.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from fnhub.errors import FnhubError, PayloadTooLarge
-from fnhub.hub.api.deps import HubDep
+from fnhub.hub.api.deps import HubDep, MetricsDep, get_metrics
 from fnhub.hub.context import Hub
 from fnhub.hub.oci import service, tokens
 from fnhub.hub.oci.errors import (
@@ -89,7 +90,7 @@ async def _receive(request: Request, writer: StagingWriter) -> Staged:
                 await run_in_threadpool(flush, pending)
                 pending, buffered = [], 0
         await run_in_threadpool(flush, pending)
-        return await run_in_threadpool(writer.finish)
+        staged = await run_in_threadpool(writer.finish)
     except PayloadTooLarge:
         writer.abort()
         raise service.too_large() from None
@@ -99,6 +100,8 @@ async def _receive(request: Request, writer: StagingWriter) -> Staged:
     except BaseException:
         writer.abort()  # not awaited: it must also run when the request is cancelled
         raise
+    get_metrics(request).received("blob", staged.size)
+    return staged
 
 
 def _content_range(header: str | None) -> tuple[int, int] | None:
@@ -257,9 +260,10 @@ def cancel_upload(name: str, upload_id: str, hub: HubDep, access: AccessDep) -> 
 
 @router.get(NAME + "/blobs/{digest}", response_class=StreamingResponse)
 @router.head(NAME + "/blobs/{digest}", response_class=StreamingResponse)
-def get_blob(name: str, digest: str, request: Request, hub: HubDep,
-             access: AccessDep) -> Response:
-    """The blob, streamed; `Range: bytes=...` gives 206 with just those bytes."""
+def get_blob(name: str, digest: str, request: Request, hub: HubDep, access: AccessDep,
+             metrics: MetricsDep) -> Response:
+    """The blob, streamed; `Range: bytes=...` gives 206 with just those bytes. With presigned
+    downloads on, a GET is a 307 to the storage URL (a bad range is still refused here)."""
     check_repository(name)
     access.require_pull(hub, name)
     info = service.blob(hub, name, digest)
@@ -272,8 +276,12 @@ def get_blob(name: str, digest: str, request: Request, hub: HubDep,
     headers["Content-Length"] = str(length)
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers, media_type=OCTETS)
-    return StreamingResponse(service.read_blob(hub, digest, start, length), status_code=status,
-                             headers=headers, media_type=OCTETS)
+    redirect = service.blob_url(hub, digest)
+    if redirect:  # S3 honours the client's Range on the presigned GET, so ranges go there too
+        return RedirectResponse(redirect, status_code=307,
+                                headers={**_digest_headers(digest), "Cache-Control": "no-store"})
+    chunks = metrics.sent("blob", service.read_blob(hub, digest, start, length))
+    return StreamingResponse(chunks, status_code=status, headers=headers, media_type=OCTETS)
 
 
 @router.delete(NAME + "/blobs/{digest}")
