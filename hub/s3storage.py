@@ -4,9 +4,13 @@ Uploads are staged exactly as on disk: streamed into a local temporary file, has
 counted, so memory stays bounded and PayloadTooLarge stops them early. `commit` then hands the
 file to boto3's managed transfer, which sends it as a multipart upload in parts of
 `part_size` (a few parts in flight at once), to `<prefix>sha256/ab/<hex>`; content already
-stored is not sent again. Nothing lasting is kept on local disk: the received chunks of an
-OCI upload session become objects under `<prefix>uploads/<session>/`, so another replica
-can finish the session, and expiring a session deletes them.
+stored is not sent again. Nothing lasting is kept on local disk: an OCI upload session is a
+multipart upload of `<prefix>uploads/<session>/blob`, its chunks sent as parts as they
+arrive (a remainder under S3's 5 MiB minimum waits in a tail object for the next chunk), so
+another replica can go on with the session or close it; closing completes the upload
+inside S3 and hashes it once, and committing copies it inside the bucket. Expiring a
+session aborts the upload and deletes its objects; `sweep` (run by `hub admin gc`) removes
+what a crashed replica left.
 
 Endpoint from `FNHUB_SERVER_S3_ENDPOINT_URL` (MinIO, moto, ...); region and credentials from
 the standard `AWS_*` variables and files, as boto3 reads them.
@@ -14,25 +18,45 @@ the standard `AWS_*` variables and files, as boto3 reads them.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import re
 import tempfile
+import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fnhub.errors import InvalidInput, NotFound
-from fnhub.hub.storage import CHUNK_SIZE, BlobEntry, BlobStore, Part, Staged, StagingWriter
-from fnhub.packaging import digest_hex
+from fnhub.errors import InvalidInput, NotFound, PayloadTooLarge
+from fnhub.hub.storage import (
+    CHUNK_SIZE,
+    BlobEntry,
+    BlobStore,
+    LiveUploads,
+    Part,
+    Staged,
+    StagingWriter,
+    UploadSession,
+)
+from fnhub.packaging import HashingWriter, digest_hex
 
 MiB = 1 << 20
 _BLOB_KEY = re.compile(r"sha256/[0-9a-f]{2}/([0-9a-f]{64})")
-_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+MIN_PART_SIZE = 5 * MiB  # S3's smallest part, but for the last
+UPLOAD_CONCURRENCY = 4
+EMPTY_DIGEST = "sha256:" + hashlib.sha256(b"").hexdigest()
+_MISSING = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchUpload"})
+_UNUSABLE_PARTS = frozenset({"InvalidPart", "InvalidPartOrder", "EntityTooSmall"})
+_MPU = "mpu:"  # locator of a multipart-upload part: mpu:<number>:<etag>
 
 
 def _missing(exc: ClientError) -> bool:
@@ -50,13 +74,15 @@ class S3BlobStore(BlobStore):
         self._staging = staging
         self._staging.mkdir(parents=True, exist_ok=True)
         self._presign_ttl = presign_ttl
+        self._part_size = max(part_size, MIN_PART_SIZE)
         self.client: Any = boto3.client(
             "s3", endpoint_url=endpoint_url,
             config=Config(signature_version="s3v4", retries={"mode": "standard"},
                           s3={"addressing_style": "path"} if endpoint_url else None))
         # Bounded memory: parts are read from the staged file as they are sent, 4 at a time.
         self._transfer = TransferConfig(multipart_threshold=part_size,
-                                        multipart_chunksize=part_size, max_concurrency=4)
+                                        multipart_chunksize=part_size,
+                                        max_concurrency=UPLOAD_CONCURRENCY)
 
     def check(self) -> None:
         """Fail at startup, clearly, when the bucket cannot be reached with these settings."""
@@ -144,18 +170,113 @@ class S3BlobStore(BlobStore):
             Params={"Bucket": self.bucket, "Key": self.key(digest),
                     "ResponseContentDisposition": f'attachment; filename="{filename}"'})
 
-    # -- parts of upload sessions: objects every replica reaches ---------------------------
+    # -- upload sessions: S3 multipart uploads every replica reaches ------------------------
 
-    def save_part(self, staged: Staged, name: str) -> str:
-        key = f"{self.prefix}uploads/{name}"
-        try:
-            self._upload(staged.path, key)
+    def _session_key(self, session: UploadSession, leaf: str) -> str:
+        return f"{self.prefix}uploads/{session.name}/{leaf}"
+
+    def open_session(self, name: str) -> str | None:
+        """A multipart upload of the session's blob; its UploadId is the handle."""
+        key = self._session_key(UploadSession(name), "blob")
+        return self.client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
+
+    def add_part(self, session: UploadSession, parts: list[Part],
+                 staged: Staged) -> tuple[list[Part], list[Part]]:
+        """Full pieces of `part_size` (and a remainder of at least S3's 5 MiB minimum) become
+        parts of the session's multipart upload; a smaller remainder waits in a *tail*
+        object, which the next chunk absorbs (S3 accepts a small part only as the last)."""
+        absorbed = [parts[-1]] if parts and not _is_mpu_part(parts[-1]) else []
+        if absorbed:
+            merged = self.stage(chain(self._stream(absorbed[0].locator, CHUNK_SIZE, 0,
+                                                   "the upload's last chunk"),
+                                      _read_file(staged.path)))
+            staged.path.unlink(missing_ok=True)
+            staged = merged
+        number = max((_part_number(p) for p in parts if _is_mpu_part(p)), default=0)
+        pieces = [(offset, min(self._part_size, staged.size - offset))
+                  for offset in range(0, staged.size, self._part_size)]
+        tail = pieces.pop() if pieces and pieces[-1][1] < MIN_PART_SIZE else None
+        try:  # parts go a few at a time, each read through its own handle on the file
+            with ThreadPoolExecutor(max_workers=UPLOAD_CONCURRENCY) as pool:
+                added = list(pool.map(
+                    lambda numbered: self._put_piece(session, staged.path, numbered[1],
+                                                     numbered[0]),
+                    enumerate(pieces, start=number + 1)))
+            if tail:
+                added.append(self._put_piece(session, staged.path, tail, None))
         finally:
             staged.path.unlink(missing_ok=True)
-        return key
+        return added, absorbed
 
-    def read_part(self, locator: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
-        return self._stream(locator, chunk_size, 0, f"upload part {locator}")
+    def _put_piece(self, session: UploadSession, path: Path, piece: tuple[int, int],
+                   number: int | None) -> Part:
+        """`piece` (offset, size) of the staged file: part `number` of the session's
+        multipart upload, or (no number) a tail object."""
+        offset, size = piece
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            hashing = HashingWriter()
+            for chunk in _read_file_slice(fh, size):
+                hashing.write(chunk)
+            fh.seek(offset)
+            if number is None:
+                key = self._session_key(session, f"tail-{uuid.uuid4().hex}")
+                self.client.put_object(Bucket=self.bucket, Key=key, ContentLength=size,
+                                       Body=_Slice(fh, size))
+                return Part(key, hashing.digest, size)
+            etag = self.client.upload_part(
+                Bucket=self.bucket, Key=self._session_key(session, "blob"),
+                UploadId=session.handle, PartNumber=number, ContentLength=size,
+                Body=_Slice(fh, size))["ETag"]
+        return Part(f"{_MPU}{number}:{etag}", hashing.digest, size)
+
+    def drop_parts(self, session: UploadSession, parts: list[Part]) -> None:
+        """Tail objects are deleted; multipart parts go with their upload's completion."""
+        for part in parts:
+            if not _is_mpu_part(part):
+                self.client.delete_object(Bucket=self.bucket, Key=part.locator)
+
+    def close_session(self, session: UploadSession, parts: list[Part], *,
+                      digest: str | None = None, max_size: int | None = None) -> Part:
+        """Complete the multipart upload (a tail becomes its last part, copied inside the
+        bucket); unless the digest is known, hash the result by reading it once. Nothing is
+        uploaded again."""
+        if not parts:
+            key = self._session_key(session, "empty")
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=b"")
+            return Part(key, EMPTY_DIGEST, 0)
+        if len(parts) == 1 and not _is_mpu_part(parts[0]):
+            return parts[0]
+        numbered = [(_part_number(p), p.locator.rpartition(":")[2]) for p in parts[:-1]]
+        last = parts[-1]
+        key = self._session_key(session, "blob")
+        try:
+            if _is_mpu_part(last):
+                numbered.append((_part_number(last), last.locator.rpartition(":")[2]))
+            else:
+                copied = self.client.upload_part_copy(
+                    Bucket=self.bucket, Key=key, UploadId=session.handle,
+                    PartNumber=numbered[-1][0] + 1,
+                    CopySource={"Bucket": self.bucket, "Key": last.locator})
+                numbered.append((numbered[-1][0] + 1, copied["CopyPartResult"]["ETag"]))
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=session.handle,
+                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag}
+                                           for n, etag in numbered]})
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in _MISSING or code in _UNUSABLE_PARTS:
+                raise NotFound(f"the upload's parts cannot be assembled ({code})") from None
+            raise
+        size = sum(part.size for part in parts)
+        if digest or len(parts) == 1:
+            return Part(key, digest or parts[0].digest, size)
+        hashing = HashingWriter()
+        for chunk in self._stream(key, 1 * MiB, 0, "the assembled upload"):
+            if max_size is not None and hashing.size + len(chunk) > max_size:
+                raise PayloadTooLarge(f"upload is larger than the limit of {max_size} bytes")
+            hashing.write(chunk)
+        return Part(key, hashing.digest, hashing.size)
 
     def commit_part(self, part: Part) -> None:
         """A copy inside the bucket (multipart for large objects): no bytes pass the hub."""
@@ -163,17 +284,75 @@ class S3BlobStore(BlobStore):
             self.client.copy({"Bucket": self.bucket, "Key": part.locator}, self.bucket,
                              self.key(part.digest), Config=self._transfer)
 
-    def drop_part(self, locator: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=locator)
+    def abort_session(self, session: UploadSession, parts: list[Part]) -> None:
+        """Abort the multipart upload and delete the session's objects (tail, blob)."""
+        if session.handle:
+            self._abort(self._session_key(session, "blob"), session.handle)
+        for obj in self._objects(self._session_key(session, "")):
+            self.client.delete_object(Bucket=self.bucket, Key=obj["Key"])
+
+    def _abort(self, key: str, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                raise
+
+    def sweep(self, live: LiveUploads, cutoff: float) -> list[str]:
+        """Leftovers of crashed requests: session objects and multipart uploads (sessions',
+        and blob commits' that never completed) older than `cutoff`, and old local staging."""
+        removed = []
+        base = f"{self.prefix}uploads/"
+        for obj in self._objects(base):
+            session = obj["Key"][len(base):].partition("/")[0]
+            if session not in live.sessions and obj["LastModified"].timestamp() < cutoff:
+                self.client.delete_object(Bucket=self.bucket, Key=obj["Key"])
+                removed.append(f"s3://{self.bucket}/{obj['Key']}")
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=self.prefix)
+        for page in pages:
+            for upload in page.get("Uploads", []):
+                if upload["UploadId"] not in live.handles \
+                        and upload["Initiated"].timestamp() < cutoff:
+                    self._abort(upload["Key"], upload["UploadId"])
+                    removed.append(f"multipart upload of s3://{self.bucket}/{upload['Key']}")
+        for path in self.staging():
+            with suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed.append(str(path))
+        return removed
+
+    def multipart_uploads(self) -> list[str]:
+        """Keys of the multipart uploads in progress, for maintenance and tests."""
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=self.prefix)
+        return sorted(u["Key"] for page in pages for u in page.get("Uploads", []))
 
     def staging(self) -> list[Path]:
         """Uploads currently in local staging."""
         return sorted(self._staging.iterdir())
 
     def part_names(self) -> list[str]:
-        """Names of the parts stored now (`<session>/<part>`), for maintenance and tests."""
+        """Objects upload sessions hold now (`<session>/<leaf>`), for maintenance and tests."""
         base = f"{self.prefix}uploads/"
         return sorted(obj["Key"][len(base):] for obj in self._objects(base))
+
+
+def _is_mpu_part(part: Part) -> bool:
+    return part.locator.startswith(_MPU)
+
+
+def _part_number(part: Part) -> int:
+    return int(part.locator[len(_MPU):].partition(":")[0])
+
+
+def _slice_digest(fh: BinaryIO, offset: int, size: int) -> str:
+    fh.seek(offset)
+    hashing = HashingWriter()
+    for chunk in _read_file_slice(fh, size):
+        hashing.write(chunk)
+    return hashing.digest
 
 
 def _chunks(body: Any, chunk_size: int) -> Iterator[bytes]:
@@ -181,3 +360,46 @@ def _chunks(body: Any, chunk_size: int) -> Iterator[bytes]:
         yield from body.iter_chunks(chunk_size)
     finally:
         body.close()
+
+
+def _read_file(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        yield from _read_file_slice(fh, None)
+
+
+def _read_file_slice(fh: BinaryIO, size: int | None) -> Iterator[bytes]:
+    """`size` bytes (or all) from `fh`'s position, in chunks."""
+    left = size
+    while left is None or left > 0:
+        chunk = fh.read(CHUNK_SIZE if left is None else min(CHUNK_SIZE, left))
+        if not chunk:
+            return
+        if left is not None:
+            left -= len(chunk)
+        yield chunk
+
+
+class _Slice(io.RawIOBase):
+    """`size` bytes of `fh` from its current position, as a stream of their own that boto3
+    may read, rewind and read again (checksums, retries) without buffering them."""
+
+    def __init__(self, fh: BinaryIO, size: int) -> None:
+        self._fh, self._start, self._size = fh, fh.tell(), size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._fh.tell() - self._start
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.tell(), io.SEEK_END: self._size}[whence]
+        self._fh.seek(self._start + min(max(base + offset, 0), self._size))
+        return self.tell()
+
+    def read(self, size: int | None = -1) -> bytes:
+        left = self._size - self.tell()
+        return self._fh.read(left if size is None or size < 0 else min(size, left))

@@ -148,32 +148,63 @@ class BlobStore(ABC):
         """A URL clients may fetch the blob from directly, or None: the hub streams it."""
         return None
 
-    # A chunked upload (OCI sessions) keeps its received chunks as *parts* until it
-    # completes; a part's locator, returned by `save_part`, is recorded in the database.
+    # A chunked upload (OCI sessions) keeps its received chunks as *parts* until it is
+    # closed. Parts are recorded in the database (so any replica can go on with the session);
+    # a part's locator and the session's handle are the store's own, opaque to everyone else.
+
+    def open_session(self, name: str) -> str | None:
+        """Begin upload session `name`; a handle to record with it (None: nothing to record)."""
+        return None
 
     @abstractmethod
-    def save_part(self, staged: Staged, name: str) -> str:
-        """Keep a staged chunk as part `name` of an upload session; returns its locator.
+    def add_part(self, session: UploadSession, parts: list[Part],
+                 staged: Staged) -> tuple[list[Part], list[Part]]:
+        """Keep a received chunk after `parts`: (the new parts, the earlier ones they absorb).
 
-        The part takes the staged file over: the caller does not discard it afterwards.
+        The store takes the staged file over. Absorbed parts stay readable until the caller,
+        having recorded the change, drops them.
         """
 
     @abstractmethod
-    def read_part(self, locator: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
-        """A part's bytes; NotFound when it is gone."""
+    def drop_parts(self, session: UploadSession, parts: list[Part]) -> None:
+        """Remove parts (missing ones are not an error)."""
 
     @abstractmethod
-    def drop_part(self, locator: str) -> None:
-        """Remove a part (a missing one is not an error)."""
+    def close_session(self, session: UploadSession, parts: list[Part], *,
+                      digest: str | None = None, max_size: int | None = None) -> Part:
+        """The session's bytes as one part whose digest covers them all: `digest` when the
+        caller knows it (they came in one chunk, hashed on arrival), else hashed again.
+        NotFound when parts are gone."""
 
     @abstractmethod
     def commit_part(self, part: Part) -> None:
-        """Store a part, whose digest was computed as it arrived, as that digest's blob."""
+        """Store a closed session's part, whose digest is known, as that digest's blob."""
 
-    def assemble(self, parts: list[Part], *, max_size: int | None = None) -> Staged:
-        """A session's parts, in order, as one staged upload (streamed and hashed again)."""
-        return self.stage(chain.from_iterable(self.read_part(p.locator) for p in parts),
-                          max_size=max_size)
+    @abstractmethod
+    def abort_session(self, session: UploadSession, parts: list[Part]) -> None:
+        """Remove everything the session holds in the store."""
+
+    @abstractmethod
+    def sweep(self, live: LiveUploads, cutoff: float) -> list[str]:
+        """Remove upload leftovers older than `cutoff` (epoch s) that no live session holds,
+        as a crashed process leaves them; returns what was removed, for people."""
+
+
+@dataclass(frozen=True)
+class UploadSession:
+    """An upload session as the store knows it: its name and the handle `open_session` gave."""
+
+    name: str
+    handle: str | None = None
+
+
+@dataclass(frozen=True)
+class LiveUploads:
+    """What the sessions in the database hold, which `sweep` must keep."""
+
+    sessions: frozenset[str]
+    handles: frozenset[str]
+    locators: frozenset[str]
 
 
 class FileBlobStore(BlobStore):
@@ -205,23 +236,42 @@ class FileBlobStore(BlobStore):
         fh.seek(start)
         return _read_chunks(fh, chunk_size)
 
-    def save_part(self, staged: Staged, name: str) -> str:
+    def add_part(self, session: UploadSession, parts: list[Part],
+                 staged: Staged) -> tuple[list[Part], list[Part]]:
         """The staged file stays where it is: the data dir is this hub's alone."""
-        return str(staged.path)
+        return [Part(str(staged.path), staged.digest, staged.size)], []
 
-    def read_part(self, locator: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
-        path = Path(locator)
-        if not path.is_file():
-            raise NotFound(f"upload part {locator} is gone")
-        return _read_path(path, chunk_size)
+    def drop_parts(self, session: UploadSession, parts: list[Part]) -> None:
+        for part in parts:
+            Path(part.locator).unlink(missing_ok=True)
 
-    def drop_part(self, locator: str) -> None:
-        Path(locator).unlink(missing_ok=True)
+    def close_session(self, session: UploadSession, parts: list[Part], *,
+                      digest: str | None = None, max_size: int | None = None) -> Part:
+        if len(parts) == 1:
+            return parts[0]
+        for part in parts:
+            if not Path(part.locator).is_file():
+                raise NotFound(f"upload part {part.locator} is gone")
+        staged = self.stage(chain.from_iterable(_read_path(Path(p.locator), CHUNK_SIZE)
+                                                for p in parts), max_size=max_size)
+        return Part(str(staged.path), staged.digest, staged.size)
 
     def commit_part(self, part: Part) -> None:
         final = self.path(part.digest)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(part.locator, final)
+
+    def abort_session(self, session: UploadSession, parts: list[Part]) -> None:
+        self.drop_parts(session, parts)
+
+    def sweep(self, live: LiveUploads, cutoff: float) -> list[str]:
+        removed = []
+        for path in self.staging():
+            with suppress(FileNotFoundError):
+                if str(path) not in live.locators and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed.append(str(path))
+        return removed
 
     def exists(self, digest: str) -> bool:
         return self.path(digest).is_file()

@@ -99,7 +99,8 @@ def start_hub(data_dir: Path, *, seed: bool = False, extra_env: dict[str, str] |
 
 def stored_files(hub: HubProcess) -> list[str]:
     """Everything the hub's blob store holds, wherever it keeps it (a folder or an S3
-    bucket): blob digests, then leftovers of uploads (staging files, session parts)."""
+    bucket): blob digests, then leftovers of uploads (staging files, session parts,
+    multipart uploads)."""
     settings = ServerSettings(
         data_dir=hub.data_dir,
         storage_url=hub.settings_env.get("FNHUB_SERVER_STORAGE_URL", ""),
@@ -107,7 +108,7 @@ def stored_files(hub: HubProcess) -> list[str]:
     store = open_store(settings)
     names = sorted(entry.digest for entry in store.listing())
     if isinstance(store, S3BlobStore):
-        names += store.part_names()
+        names += store.part_names() + store.multipart_uploads()
     assert isinstance(store, FileBlobStore | S3BlobStore)
     return names + [str(path) for path in store.staging()]
 

@@ -84,9 +84,11 @@ def gc(data_dir: DataDirOpt = None, database_url: DatabaseOpt = None,
        grace: Annotated[int, typer.Option(
            min=0, help="Keep unreferenced blobs younger than this many seconds (uploads "
                        "in flight).")] = 3600,
-       dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list them.")] = False,
+       dry_run: Annotated[bool, typer.Option(
+           "--dry-run", help="Only list the blobs; sweep no upload leftovers.")] = False,
        as_json: JsonOpt = False) -> None:
-    """Delete blobs that no version, OCI blob link or manifest references.
+    """Delete blobs that no version, OCI blob link or manifest references, and what
+    abandoned uploads left (expired sessions, staging files, S3 multipart uploads).
 
     Example: `hub admin gc --grace 86400 --dry-run`
     """
@@ -103,6 +105,10 @@ def gc(data_dir: DataDirOpt = None, database_url: DatabaseOpt = None,
     verb = "would delete" if dry_run else "deleted"
     for digest in report.deleted:
         console.print(f"{verb} {digest}")
+    for leftover in report.leftovers_removed:
+        console.print(f"removed upload leftover {leftover}")
+    if report.uploads_expired:
+        console.print(f"expired {report.uploads_expired} stale upload sessions")
     console.print(f"{verb} {len(report.deleted)} blobs ({report.bytes_freed} bytes); kept "
                   f"{report.kept_referenced} referenced and {report.kept_recent} recent ones")
 

@@ -83,12 +83,15 @@ class OciUpload(SQLModel, table=True):
     id: str = Field(sa_column=Column(String(32), primary_key=True))
     repository_id: int = _fk("oci_repositories.id")
     size: int = Field(default=0, sa_type=BigInteger)
+    store_handle: str | None = Field(default=None, max_length=1024)  # the store's (S3 upload id)
+    # the digest of the bytes received, while they all came in one chunk (hashed on arrival)
+    digest: str | None = Field(default=None, max_length=DIGEST_LEN)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 
 class OciUploadPart(SQLModel, table=True):
-    """One received chunk of a session, staged in the blob store's staging area."""
+    """A part of a session's bytes, where the blob store keeps it (`path`: its locator)."""
 
     __tablename__ = "oci_upload_parts"
 

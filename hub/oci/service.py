@@ -6,12 +6,13 @@ the caller's right to push into the repository's namespace (claiming a free name
 first publish does) inside the same transaction that records it.
 
 Uploads stream into the store's staging area; each received chunk is then kept by the store
-as a *part* of the session (a staged file on disk, an object under `uploads/` in S3, so any
-replica can continue or finish the session). A session is its row plus those parts, so it
-survives restarts and spans processes. Finishing a session checks the digest the client
-claims against the bytes received: a single part was hashed as it arrived and becomes the
-blob in place; several are assembled (streamed, hashed) first. A wrong digest cancels the
-session and stores nothing. Stale sessions expire, their parts deleted.
+as *parts* of the session (a staged file on disk; in S3, parts of the session's multipart
+upload, so any replica can continue or finish the session). A session is its row plus those
+parts, so it survives restarts and spans processes. Finishing a session checks the digest
+the client claims against the bytes received: a single part was hashed as it arrived and
+becomes the blob in place; several are assembled by the store and hashed once. A wrong
+digest cancels the session and stores nothing. Stale sessions expire, their parts deleted;
+`hub admin gc` sweeps what a crashed process left in the store.
 
 Published versions pin their images: a tag or manifest that a published version records as
 its image cannot be moved or deleted, since versions are immutable.
@@ -64,7 +65,8 @@ from fnhub.hub.oci.names import (
 )
 from fnhub.hub.services import namespaces
 from fnhub.hub.services.auth import Caller
-from fnhub.hub.storage import Part, Staged, StagingWriter
+from fnhub.hub.storage import LiveUploads, Part, Staged, StagingWriter, UploadSession
+from fnhub.packaging import digest_hex
 
 GiB = 1 << 30
 MAX_BLOB_SIZE = 32 * GiB
@@ -174,11 +176,23 @@ def blob(hub: Hub, repository: str, digest: str) -> BlobInfo:
     return BlobInfo(digest, link.size)
 
 
+def blob_url(hub: Hub, digest: str) -> str | None:
+    """A presigned storage URL for GETs of the blob, when the hub sends clients there."""
+    if not hub.settings.s3_presigned_downloads:
+        return None
+    return hub.store.download_url(digest, digest_hex(digest))
+
+
 def read_blob(hub: Hub, digest: str, start: int = 0, length: int | None = None
               ) -> Iterator[bytes]:
-    """The blob's bytes from `start`, `length` of them (all by default), in chunks."""
+    """The blob's bytes from `start`, `length` of them (all by default), in chunks. Storage
+    is asked now, so its failure is an error answer rather than a cut-off stream."""
+    return _take(hub.store.open(digest, READ_CHUNK, start), length)
+
+
+def _take(opened: Iterator[bytes], length: int | None) -> Iterator[bytes]:
     remaining = length
-    with closing(hub.store.open(digest, READ_CHUNK, start)) as chunks:
+    with closing(opened) as chunks:
         for chunk in chunks:
             if remaining is None:
                 yield chunk
@@ -254,9 +268,8 @@ def _part(row: OciUploadPart) -> Part:
     return Part(row.path, row.digest, row.size)
 
 
-def _discard_parts(hub: Hub, parts: list[OciUploadPart]) -> None:
-    for part in parts:
-        hub.store.drop_part(part.path)
+def _store_session(upload: OciUpload) -> UploadSession:
+    return UploadSession(upload.id, upload.store_handle)
 
 
 def _parts(session: Session, upload_id: str) -> list[OciUploadPart]:
@@ -266,25 +279,44 @@ def _parts(session: Session, upload_id: str) -> list[OciUploadPart]:
     ).all())
 
 
-def _expire(hub: Hub) -> None:
-    """Drop sessions untouched for UPLOAD_TTL, with their staged chunks."""
+def expire_uploads(hub: Hub) -> int:
+    """Drop sessions untouched for UPLOAD_TTL, with what the store holds for them."""
     cutoff = utcnow() - UPLOAD_TTL
     with hub.db.write() as session:
         stale = session.exec(select(OciUpload).where(col(OciUpload.updated_at) < cutoff)).all()
-        parts = [part for upload in stale for part in _parts(session, upload.id)]
+        held = [(_store_session(upload), [_part(p) for p in _parts(session, upload.id)])
+                for upload in stale]
         for upload in stale:
             session.delete(upload)
-    _discard_parts(hub, parts)
+    for store_session, parts in held:
+        hub.store.abort_session(store_session, parts)
+    return len(held)
+
+
+def live_uploads(hub: Hub) -> LiveUploads:
+    """What the sessions in progress hold in the store (for gc's sweep of leftovers)."""
+    with hub.db.read() as session:
+        uploads = session.exec(select(OciUpload.id, OciUpload.store_handle)).all()
+        locators = session.exec(select(OciUploadPart.path)).all()
+    return LiveUploads(frozenset(upload_id for upload_id, _ in uploads),
+                       frozenset(handle for _, handle in uploads if handle),
+                       frozenset(locators))
 
 
 def start_upload(hub: Hub, caller: Caller, repository: str) -> UploadState:
-    _expire(hub)
-    with hub.db.write() as session:
-        repo = _writable(session, caller, repository)
-        assert repo.id is not None
-        upload = OciUpload(id=uuid.uuid4().hex, repository_id=repo.id)
-        session.add(upload)
-    return UploadState(upload.id, repository, 0)
+    expire_uploads(hub)
+    check_push(hub, caller, repository)  # refuse before the store opens anything
+    upload_id = uuid.uuid4().hex
+    handle = hub.store.open_session(upload_id)
+    try:
+        with hub.db.write() as session:
+            repo = _writable(session, caller, repository)
+            assert repo.id is not None
+            session.add(OciUpload(id=upload_id, repository_id=repo.id, store_handle=handle))
+    except BaseException:
+        hub.store.abort_session(UploadSession(upload_id, handle), [])
+        raise
+    return UploadState(upload_id, repository, 0)
 
 
 def _upload(session: Session, repository: str, upload_id: str) -> OciUpload:
@@ -315,31 +347,52 @@ def check_offset(state: UploadState, start: int | None) -> None:
 
 def append(hub: Hub, repository: str, upload_id: str, staged: Staged,
            start: int | None) -> UploadState:
-    """Add a received chunk to the session (checked again here, against concurrent chunks)."""
+    """Add a received chunk to the session: the store keeps it (S3: as parts of the
+    session's multipart upload), then the session's row records it, checked again against a
+    concurrent chunk; if that check fails, what the store kept is dropped."""
     if not staged.size:
         hub.store.discard(staged)
         return _touch(hub, repository, upload_id, start)
     try:
-        locator = hub.store.save_part(staged, f"{upload_id}/{uuid.uuid4().hex}")
+        with hub.db.read() as session:
+            upload = _upload(session, repository, upload_id)
+            check_offset(UploadState(upload.id, repository, upload.size), start)
+            if upload.size + staged.size > MAX_BLOB_SIZE:
+                raise too_large()
+            store_session = _store_session(upload)
+            before = [_part(p) for p in _parts(session, upload.id)]
+        added, absorbed = hub.store.add_part(store_session, before, staged)
     except BaseException:
         hub.store.discard(staged)
         raise
     try:
         with hub.db.write() as session:
             upload = _upload(session, repository, upload_id)
-            state = UploadState(upload.id, repository, upload.size)
-            check_offset(state, start)
-            if upload.size + staged.size > MAX_BLOB_SIZE:
-                raise too_large()
-            seq = len(_parts(session, upload.id))
-            session.add(OciUploadPart(upload_id=upload.id, seq=seq, path=locator,
-                                      digest=staged.digest, size=staged.size))
+            check_offset(UploadState(upload.id, repository, upload.size), start)
+            rows = _parts(session, upload.id)
+            if [_part(row) for row in rows] != before:
+                raise RangeInvalid("another chunk of this upload arrived at the same time",
+                                   hint="send chunks one after the other",
+                                   headers=UploadState(upload.id, repository,
+                                                       upload.size).headers)
+            gone = {part.locator for part in absorbed}
+            for row in rows:
+                if row.path in gone:
+                    session.delete(row)
+            seq = rows[-1].seq + 1 if rows else 0
+            for offset, part in enumerate(added):
+                session.add(OciUploadPart(upload_id=upload.id, seq=seq + offset,
+                                          path=part.locator, digest=part.digest,
+                                          size=part.size))
+            upload.digest = staged.digest if upload.size == 0 else None
             upload.size += staged.size
             upload.updated_at = utcnow()
-            return UploadState(upload.id, repository, upload.size)
+            state = UploadState(upload.id, repository, upload.size)
     except BaseException:
-        hub.store.drop_part(locator)
+        hub.store.drop_parts(store_session, added)
         raise
+    hub.store.drop_parts(store_session, absorbed)
+    return state
 
 
 def _touch(hub: Hub, repository: str, upload_id: str, start: int | None) -> UploadState:
@@ -352,39 +405,42 @@ def _touch(hub: Hub, repository: str, upload_id: str, start: int | None) -> Uplo
     return state
 
 
-def _assemble(hub: Hub, parts: list[OciUploadPart]) -> Staged:
-    """The session's bytes as one staged upload, hashed."""
-    try:
-        return hub.store.assemble([_part(p) for p in parts], max_size=MAX_BLOB_SIZE)
-    except NotFound:
-        raise BlobUploadInvalid("the upload's received chunks are gone; start it again") \
-            from None
-    except PayloadTooLarge:
-        raise too_large() from None
-
-
 def cancel_upload(hub: Hub, caller: Caller, repository: str, upload_id: str) -> None:
     with hub.db.write() as session:
         _writable(session, caller, repository)
         upload = _upload(session, repository, upload_id)
-        parts = _parts(session, upload.id)
+        store_session, parts = _store_session(upload), [_part(p)
+                                                        for p in _parts(session, upload.id)]
         session.delete(upload)
-    _discard_parts(hub, parts)
+    hub.store.abort_session(store_session, parts)
 
 
 def finish_upload(hub: Hub, caller: Caller, repository: str, upload_id: str,
                   digest: str) -> BlobInfo:
     """Close the session: the bytes received must have `digest`, else nothing is stored.
 
-    A single part was hashed as it arrived and becomes the blob as it is (renamed, or copied
-    inside the bucket); several are assembled, and so hashed, first.
+    The store closes the session into one part whose digest covers every byte (a session
+    that came in one chunk was hashed as it arrived; several chunks are assembled inside
+    the store and hashed once), then keeps it as that digest's blob (renamed, or copied
+    inside the bucket).
     """
     check_digest(digest)
     with hub.db.read() as session:
-        parts = _parts(session, _upload(session, repository, upload_id).id)
-    staged = _assemble(hub, parts) if len(parts) != 1 else None
-    info = BlobInfo(staged.digest, staged.size) if staged else BlobInfo(parts[0].digest,
-                                                                        parts[0].size)
+        upload = _upload(session, repository, upload_id)
+        store_session, parts = _store_session(upload), [_part(p)
+                                                        for p in _parts(session, upload.id)]
+        received = upload.digest
+    try:
+        closed = hub.store.close_session(store_session, parts, digest=received,
+                                         max_size=MAX_BLOB_SIZE)
+    except NotFound as exc:
+        cancel_upload(hub, caller, repository, upload_id)
+        raise BlobUploadInvalid(f"the upload's received chunks are gone or unusable: {exc}; "
+                                "start it again") from None
+    except PayloadTooLarge:
+        cancel_upload(hub, caller, repository, upload_id)
+        raise too_large() from None
+    info = BlobInfo(closed.digest, closed.size)
     try:
         if info.digest != digest:
             cancel_upload(hub, caller, repository, upload_id)
@@ -393,14 +449,9 @@ def finish_upload(hub: Hub, caller: Caller, repository: str, upload_id: str,
             repo = _writable(session, caller, repository)
             session.delete(_upload(session, repository, upload_id))
             _add_link(session, repo, info.digest, info.size)
-            if staged:
-                hub.store.commit(staged)
-            else:
-                hub.store.commit_part(_part(parts[0]))
+            hub.store.commit_part(closed)
     finally:
-        if staged:
-            hub.store.discard(staged)
-    _discard_parts(hub, parts)
+        hub.store.abort_session(store_session, [*parts, closed])
     return info
 
 

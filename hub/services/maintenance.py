@@ -7,7 +7,8 @@ the one list both commands (and backups) read.
 
 `fsck` re-hashes every stored blob and checks every referencing row against the store.
 `gc` deletes blobs nothing references, but only those older than a grace period: a blob
-written by an upload whose row is not committed yet is young, so gc leaves it alone.
+written by an upload whose row is not committed yet is young, so gc leaves it alone. It also
+sweeps what uploads abandoned by a crash left in the store (past the same grace period).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlmodel import Session, col, select
 
 from fnhub.hub.context import Hub
 from fnhub.hub.models import Function, Namespace, Version
+from fnhub.hub.oci import service as oci
 from fnhub.hub.oci.models import OciBlobLink, OciManifest, OciRepository
 from fnhub.hub.storage import BlobEntry
 
@@ -142,14 +144,24 @@ class GcReport:
     bytes_freed: int = 0
     kept_referenced: int = 0
     kept_recent: int = 0  # unreferenced, but younger than the grace period
+    uploads_expired: int = 0  # upload sessions untouched for their time to live
+    leftovers_removed: list[str] = field(default_factory=list)  # what crashed uploads left
     dry_run: bool = False
 
 
 def gc(hub: Hub, grace: timedelta = DEFAULT_GRACE, *, dry_run: bool = False) -> GcReport:
-    """Delete blobs no row references that are older than `grace` (or list them: dry_run)."""
+    """Delete blobs no row references that are older than `grace` (or list them: dry_run).
+
+    A real run also expires stale upload sessions and sweeps the store of what no session
+    holds and is older than `grace`: the staging files, session objects and S3 multipart
+    uploads of requests whose process died before finishing or cleaning up.
+    """
     report = GcReport(dry_run=dry_run)
-    needed = referenced_digests(hub)
     cutoff = time.time() - grace.total_seconds()
+    if not dry_run:
+        report.uploads_expired = oci.expire_uploads(hub)
+        report.leftovers_removed = hub.store.sweep(oci.live_uploads(hub), cutoff)
+    needed = referenced_digests(hub)
     for entry in hub.store.listing():
         if entry.digest in needed:
             report.kept_referenced += 1

@@ -41,6 +41,10 @@ class Replicas:
         listed = self.s3.client().list_objects_v2(Bucket=self.bucket, Prefix=prefix)
         return sorted(obj["Key"] for obj in listed.get("Contents", []))
 
+    def multipart_uploads(self) -> list[str]:
+        listed = self.s3.client().list_multipart_uploads(Bucket=self.bucket)
+        return sorted(upload["Key"] for upload in listed.get("Uploads", []))
+
 
 @pytest.fixture(scope="module")
 def replicas(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer,
@@ -99,23 +103,27 @@ def test_oci_push_on_one_pull_on_the_other(replicas: Replicas, tmp_path: Path) -
         carol = make_publisher(http, replicas.admin_token, "carol", tmp_path)
     repo = "carol/tool"
     image = make_image(2, seed="replicas")
-    big = secrets.token_bytes(3 << 20)
+    big = secrets.token_bytes(9 << 20)
+    first_size = 6 << 20  # a part of the session's multipart upload; the rest a tail object
     with httpx.Client(base_url=replicas.a.url, timeout=60) as on_a, \
             httpx.Client(base_url=replicas.b.url, timeout=60) as on_b:
         pusher = Pusher(on_a, carol.token)
         # a chunked upload started on A, continued and finished on B
         location = on_a.post(f"/v2/{repo}/blobs/uploads/", headers=pusher.headers
                              ).headers["Location"]
-        first = on_a.patch(location, content=big[:1 << 20], headers={
-            **pusher.headers, "Content-Range": f"0-{(1 << 20) - 1}"})
+        first = on_a.patch(location, content=big[:first_size], headers={
+            **pusher.headers, "Content-Range": f"0-{first_size - 1}"})
         assert first.status_code == 202, first.text
-        assert len(replicas.keys("blobs/uploads/")) == 1  # the chunk lives in the bucket
-        second = on_b.patch(location, content=big[1 << 20:], headers={
-            **pusher.headers, "Content-Range": f"{1 << 20}-{len(big) - 1}"})
+        # the chunk lives in the bucket, as the first part of the session's multipart upload
+        assert replicas.keys("blobs/uploads/") == []
+        assert len(replicas.multipart_uploads()) == 1
+        second = on_b.patch(location, content=big[first_size:], headers={
+            **pusher.headers, "Content-Range": f"{first_size}-{len(big) - 1}"})
         assert second.status_code == 202, second.text
+        assert len(replicas.keys("blobs/uploads/")) == 1  # 3 MiB: under S3's part minimum
         done = on_b.put(location, params={"digest": digest(big)}, headers=pusher.headers)
         assert done.status_code == 201, done.text
-        assert replicas.keys("blobs/uploads/") == []
+        assert replicas.keys("blobs/uploads/") == [] and replicas.multipart_uploads() == []
         # a registry token from A's token endpoint is accepted by B; behind the proxy both
         # see one Host, the token's audience, so A is asked with B's
         granted = on_a.get("/v2/token", params={
@@ -131,9 +139,11 @@ def test_oci_push_on_one_pull_on_the_other(replicas: Replicas, tmp_path: Path) -
         assert pulled.content == image.manifest
         assert pulled.headers["Docker-Content-Digest"] == manifest_digest
         for blob_digest, content in [*image.blobs.items(), (digest(big), big)]:
-            got = on_b.get(f"/v2/{repo}/blobs/{blob_digest}", headers=jwt_pusher.headers)
+            got = on_b.get(f"/v2/{repo}/blobs/{blob_digest}", headers=jwt_pusher.headers,
+                           follow_redirects=True)  # B sends blob GETs to presigned S3 URLs
+            assert [r.status_code for r in got.history] == [307]
             assert got.status_code == 200 and got.content == content
-        tail = on_b.get(f"/v2/{repo}/blobs/{digest(big)}", headers={
+        tail = on_b.get(f"/v2/{repo}/blobs/{digest(big)}", follow_redirects=True, headers={
             **jwt_pusher.headers, "Range": f"bytes={len(big) - 10}-"})
         assert tail.status_code == 206 and tail.content == big[-10:]
 
@@ -148,12 +158,18 @@ def test_abandoned_upload_parts_are_deleted_from_the_bucket(replicas: Replicas,
                                     ).headers["Location"]
         pusher.http.patch(location, content=b"abandoned", headers=pusher.headers)
         assert len(replicas.keys("blobs/uploads/")) == 1
+        assert len(replicas.multipart_uploads()) == 1
         with hub_database(replicas.a) as conn:
             conn.execute(text("UPDATE oci_uploads SET updated_at = updated_at - :age"),
                          {"age": UPLOAD_TTL + timedelta(minutes=1)})
         with httpx.Client(base_url=replicas.b.url, timeout=60) as on_b:  # expiry on B
-            on_b.post("/v2/dave/tool/blobs/uploads/", headers=pusher.headers)
-        assert replicas.keys("blobs/uploads/") == []
+            fresh = on_b.post("/v2/dave/tool/blobs/uploads/", headers=pusher.headers)
+            assert replicas.keys("blobs/uploads/") == []
+            fresh_id = fresh.headers["Location"].rstrip("/").rsplit("/", 1)[1]
+            assert replicas.multipart_uploads() == [f"blobs/uploads/{fresh_id}/blob"]
+            cancelled = on_b.delete(fresh.headers["Location"], headers=pusher.headers)
+            assert cancelled.status_code == 204, cancelled.text
+        assert replicas.multipart_uploads() == []
 
 
 def test_concurrent_publishes_across_replicas_have_one_winner(replicas: Replicas,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from fnhub.hub.context import Hub, open_store
 from fnhub.hub.s3storage import S3BlobStore
 from fnhub.hub.services import maintenance
 from fnhub.hub.settings import ServerSettings
-from fnhub.hub.storage import Part
+from fnhub.hub.storage import LiveUploads, Part, UploadSession
 from tests.s3 import S3Server
 
 MiB = 1 << 20
@@ -93,32 +94,86 @@ def test_listing_pages_and_ignores_foreign_keys(store: S3BlobStore, s3: S3Server
     assert all(e.modified > 0 for e in entries)
 
 
-def test_parts_live_in_the_bucket_and_assemble(store: S3BlobStore, tmp_path: Path) -> None:
-    pieces = [b"first-" * 1000, b"second-" * 2000]
-    parts = []
-    for n, piece in enumerate(pieces):
-        staged = store.stage([piece])
-        locator = store.save_part(staged, f"session1/{n}")
-        assert not staged.path.exists()
-        parts.append(Part(locator, staged.digest, staged.size))
-    assert store.part_names() == ["session1/0", "session1/1"]
-    # another replica (its own staging dir) reads the same parts
+def _add(store: S3BlobStore, session: UploadSession, parts: list[Part], data: bytes
+         ) -> list[Part]:
+    """Add a chunk as the OCI service does; the parts afterwards."""
+    added, absorbed = store.add_part(session, parts, store.stage([data]))
+    store.drop_parts(session, absorbed)
+    return [p for p in parts if p not in absorbed] + added
+
+
+def test_chunks_become_parts_of_one_multipart_upload(store: S3BlobStore,
+                                                     tmp_path: Path) -> None:
+    chunks = [os.urandom(3 * MiB), os.urandom(3 * MiB), os.urandom(12 * MiB)]
+    session = UploadSession("session1", store.open_session("session1"))
+    parts = _add(store, session, [], chunks[0])  # under S3's 5 MiB minimum: a tail object
+    assert [p.size for p in parts] == [3 * MiB] and store.part_names() == [
+        p.locator.removeprefix(f"{store.prefix}uploads/") for p in parts]
+    parts = _add(store, session, parts, chunks[1])  # absorbs the tail: a part and a new tail
+    assert [p.size for p in parts] == [5 * MiB, 1 * MiB]
+    parts = _add(store, session, parts, chunks[2])
+    assert [p.size for p in parts] == [5 * MiB, 5 * MiB, 5 * MiB, 3 * MiB]
+    assert parts[1].digest == _digest((chunks[1][2 * MiB:] + chunks[2])[:5 * MiB])
+    assert len(store.part_names()) == 1  # only the tail is an object of its own
+    assert store.multipart_uploads() == [f"{store.prefix}uploads/session1/blob"]
+    # another replica (its own staging dir) closes the session: nothing goes through it again
     other = S3BlobStore(store.bucket, store.prefix, tmp_path / "other",
                         endpoint_url=store.client.meta.endpoint_url)
-    whole = other.assemble(parts)
-    assert whole.digest == _digest(b"".join(pieces))
-    other.commit(whole)
-    assert store.exists(whole.digest)
+    closed = other.close_session(session, parts)
+    assert (closed.digest, closed.size) == (_digest(b"".join(chunks)), 18 * MiB)
+    other.commit_part(closed)
+    other.abort_session(session, [*parts, closed])
+    assert b"".join(store.open(closed.digest)) == b"".join(chunks)
+    assert store.part_names() == [] and store.multipart_uploads() == []
+    assert other.staging() == [] and store.staging() == []
+
+
+def test_sessions_of_one_part_or_none_keep_the_digest_they_arrived_with(
+        store: S3BlobStore) -> None:
+    for data in (b"small", b""):
+        session = UploadSession(f"s{len(data)}", store.open_session(f"s{len(data)}"))
+        parts = _add(store, session, [], data) if data else []
+        closed = store.close_session(session, parts)
+        assert (closed.digest, closed.size) == (_digest(data), len(data))
+        store.commit_part(closed)
+        store.abort_session(session, parts)
+        assert b"".join(store.open(closed.digest)) == data
+    assert store.part_names() == [] and store.multipart_uploads() == []
+
+
+def test_unusable_parts_are_not_found_and_too_large_is_refused(store: S3BlobStore) -> None:
+    session = UploadSession("bad", store.open_session("bad"))
+    parts = _add(store, session, [], os.urandom(6 * MiB))
+    forged = [Part(parts[0].locator.rsplit(":", 1)[0] + ':"0000"', parts[0].digest,
+                   parts[0].size), parts[1]]
+    with pytest.raises(NotFound, match="cannot be assembled"):
+        store.close_session(session, forged)
     with pytest.raises(PayloadTooLarge):
-        other.assemble(parts, max_size=100)
-    other.commit_part(parts[1])  # copied inside the bucket
-    assert b"".join(store.open(parts[1].digest)) == pieces[1]
-    for part in parts:
-        store.drop_part(part.locator)
-    assert store.part_names() == []
-    with pytest.raises(NotFound, match="upload part"):
-        other.assemble(parts)
-    assert other.staging() == []
+        store.close_session(session, parts, max_size=MiB)
+    store.abort_session(session, parts)
+    assert store.part_names() == [] and store.multipart_uploads() == []
+
+
+def test_sweep_removes_what_crashed_requests_left_and_keeps_live_sessions(
+        store: S3BlobStore) -> None:
+    live = UploadSession("live", store.open_session("live"))
+    live_parts = _add(store, live, [], b"still uploading")
+    dead = UploadSession("dead", store.open_session("dead"))
+    _add(store, dead, [], b"its row is gone")
+    store.client.create_multipart_upload(Bucket=store.bucket, Key=store.key(_digest(b"x")))
+    (store._staging / "upload-crashed.partial").write_bytes(b"half")
+    keep = LiveUploads(frozenset({"live"}), frozenset({live.handle or ""}),
+                       frozenset(p.locator for p in live_parts))
+    young = store.sweep(keep, cutoff=time.time() - 3600)
+    # objects and files are young, so kept; moto dates every multipart upload in 2010
+    assert all(item.startswith("multipart upload of ") for item in young)
+    assert len(store.part_names()) == 2 and len(store.staging()) == 1
+    removed = young + store.sweep(keep, cutoff=time.time() + 1)
+    assert len(removed) == 4  # the dead tail, two multipart uploads and the staging file
+    assert store.multipart_uploads() == [f"{store.prefix}uploads/live/blob"]
+    assert store.part_names() == [p.locator.removeprefix(f"{store.prefix}uploads/")
+                                  for p in live_parts]
+    assert store.staging() == []
 
 
 def test_presigned_url_serves_the_blob(store: S3BlobStore) -> None:
