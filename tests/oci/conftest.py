@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import docker
 import pytest
 
-from tests.helpers import HubProcess
+from tests.helpers import CLI, HubProcess
 from tests.hub.factories import auth
 from tests.oci.helpers import Pusher
 
@@ -94,6 +94,19 @@ def docker_host(hub: HubProcess, tmp_path_factory: pytest.TempPathFactory) -> It
     finally:
         service.terminate()
         service.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def carol(hub: HubProcess, docker_host: str, tmp_path_factory: pytest.TempPathFactory) -> CLI:
+    """A publisher of namespace `carol` whose CLI talks to the module's hub and engine."""
+    admin = CLI(tmp_path_factory.mktemp("admin"), hub.url, hub.admin_token)
+    token = admin.json("tokens", "create", "carol", "--scope", "publish:carol",
+                       "--user", "carol")["token"]
+    carol = CLI(tmp_path_factory.mktemp("carol"), hub.url, token,
+                env_extra={"DOCKER_HOST": docker_host})
+    carol.ok("keys", "generate")
+    carol.ok("keys", "register", "--namespace", "carol")
+    return carol
 
 
 def mint(client: TestClient, admin_token: str, user: str, *scopes: str) -> str:

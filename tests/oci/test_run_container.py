@@ -110,18 +110,6 @@ def python_image(docker_host: str, tmp_path_factory: pytest.TempPathFactory) -> 
     engine.images.remove(BASE_IMAGE, force=True)
 
 
-@pytest.fixture(scope="module")
-def carol(hub: HubProcess, docker_host: str, tmp_path_factory: pytest.TempPathFactory) -> CLI:
-    admin = CLI(tmp_path_factory.mktemp("admin"), hub.url, hub.admin_token)
-    token = admin.json("tokens", "create", "carol", "--scope", "publish:carol",
-                       "--user", "carol")["token"]
-    carol = CLI(tmp_path_factory.mktemp("carol"), hub.url, token,
-                env_extra={"DOCKER_HOST": docker_host})
-    carol.ok("keys", "generate")
-    carol.ok("keys", "register", "--namespace", "carol")
-    return carol
-
-
 COUNT = '''\
 import os
 import tempfile

@@ -207,9 +207,9 @@ def test_an_interrupted_run_kills_its_running_steps(tmp_path: Path, fns: dict[st
             time.sleep(0.1)
             for path in runs.glob("*-interrupted-*/run.json"):
                 record = json.loads(path.read_text())
-            workers = {int(line.split()[0]) for line in subprocess.run(
+            workers = {int(line.split()[0]) for line in subprocess.run(  # ps exits 1 on none
                 ["ps", "-o", "pid=,args=", "--ppid", str(engine.pid)], capture_output=True,
-                text=True, check=True).stdout.splitlines() if "workers.py" in line}
+                text=True, check=False).stdout.splitlines() if "workers.py" in line}
         assert len(workers) == 2
         os.kill(engine.pid, signal.SIGINT)  # the engine only, as Jupyter's interrupt does
         output, _ = engine.communicate(timeout=20)  # not the steps' 60 seconds
