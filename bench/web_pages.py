@@ -36,7 +36,7 @@ def _server_ms(header: str) -> float:
     return float(header.partition("dur=")[2])
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--functions", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=30)
@@ -93,7 +93,8 @@ def main() -> None:
         print(f"target: under {TARGET_MS:.0f} ms server-side per page: "
               + ("met by every page" if not slow else f"MISSED by {', '.join(slow)}"))
         hub.close()
+    return 1 if slow else 0  # a missed target fails the run
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
