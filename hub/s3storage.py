@@ -52,6 +52,7 @@ from fnhub.packaging import HashingWriter, digest_hex
 MiB = 1 << 20
 _BLOB_KEY = re.compile(r"sha256/[0-9a-f]{2}/([0-9a-f]{64})")
 MIN_PART_SIZE = 5 * MiB  # S3's smallest part, but for the last
+MAX_COPY_SIZE = 5 * 1024 * MiB  # the largest object one CopyObject copies
 UPLOAD_CONCURRENCY = 4
 EMPTY_DIGEST = "sha256:" + hashlib.sha256(b"").hexdigest()
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchUpload"})
@@ -279,10 +280,16 @@ class S3BlobStore(BlobStore):
         return Part(key, hashing.digest, hashing.size)
 
     def commit_part(self, part: Part) -> None:
-        """A copy inside the bucket (multipart for large objects): no bytes pass the hub."""
-        if not self.exists(part.digest):
-            self.client.copy({"Bucket": self.bucket, "Key": part.locator}, self.bucket,
-                             self.key(part.digest), Config=self._transfer)
+        """A copy inside the bucket: no bytes pass the hub. One CopyObject up to S3's 5 GiB
+        limit for it, a multipart copy beyond."""
+        if self.exists(part.digest):
+            return
+        source = {"Bucket": self.bucket, "Key": part.locator}
+        if part.size <= MAX_COPY_SIZE:
+            self.client.copy_object(CopySource=source, Bucket=self.bucket,
+                                    Key=self.key(part.digest))
+        else:
+            self.client.copy(source, self.bucket, self.key(part.digest), Config=self._transfer)
 
     def abort_session(self, session: UploadSession, parts: list[Part]) -> None:
         """Abort the multipart upload and delete the session's objects (tail, blob)."""
