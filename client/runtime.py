@@ -21,7 +21,8 @@ string as is (KFP substitutes string parameters unquoted); `--artifact` passes a
 path. `--output` declares the outputs in the manifest's order; with `=PATH` the output is also
 written to PATH after the call, where workflow engines collect it: an artifact is copied there (a
 file, or a folder tree), a parameter is written as text (a string as is, anything else as JSON).
-`--output-dir` is `fnhub.context().output_dir` (a new temporary folder by default); `--result`
+`--output-dir` is `fnhub.context().output_dir` (by default a new temporary folder, removed at
+the end when every artifact output has a `=PATH`); `--result`
 receives the RESULT JSON above. The exit code is 0 on success, 1 when the function failed and 2
 for a malformed command line.
 
@@ -205,8 +206,10 @@ def artifact_input(kind: str | None, path: str) -> str:
     return str(folder / first[0].name) if len(first) == 1 else path
 
 
-def _parse_flags(args: list[str]) -> tuple[dict[str, Any], Path | None, dict[str, Target]]:
-    """The flag form as (request, result file, {output name: where to write it})."""
+def _parse_flags(args: list[str]
+                 ) -> tuple[dict[str, Any], Path | None, dict[str, Target], Path | None]:
+    """The flag form as (request, result file, {output name: where to write it}, the
+    temporary output dir to remove at the end, if any)."""
     parser = argparse.ArgumentParser(prog="python -m fnhub.runtime",
                                      description="Call an fnhub function (see the docstring).")
     parser.add_argument("--function-dir", required=True, type=Path)
@@ -255,7 +258,10 @@ def _parse_flags(args: list[str]) -> tuple[dict[str, Any], Path | None, dict[str
     request = {"folder": str(ns.function_dir.resolve()), "entrypoint": ns.entrypoint,
                "inputs": inputs, "artifacts": artifacts, "outputs": outputs,
                "output_dir": str(output_dir.resolve())}
-    return request, ns.result, targets
+    # a temporary output dir whose artifacts all go to targets is scratch, removed at the end
+    scratch = ns.output_dir is None and all(
+        o["name"] in targets for o in outputs if o["type"] in ARTIFACT_TYPES)
+    return request, ns.result, targets, output_dir if scratch else None
 
 
 def _copy(source: Path, dest: Path) -> None:
@@ -300,8 +306,9 @@ def _write_outputs(encoded: dict[str, dict[str, Any]], targets: dict[str, Target
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     targets: dict[str, Target] = {}
+    scratch = None
     if args and args[0].startswith("--"):
-        request, result_file, targets = _parse_flags(args)
+        request, result_file, targets, scratch = _parse_flags(args)
     elif len(args) == 2:
         request, result_file = json.loads(Path(args[0]).read_text()), Path(args[1])
     else:
@@ -320,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
                   "traceback": traceback.format_exc()}
     if result_file is not None:
         result_file.write_text(json.dumps(result, default=str))
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
     return 0 if result["ok"] else 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -60,12 +61,14 @@ def test_parquet_round_trip_keeps_values_and_dtypes(out_dir: Path) -> None:
 
 
 def test_writes_to_a_fresh_folder_without_fnhub_output_dir(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 ) -> None:
     monkeypatch.delenv("FNHUB_OUTPUT_DIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the fresh folder goes there
     out = MODULE.load_dataset(name="iris")
     assert out["dataset"].is_file()
     assert out["dataset"].parent.name.startswith("load-dataset-")
+    assert out["dataset"].parent.parent == tmp_path
 
 
 def test_unknown_dataset_lists_the_choices(out_dir: Path) -> None:
