@@ -79,6 +79,10 @@ def run(
     engine: Annotated[str, typer.Option(help="local (child processes here) or dask.")] = "local",
     address: Annotated[str | None, typer.Option(
         help="Dask scheduler, tcp://HOST:PORT (default: a local cluster).")] = None,
+    storage: Annotated[str | None, typer.Option(
+        help="Dask only: pass functions and artifacts through s3://BUCKET[/PREFIX], so "
+             "workers need no shared disk (endpoint and credentials: the AWS_* variables).")
+    ] = None,
     workers: Annotated[int, typer.Option(
         min=1, help="Steps run at once (local), or local Dask worker processes.")] = 2,
     param: Annotated[list[str] | None, typer.Option(
@@ -102,12 +106,14 @@ def run(
     Examples:
       `hub pipeline run pipeline.yaml -p dataset=wine`
       `hub pipeline run pipeline.yaml --locked --engine dask --address tcp://10.0.0.5:8786`
+      `hub pipeline run pipeline.yaml --engine dask --storage s3://my-bucket/fnhub`
     """
     params = _pairs(param or [], "-p")
     pipeline = Pipeline.from_yaml(file, locked=locked, lock_path=lock, warn=warn,
                                   insecure_skip_verify=insecure_skip_verify)
     with _StepView(pipeline, live=console.is_terminal and not as_json) as view:
-        result = pipeline.run(engine, params=params, workers=workers, address=address, env=env,
+        result = pipeline.run(engine, params=params, workers=workers, address=address,
+                              storage=storage, env=env,
                               cache=not no_cache, locked=locked, runs_dir=runs_dir,
                               on_event=None if as_json else view, check=False)
     if as_json:

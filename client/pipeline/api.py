@@ -240,14 +240,17 @@ class Pipeline:
         PipelineLock.read(lock_file).check(self.graph, lock_file)
 
     def run(self, engine: str = "local", *, params: Mapping[str, Any] | None = None,
-            workers: int = 2, address: str | None = None, env: str = "current",
+            workers: int = 2, address: str | None = None, storage: str | None = None,
+            env: str = "current",
             cache: bool = True, locked: bool = False, runs_dir: str | Path | None = None,
             on_event: OnEvent | None = None, check: bool = True,
             **more_params: Any) -> PipelineRun:
         """Run every step; pipeline parameters come as `params=` and/or keyword arguments.
 
         engine: `local` (a pool of `workers` child processes) or `dask` (`address` of a
-        scheduler, or a LocalCluster of `workers` processes). env: `current` (this interpreter)
+        scheduler, or a LocalCluster of `workers` processes); storage `s3://bucket/prefix`
+        passes its functions and artifacts through that bucket, so its workers need no disk
+        shared with this process (outputs are then `s3://` URIs). env: `current` (this interpreter)
         or `venv` (a cached venv per requirement set). cache=False runs every step even when
         the step cache has its outputs. locked: refuse to run unless the lock matches.
         Without `locked`, a pipeline that has a lock file (from_yaml, lock_path) rewrites it.
@@ -260,7 +263,8 @@ class Pipeline:
             self.lock()
         result = run_graph(
             self.graph, {**(params or {}), **more_params}, home=self.config.home,
-            engine=engine, workers=workers, address=address, env=env, use_cache=cache,
+            engine=engine, workers=workers, address=address, storage=storage, env=env,
+            use_cache=cache,
             runs_dir=Path(runs_dir) if runs_dir else None, on_event=on_event)
         if check:
             result.raise_for_status()

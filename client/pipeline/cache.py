@@ -14,6 +14,11 @@ Layout under FNHUB_HOME:
     <home>/cache/steps/<key>/outputs/...     the artifact outputs, hard-linked from the run
     <home>/cache/steps/<key>.lock
 
+A run whose artifacts live in an object store (the dask engine with `storage="s3://..."`) caches
+their URIs instead, `{"uri", "digest", "fingerprint"}`: the fingerprint (the objects' keys, sizes
+and ETags) stands in for re-hashing, so an object changed or removed since is a miss too. An
+entry serves only runs that keep their artifacts where it does (files, or objects).
+
 An entry is built under a temporary name and renamed into place; the key's lock is held to read
 an entry and to replace one, not to add a new one (a rename onto no entry cannot disturb a
 reader), so a step with a new key creates no lock file. Outputs are hard-linked (copied across
@@ -31,13 +36,25 @@ import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from filelock import FileLock
 
 from fnhub.packaging import DIGEST_PREFIX, digest_file
 
 ENTRY_FILE = "entry.json"
+REMOTE_SCHEME = "s3://"
+
+
+def is_remote(value: object) -> bool:
+    """An artifact kept in an object store, named by its URI rather than a local path."""
+    return isinstance(value, str) and value.startswith(REMOTE_SCHEME)
+
+
+class ObjectStore(Protocol):
+    def fingerprint(self, uri: str) -> str | None:
+        """What the artifact's objects are now; None when it is gone."""
+        ...
 
 
 def artifact_digest(path: Path) -> str:
@@ -101,8 +118,10 @@ class StepCache:
         self.root.mkdir(parents=True, exist_ok=True)
         return FileLock(str(self.root / f"{key}.lock"))
 
-    def restore(self, key: str, output_dir: Path) -> CacheHit | None:
-        """Link a valid entry's outputs into `output_dir`; None when there is none."""
+    def restore(self, key: str, output_dir: Path,
+                store: ObjectStore | None = None) -> CacheHit | None:
+        """Link a valid entry's outputs into `output_dir`; None when there is none. Given
+        `store`, the run keeps its artifacts there: only an entry of objects can serve it."""
         entry_dir = self.root / key
         if not (entry_dir / ENTRY_FILE).is_file():  # a miss needs no lock
             return None
@@ -111,15 +130,23 @@ class StepCache:
                 entry = json.loads((entry_dir / ENTRY_FILE).read_text())
             except (OSError, ValueError):
                 return None
-            artifacts = {name: item for name, item in entry["outputs"].items() if "path" in item}
+            artifacts = {name: item for name, item in entry["outputs"].items()
+                         if "value" not in item}
             for item in artifacts.values():
+                if ("uri" in item) != (store is not None):
+                    return None
+                if store is not None:
+                    now = store.fingerprint(item["uri"])
+                    if now is None or now != item["fingerprint"]:
+                        return None
+                    continue
                 cached = entry_dir / item["path"]
                 if not cached.exists() or artifact_digest(cached) != item["digest"]:
                     return None
             outputs: dict[str, Any] = {}
             for name, item in entry["outputs"].items():
-                if "value" in item:
-                    outputs[name] = item["value"]
+                if "value" in item or "uri" in item:
+                    outputs[name] = item.get("value", item.get("uri"))
                     continue
                 rel = Path(item["path"]).relative_to("outputs")
                 link_tree(entry_dir / item["path"], output_dir / rel)
@@ -128,8 +155,10 @@ class StepCache:
                         entry["created_at"])
 
     def save(self, key: str, *, step: str, function: str, outputs: dict[str, Any],
-             digests: dict[str, str], output_dir: Path) -> None:
-        """Store a successful step's outputs (artifacts inside `output_dir`) under `key`."""
+             digests: dict[str, str], output_dir: Path,
+             store: ObjectStore | None = None) -> None:
+        """Store a successful step's outputs (artifacts inside `output_dir`, or objects in
+        `store`) under `key`."""
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".tmp-{key}-{secrets.token_hex(4)}"
         described: dict[str, Any] = {}
@@ -137,6 +166,10 @@ class StepCache:
             for name, value in outputs.items():
                 if name not in digests:
                     described[name] = {"value": value}
+                    continue
+                if is_remote(value):
+                    described[name] = {"uri": value, "digest": digests[name], "fingerprint":
+                                       store.fingerprint(value) if store else None}
                     continue
                 rel = Path("outputs") / Path(value).relative_to(output_dir)
                 link_tree(Path(value), tmp / rel)

@@ -15,7 +15,9 @@ inputs (see `fnhub.pipeline.cache`).
 
 Run folder, `<runs>/<run-id>/` (`<FNHUB_HOME>/runs/` unless given, for the SDK and the CLI
 alike, next to `hub run`'s run folders; a Dask cluster on other machines needs a `runs_dir` on
-storage they share):
+storage they share, or `storage="s3://bucket/prefix"`: then the step folders, artifacts and
+logs are objects under `<prefix>/runs/<run-id>/`, named by `s3://` URIs in the run record, and
+the run folder holds only run.json):
 
     run.json                    the run record, written atomically when the run starts, at
                                 most every SAVE_INTERVAL seconds while steps change (a change
@@ -41,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fnhub.errors import (
     DigestMismatch,
@@ -52,8 +54,8 @@ from fnhub.errors import (
 )
 from fnhub.manifest import ARTIFACT_TYPES
 from fnhub.names import closest
-from fnhub.pipeline.cache import StepCache, artifact_digest, cache_key
-from fnhub.pipeline.execute import StepOutcome, StepTask, execute_step
+from fnhub.pipeline.cache import StepCache, artifact_digest, cache_key, is_remote
+from fnhub.pipeline.execute import StepOutcome, StepTask, execute_step, failed_outcome
 from fnhub.pipeline.graph import (
     Constant,
     OutputRef,
@@ -74,6 +76,9 @@ from fnhub.runner import (
 )
 from fnhub.store import write_atomic
 
+if TYPE_CHECKING:
+    from fnhub.pipeline.s3_artifacts import S3Storage
+
 ENGINES = ("local", "dask")
 FINISHED_OK = ("succeeded", "cached")
 RUN_FILE = "run.json"
@@ -88,6 +93,11 @@ def _plain(value: Any) -> Any:
     return str(value) if isinstance(value, Path) else value
 
 
+def _artifact(value: str) -> Path | str:
+    """An artifact output as the run holds it: a Path, or the URI of an object."""
+    return value if is_remote(value) else Path(value)
+
+
 @dataclass
 class StepRun:
     """One step of a run: pending, queued, running, succeeded, cached, failed or skipped."""
@@ -98,7 +108,8 @@ class StepRun:
     step_dir: Path
     status: str = "pending"
     inputs: dict[str, Any] = field(default_factory=dict)
-    outputs: dict[str, Any] = field(default_factory=dict)  # artifacts as Paths
+    outputs: dict[str, Any] = field(default_factory=dict)  # artifacts as Paths (or s3:// URIs)
+    log_uri: str | None = None  # the log, when the step ran with S3 storage
     cache_key: str | None = None
     cached_from: str | None = None  # when the reused outputs were made
     started_at: str | None = None
@@ -109,8 +120,8 @@ class StepRun:
     log_tail: str = ""
 
     @property
-    def log(self) -> Path:
-        return self.step_dir / "log.txt"
+    def log(self) -> Path | str:
+        return self.log_uri or self.step_dir / "log.txt"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -144,7 +155,8 @@ class PipelineRun:
 
     @property
     def outputs(self) -> dict[str, dict[str, Any]]:
-        """`run.outputs[step][output]`: values, and artifacts as paths in the run folder."""
+        """`run.outputs[step][output]`: values, and artifacts as paths in the run folder
+        (`s3://` URIs with S3 storage)."""
         return {name: dict(s.outputs) for name, s in self.steps.items()
                 if s.status in FINISHED_OK}
 
@@ -220,8 +232,25 @@ class LocalExecutor:
         self._threads.shutdown(wait=True)
 
 
-def executor_factory(engine: str, *, workers: int,
-                     address: str | None) -> Callable[[], Executor]:
+def artifact_storage(engine: str, storage: str | None) -> S3Storage | None:
+    """The bucket `storage` names, checked now (its form, and that it answers)."""
+    if not storage:
+        return None
+    if engine != "dask":
+        raise InvalidInput(f"storage ({storage}) is for the dask engine (--engine dask), "
+                           f"not {engine!r}")
+    if importlib.util.find_spec("boto3") is None:
+        raise InvalidInput("S3 storage needs the fnhub[dask] extra",
+                           hint='pip install "fnhub[dask]"')
+    from fnhub.pipeline.s3_artifacts import S3Storage
+
+    bucket = S3Storage.from_url(storage)
+    bucket.check()
+    return bucket
+
+
+def executor_factory(engine: str, *, workers: int, address: str | None,
+                     storage: S3Storage | None = None) -> Callable[[], Executor]:
     """Check the engine's options now; the executor itself starts when a step first needs it
     (a fully cached run never starts a cluster)."""
     if workers < 1:
@@ -236,7 +265,7 @@ def executor_factory(engine: str, *, workers: int,
                                hint='pip install "fnhub[dask]"')
         from fnhub.pipeline.dask_engine import DaskExecutor
 
-        return lambda: DaskExecutor(address, workers=workers)
+        return lambda: DaskExecutor(address, workers=workers, storage=storage)
     raise InvalidInput(f"unknown engine {engine!r} (one of: {', '.join(ENGINES)})")
 
 
@@ -315,8 +344,9 @@ class Scheduler:
     def __init__(self, graph: PipelineGraph, params: dict[str, Any],
                  make_executor: Callable[[], Executor], *, engine: str, env: str,
                  cache: StepCache, use_cache: bool, runs_dir: Path, venvs_dir: Path,
-                 on_event: OnEvent | None = None) -> None:
+                 storage: S3Storage | None = None, on_event: OnEvent | None = None) -> None:
         self.graph, self.params, self.make_executor = graph, params, make_executor
+        self.storage = storage
         self.env, self.cache, self.use_cache = env, cache, use_cache
         self.venvs_dir = venvs_dir
         self.on_event = on_event
@@ -411,30 +441,38 @@ class Scheduler:
 
     def _inputs(self, node: StepNode) -> dict[str, Any]:
         given: dict[str, Any] = {}
+        stored: dict[str, str] = {}  # upstream artifacts kept in the bucket
         for name, binding in node.inputs.items():
             if isinstance(binding, Constant):
                 given[name] = binding.value
             elif isinstance(binding, ParamRef):
                 given[name] = self.params[binding.name]
             elif isinstance(binding, OutputRef):
-                given[name] = self.run.steps[binding.step].outputs[binding.output]
-        return check_inputs(node.function.manifest, given)
+                value = self.run.steps[binding.step].outputs[binding.output]
+                (stored if is_remote(value) else given)[name] = value
+        # an object is no file to look for: check_inputs takes it as absent (None), and the
+        # upstream step's outcome vouches for it
+        return {**check_inputs(node.function.manifest, {**given, **dict.fromkeys(stored)}),
+                **stored}
 
     def _prepare(self, node: StepNode) -> None:
         step = self.run.steps[node.name]
         fn = node.function
         try:
             values = self._inputs(node)
-            artifacts = {n: self._digest(v) for n, v in values.items() if isinstance(v, Path)}
+            artifacts = {n: self._digest(v) for n, v in values.items()
+                         if isinstance(v, Path) or (is_remote(v) and str(v) in self.digests)}
         except (FnhubError, OSError) as exc:
             self._fail(step, exc.message if isinstance(exc, FnhubError) else str(exc))
             return
         step.inputs = values
         step.cache_key = cache_key(fn.digest, values, artifacts)
         output_dir = step.step_dir / "outputs"
-        output_dir.mkdir(parents=True, exist_ok=True)
-        if self.use_cache and (hit := self.cache.restore(step.cache_key, output_dir)):
-            outputs = {n: Path(v) if n in hit.digests else v for n, v in hit.outputs.items()}
+        if self.storage is None:  # with S3 storage nothing is written here
+            output_dir.mkdir(parents=True, exist_ok=True)
+        if self.use_cache and (hit := self.cache.restore(step.cache_key, output_dir,
+                                                         self.storage)):
+            outputs = {n: _artifact(v) if n in hit.digests else v for n, v in hit.outputs.items()}
             self.digests.update({str(outputs[n]): d for n, d in hit.digests.items()})
             self._set(step, status="cached", outputs=outputs, cached_from=hit.created_at,
                       started_at=_now(), finished_at=_now(), duration=0.0)
@@ -451,25 +489,26 @@ class Scheduler:
         try:
             return future.result()
         except Exception as exc:  # the engine lost the task (a worker died, ...)
-            now = _now()
-            return StepOutcome(step=name, ok=False, log="", started_at=now, finished_at=now,
-                               duration=0.0, host="", error=f"{type(exc).__name__}: {exc}")
+            return failed_outcome(name, f"{type(exc).__name__}: {exc}")
 
     def _finish(self, name: str, outcome: StepOutcome) -> None:
         step = self.run.steps[name]
         timing = {"started_at": outcome.started_at, "finished_at": outcome.finished_at,
                   "duration": outcome.duration, "host": outcome.host}
+        if is_remote(outcome.log):
+            step.log_uri = outcome.log
         if not outcome.ok:
             step.log_tail = outcome.log_tail
             self._fail(step, outcome.error or "failed", **timing)
             return
-        outputs = {n: Path(v) if n in outcome.digests else v for n, v in outcome.outputs.items()}
+        outputs = {n: _artifact(v) if n in outcome.digests else v
+                   for n, v in outcome.outputs.items()}
         self.digests.update({str(outputs[n]): d for n, d in outcome.digests.items()})
         if step.cache_key:
             with suppress(OSError):  # a full disk must not fail a step that worked
                 self.cache.save(step.cache_key, step=name, function=step.function,
                                 outputs=outcome.outputs, digests=outcome.digests,
-                                output_dir=step.step_dir / "outputs")
+                                output_dir=step.step_dir / "outputs", store=self.storage)
         self._set(step, status="succeeded", outputs=outputs, **timing)
 
     def _fail(self, step: StepRun, error: str, **timing: Any) -> None:
@@ -483,14 +522,16 @@ class Scheduler:
 
 def run_graph(graph: PipelineGraph, params: dict[str, Any], *, home: Path,
               engine: str = "local", workers: int = 2, address: str | None = None,
-              env: str = "current", use_cache: bool = True, runs_dir: Path | None = None,
-              on_event: OnEvent | None = None) -> PipelineRun:
+              storage: str | None = None, env: str = "current", use_cache: bool = True,
+              runs_dir: Path | None = None, on_event: OnEvent | None = None) -> PipelineRun:
     """Check, then run every step of `graph`; the returned run may have failed."""
     values = resolve_params(graph, params)
     preflight(graph, env)
-    make_executor = executor_factory(engine, workers=workers, address=address)
+    bucket = artifact_storage(engine, storage)
+    make_executor = executor_factory(engine, workers=workers, address=address, storage=bucket)
     scheduler = Scheduler(
         graph, values, make_executor, engine=engine, env=env,
         cache=StepCache(home / "cache" / "steps"), use_cache=use_cache,
-        runs_dir=runs_dir or home / "runs", venvs_dir=home / "venvs", on_event=on_event)
+        runs_dir=runs_dir or home / "runs", venvs_dir=home / "venvs", storage=bucket,
+        on_event=on_event)
     return scheduler.execute()

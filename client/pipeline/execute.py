@@ -63,8 +63,17 @@ def log_tail(log: Path, lines: int = LOG_TAIL_LINES) -> str:
         return ""
 
 
-def _now() -> str:
+def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat()
+
+
+def failed_outcome(step: str, error: str, *, started_at: str | None = None,
+                   duration: float = 0.0, host: str = "", log_tail: str = "") -> StepOutcome:
+    """A step that did not get to run, or whose result was lost (engine or transfer trouble)."""
+    finished_at = utc_now()
+    return StepOutcome(step=step, ok=False, log="", started_at=started_at or finished_at,
+                       finished_at=finished_at, duration=duration, host=host, error=error,
+                       log_tail=log_tail)
 
 
 def execute_step(task: StepTask, warm: WarmRun | None = None) -> StepOutcome:
@@ -73,7 +82,7 @@ def execute_step(task: StepTask, warm: WarmRun | None = None) -> StepOutcome:
     output_dir = Path(task.request["output_dir"])
     output_dir.mkdir(parents=True, exist_ok=True)
     log = step_dir / "log.txt"
-    started_at, started = _now(), time.monotonic()
+    started_at, started = utc_now(), time.monotonic()
     outputs: dict[str, Any] = {}
     digests: dict[str, str] = {}
     error: str | None = None
@@ -99,7 +108,7 @@ def execute_step(task: StepTask, warm: WarmRun | None = None) -> StepOutcome:
         error = f"{type(exc).__name__}: {exc}"
     return StepOutcome(
         step=task.step, ok=error is None, log=str(log), started_at=started_at,
-        finished_at=_now(), duration=round(time.monotonic() - started, 3),
+        finished_at=utc_now(), duration=round(time.monotonic() - started, 3),
         host=socket.gethostname(), outputs=outputs if error is None else {},
         digests=digests if error is None else {}, error=error,
         log_tail=log_tail(log) if error is not None else "")

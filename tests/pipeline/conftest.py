@@ -1,12 +1,16 @@
-"""The pipeline tests' function folders, written fresh for every test."""
+"""The pipeline tests' function folders, written fresh for every test; and, for the tests that
+run the five-step catalog pipeline (`tests.pipeline.catalog`), a seeded hub and one user per
+module."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import write_function
+from tests.helpers import CLI, HubProcess, start_hub, write_function
+from tests.pipeline.catalog import PIPELINE
 from tests.pipeline.exports import record_image
 from tests.pipeline.functions import ADD, BOOM, NAP, NUMBERS, make_function
 
@@ -42,3 +46,36 @@ def imaged(fns: dict[str, Path]) -> dict[str, Path]:
     record_image(fns["add"])
     record_image(fns["nap"])
     return fns
+
+
+@pytest.fixture(scope="module")
+def catalog_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
+    process = start_hub(tmp_path_factory.mktemp("catalog-hub") / "data", seed=True)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def catalog_user_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One user for the module, so later tests find the step cache the first one filled."""
+    return tmp_path_factory.mktemp("catalog-user")
+
+
+@pytest.fixture
+def catalog_user(catalog_hub: HubProcess, catalog_user_root: Path,
+                 monkeypatch: pytest.MonkeyPatch) -> CLI:
+    """The module's user, also for the SDK in this process (its FNHUB_* environment)."""
+    cli = CLI(catalog_user_root, catalog_hub.url)
+    for key, value in cli.env.items():
+        if key.startswith("FNHUB_"):
+            monkeypatch.setenv(key, value)
+    return cli
+
+
+@pytest.fixture
+def catalog_project(catalog_user: CLI) -> Path:
+    """A folder holding the five-step `pipeline.yaml`."""
+    folder = catalog_user.root / "project"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pipeline.yaml").write_text(PIPELINE)
+    return folder

@@ -11,94 +11,27 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from fnhub.pipeline import Pipeline, PipelineRun
-from tests.helpers import CLI, HubProcess, start_hub
+from tests.helpers import CLI, HubProcess
+from tests.pipeline.catalog import PIPELINE, STEPS, statuses
 
 pytestmark = pytest.mark.slow
 
-PIPELINE = """\
-apiVersion: fnhub/v1
-kind: Pipeline
-metadata: {name: iris-classifier}
-spec:
-  params:
-    dataset: {type: str, default: iris}
-    test_size: {type: float, default: 0.2}
-    cv: {type: int, default: 3}
-    bins: {type: int, default: 10}
-  steps:
-    - name: data
-      uses: hub://load-dataset:^1
-      with: {name: "${{ params.dataset }}"}
-    - name: split
-      uses: hub://split-dataset:^1
-      with: {table: "${{ steps.data.outputs.dataset }}", test_size: "${{ params.test_size }}",
-             seed: 7}
-    - name: train
-      uses: hub://train:^1
-      with:
-        dataset: "${{ steps.split.outputs.train }}"
-        cv: "${{ params.cv }}"
-        params: {n_estimators: 25}
-    - name: evaluate
-      uses: hub://evaluate:^1
-      with: {model: "${{ steps.train.outputs.model }}", dataset: "${{ steps.split.outputs.test }}"}
-    - name: describe
-      uses: hub://describe:^1
-      with: {table: "${{ steps.data.outputs.dataset }}", label_column: target,
-             bins: "${{ params.bins }}"}
-"""
-STEPS = ["data", "split", "train", "evaluate", "describe"]
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
-    process = start_hub(tmp_path_factory.mktemp("five-step-hub") / "data", seed=True)
-    yield process
-    process.stop()
-
-
-@pytest.fixture(scope="module")
-def user_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One user for the module, so later tests find the step cache the first one filled."""
-    return tmp_path_factory.mktemp("five-step-user")
-
-
-@pytest.fixture
-def user(hub: HubProcess, user_root: Path, monkeypatch: pytest.MonkeyPatch) -> CLI:
-    cli = CLI(user_root, hub.url)
-    for key, value in cli.env.items():
-        if key.startswith("FNHUB_"):
-            monkeypatch.setenv(key, value)
-    return cli
-
-
-@pytest.fixture
-def project(user: CLI) -> Path:
-    folder = user.root / "project"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "pipeline.yaml").write_text(PIPELINE)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def locked_copy(hub: HubProcess, user_root: Path) -> Path:
+def locked_copy(catalog_hub: HubProcess, catalog_user_root: Path) -> Path:
     """A folder with the pipeline and its lock, for the tests that break the pipeline."""
-    folder = user_root / "broken"
+    folder = catalog_user_root / "broken"
     folder.mkdir()
     (folder / "pipeline.yaml").write_text(PIPELINE)
-    CLI(user_root, hub.url).ok("pipeline", "lock", "pipeline.yaml", cwd=folder)
+    CLI(catalog_user_root, catalog_hub.url).ok("pipeline", "lock", "pipeline.yaml", cwd=folder)
     return folder
-
-
-def statuses(run: PipelineRun) -> dict[str, str]:
-    return {name: step.status for name, step in run.steps.items()}
 
 
 def timed_run(pipeline: Pipeline, **params: object) -> tuple[PipelineRun, float]:
@@ -107,10 +40,10 @@ def timed_run(pipeline: Pipeline, **params: object) -> tuple[PipelineRun, float]
     return run, time.monotonic() - started
 
 
-def test_local_engine_caches_and_reruns_only_what_a_change_feeds(project: Path,
-                                                                 user: CLI) -> None:
-    pipeline = Pipeline.from_yaml(project / "pipeline.yaml")
-    host = user.hub_url.split("//")[1] if user.hub_url else ""
+def test_local_engine_caches_and_reruns_only_what_a_change_feeds(catalog_project: Path,
+                                                                 catalog_user: CLI) -> None:
+    pipeline = Pipeline.from_yaml(catalog_project / "pipeline.yaml")
+    host = catalog_user.hub_url.split("//")[1] if catalog_user.hub_url else ""
     for name, node in pipeline.graph.steps.items():
         assert node.function.pinned and node.function.pinned.startswith(f"hub://{host}/library/")
         assert node.function.version == "1.0.0", name
@@ -123,7 +56,7 @@ def test_local_engine_caches_and_reruns_only_what_a_change_feeds(project: Path,
     assert first.outputs["describe"]["n_columns"] == 5
     assert first.outputs["train"]["cv_score"] > 0.85
 
-    second, second_s = timed_run(Pipeline.from_yaml(project / "pipeline.yaml"))
+    second, second_s = timed_run(Pipeline.from_yaml(catalog_project / "pipeline.yaml"))
     assert statuses(second) == dict.fromkeys(STEPS, "cached")
     assert second_s * 10 <= first_s, f"cached run {second_s:.2f}s vs first {first_s:.2f}s"
     assert second.outputs["evaluate"]["score"] == first.outputs["evaluate"]["score"]
@@ -132,8 +65,8 @@ def test_local_engine_caches_and_reruns_only_what_a_change_feeds(project: Path,
     assert second.outputs["evaluate"]["metrics"].is_relative_to(second.run_dir)
 
     # one parameter through the CLI, locked to what the SDK runs resolved: only describe runs
-    changed = user.json("pipeline", "run", "pipeline.yaml", "--locked", "-p", "bins=5",
-                        cwd=project)
+    changed = catalog_user.json("pipeline", "run", "pipeline.yaml", "--locked", "-p",
+                                "bins=5", cwd=catalog_project)
     assert changed["steps"] == {**dict.fromkeys(STEPS, "cached"), "describe": "succeeded"}
 
     # a split parameter: split and everything downstream of it, not data nor describe
@@ -143,9 +76,10 @@ def test_local_engine_caches_and_reruns_only_what_a_change_feeds(project: Path,
     assert resplit.outputs["split"]["sizes"]["test"] == 45
 
 
-def test_dask_local_cluster_gives_the_same_metrics(project: Path, user: CLI) -> None:
+def test_dask_local_cluster_gives_the_same_metrics(catalog_project: Path,
+                                                   catalog_user: CLI) -> None:
     pytest.importorskip("distributed")
-    pipeline = Pipeline.from_yaml(project / "pipeline.yaml")
+    pipeline = Pipeline.from_yaml(catalog_project / "pipeline.yaml")
     local = pipeline.run()
     remote = pipeline.run(engine="dask", workers=2, cache=False)
     assert remote.engine == "dask"
@@ -160,9 +94,10 @@ def test_dask_local_cluster_gives_the_same_metrics(project: Path, user: CLI) -> 
         assert {k: remote.outputs[step][k] for k in values} == values
 
 
-def test_exports_install_the_pinned_functions_in_the_base_image(project: Path, user: CLI,
+def test_exports_install_the_pinned_functions_in_the_base_image(catalog_project: Path,
+                                                                catalog_user: CLI,
                                                                 tmp_path: Path) -> None:
-    pipeline = Pipeline.from_yaml(project / "pipeline.yaml")
+    pipeline = Pipeline.from_yaml(catalog_project / "pipeline.yaml")
     graph = pipeline.graph
     ir = yaml.safe_load(pipeline.export("kfp", tmp_path / "kfp.yaml").read_text())
     tasks = ir["root"]["dag"]["tasks"]
@@ -200,7 +135,7 @@ def test_exports_install_the_pinned_functions_in_the_base_image(project: Path, u
                .replace("{{$.outputs.parameters['n_features'].output_file}}",
                         str(out / "n_features"))
             for arg in container["args"]]
-    env = {**user.env, "PIP_NO_INDEX": "1",
+    env = {**catalog_user.env, "PIP_NO_INDEX": "1",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "FNHUB_HOME": str(tmp_path / "pod-home")}
     proc = subprocess.run([*container["command"], *args], capture_output=True, text=True,
@@ -224,11 +159,12 @@ def test_exports_install_the_pinned_functions_in_the_base_image(project: Path, u
      "is stale: step 'train' uses hub://train:1.0.0, but the lock has hub://train:^1"),
 ], ids=["wiring", "cycle", "stale-lock"])
 def test_wiring_errors_cycles_and_stale_locks_fail_before_any_step(
-        user: CLI, locked_copy: Path, change: tuple[str, str], message: str) -> None:
+        catalog_user: CLI, locked_copy: Path, change: tuple[str, str], message: str) -> None:
     """Acceptance 4 on the catalog: each is refused with its reason, and nothing runs."""
     folder = locked_copy
     (folder / "pipeline.yaml").write_text(PIPELINE.replace(*change))
-    runs = user.root / "home" / "runs"
+    runs = catalog_user.root / "home" / "runs"
     before = set(runs.iterdir()) if runs.is_dir() else set()
-    user.fails("pipeline", "run", "pipeline.yaml", "--locked", cwd=folder, match=message)
+    catalog_user.fails("pipeline", "run", "pipeline.yaml", "--locked", cwd=folder,
+                       match=message)
     assert (set(runs.iterdir()) if runs.is_dir() else set()) == before
