@@ -159,3 +159,23 @@ def test_every_function_runs_in_a_venv_of_its_own_requirements(published: list[d
         code = server.wait(timeout=30)
     assert code == 0
     assert os.path.isdir(model)
+
+
+def test_describe_explains_bad_input_in_one_line(published: list[dict], as_user: CLI,
+                                                 tmp_path: Path) -> None:
+    """Issue #3, acceptance 4, through `hub run` of the published function."""
+    iris = tmp_path / "iris.csv"
+    as_user.ok("run", "hub://load-dataset:^1", "-p", "name=iris", "--out", str(tmp_path / "d"))
+    shutil.copyfile(next((tmp_path / "d" / "outputs").rglob("*.csv")), iris)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("a,b,c\n")
+    picture = tmp_path / "picture.csv"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    for inputs, problem in [
+        (["-i", f"table={iris}", "-p", "label_column=species"],
+         "label column 'species' not found in iris.csv"),
+        (["-i", f"table={empty}"], "table empty.csv is empty (no rows)"),
+        (["-i", f"table={picture}"], "could not parse picture.csv as CSV"),
+    ]:
+        output = as_user.fails("run", "hub://describe:^1", *inputs, match=problem)
+        assert len([line for line in output.splitlines() if line.startswith("error")]) == 1
