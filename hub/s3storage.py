@@ -46,6 +46,8 @@ from fnhub.hub.storage import (
     Staged,
     StagingWriter,
     UploadSession,
+    read_chunks,
+    read_path,
 )
 from fnhub.packaging import HashingWriter, digest_hex
 
@@ -190,7 +192,7 @@ class S3BlobStore(BlobStore):
         if absorbed:
             merged = self.stage(chain(self._stream(absorbed[0].locator, CHUNK_SIZE, 0,
                                                    "the upload's last chunk"),
-                                      _read_file(staged.path)))
+                                      read_path(staged.path)))
             staged.path.unlink(missing_ok=True)
             staged = merged
         number = max((_part_number(p) for p in parts if _is_mpu_part(p)), default=0)
@@ -215,21 +217,18 @@ class S3BlobStore(BlobStore):
         multipart upload, or (no number) a tail object."""
         offset, size = piece
         with path.open("rb") as fh:
-            fh.seek(offset)
-            hashing = HashingWriter()
-            for chunk in _read_file_slice(fh, size):
-                hashing.write(chunk)
+            digest = _slice_digest(fh, offset, size)
             fh.seek(offset)
             if number is None:
                 key = self._session_key(session, f"tail-{uuid.uuid4().hex}")
                 self.client.put_object(Bucket=self.bucket, Key=key, ContentLength=size,
                                        Body=_Slice(fh, size))
-                return Part(key, hashing.digest, size)
+                return Part(key, digest, size)
             etag = self.client.upload_part(
                 Bucket=self.bucket, Key=self._session_key(session, "blob"),
                 UploadId=session.handle, PartNumber=number, ContentLength=size,
                 Body=_Slice(fh, size))["ETag"]
-        return Part(f"{_MPU}{number}:{etag}", hashing.digest, size)
+        return Part(f"{_MPU}{number}:{etag}", digest, size)
 
     def drop_parts(self, session: UploadSession, parts: list[Part]) -> None:
         """Tail objects are deleted; multipart parts go with their upload's completion."""
@@ -302,7 +301,7 @@ class S3BlobStore(BlobStore):
         try:
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+            if not _missing(exc):  # completed or aborted already
                 raise
 
     def sweep(self, live: LiveUploads, cutoff: float) -> list[str]:
@@ -315,14 +314,11 @@ class S3BlobStore(BlobStore):
             if session not in live.sessions and obj["LastModified"].timestamp() < cutoff:
                 self.client.delete_object(Bucket=self.bucket, Key=obj["Key"])
                 removed.append(f"s3://{self.bucket}/{obj['Key']}")
-        pages = self.client.get_paginator("list_multipart_uploads").paginate(
-            Bucket=self.bucket, Prefix=self.prefix)
-        for page in pages:
-            for upload in page.get("Uploads", []):
-                if upload["UploadId"] not in live.handles \
-                        and upload["Initiated"].timestamp() < cutoff:
-                    self._abort(upload["Key"], upload["UploadId"])
-                    removed.append(f"multipart upload of s3://{self.bucket}/{upload['Key']}")
+        for upload in self._multipart_uploads():
+            if upload["UploadId"] not in live.handles \
+                    and upload["Initiated"].timestamp() < cutoff:
+                self._abort(upload["Key"], upload["UploadId"])
+                removed.append(f"multipart upload of s3://{self.bucket}/{upload['Key']}")
         for path in self.staging():
             with suppress(FileNotFoundError):
                 if path.stat().st_mtime < cutoff:
@@ -330,11 +326,15 @@ class S3BlobStore(BlobStore):
                     removed.append(str(path))
         return removed
 
-    def multipart_uploads(self) -> list[str]:
-        """Keys of the multipart uploads in progress, for maintenance and tests."""
+    def _multipart_uploads(self) -> Iterator[dict[str, Any]]:
         pages = self.client.get_paginator("list_multipart_uploads").paginate(
             Bucket=self.bucket, Prefix=self.prefix)
-        return sorted(u["Key"] for page in pages for u in page.get("Uploads", []))
+        for page in pages:
+            yield from page.get("Uploads", [])
+
+    def multipart_uploads(self) -> list[str]:
+        """Keys of the multipart uploads in progress, for maintenance and tests."""
+        return sorted(upload["Key"] for upload in self._multipart_uploads())
 
     def staging(self) -> list[Path]:
         """Uploads currently in local staging."""
@@ -357,7 +357,7 @@ def _part_number(part: Part) -> int:
 def _slice_digest(fh: BinaryIO, offset: int, size: int) -> str:
     fh.seek(offset)
     hashing = HashingWriter()
-    for chunk in _read_file_slice(fh, size):
+    for chunk in read_chunks(fh, size=size):
         hashing.write(chunk)
     return hashing.digest
 
@@ -367,23 +367,6 @@ def _chunks(body: Any, chunk_size: int) -> Iterator[bytes]:
         yield from body.iter_chunks(chunk_size)
     finally:
         body.close()
-
-
-def _read_file(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as fh:
-        yield from _read_file_slice(fh, None)
-
-
-def _read_file_slice(fh: BinaryIO, size: int | None) -> Iterator[bytes]:
-    """`size` bytes (or all) from `fh`'s position, in chunks."""
-    left = size
-    while left is None or left > 0:
-        chunk = fh.read(CHUNK_SIZE if left is None else min(CHUNK_SIZE, left))
-        if not chunk:
-            return
-        if left is not None:
-            left -= len(chunk)
-        yield chunk
 
 
 class _Slice(io.RawIOBase):

@@ -234,7 +234,7 @@ class FileBlobStore(BlobStore):
         except FileNotFoundError:
             raise NotFound(f"blob {digest} is not in storage") from None
         fh.seek(start)
-        return _read_chunks(fh, chunk_size)
+        return _read_and_close(fh, chunk_size)
 
     def add_part(self, session: UploadSession, parts: list[Part],
                  staged: Staged) -> tuple[list[Part], list[Part]]:
@@ -252,7 +252,7 @@ class FileBlobStore(BlobStore):
         for part in parts:
             if not Path(part.locator).is_file():
                 raise NotFound(f"upload part {part.locator} is gone")
-        staged = self.stage(chain.from_iterable(_read_path(Path(p.locator), CHUNK_SIZE)
+        staged = self.stage(chain.from_iterable(read_path(Path(p.locator))
                                                 for p in parts), max_size=max_size)
         return Part(str(staged.path), staged.digest, staged.size)
 
@@ -301,12 +301,24 @@ class FileBlobStore(BlobStore):
         return sorted(self._tmp.iterdir())
 
 
-def _read_chunks(fh: BinaryIO, chunk_size: int) -> Iterator[bytes]:
+def read_chunks(fh: BinaryIO, chunk_size: int = CHUNK_SIZE,
+                size: int | None = None) -> Iterator[bytes]:
+    """`size` bytes (or all) from `fh`'s position, in chunks; `fh` stays open."""
+    left = size
+    while left is None or left > 0:
+        chunk = fh.read(chunk_size if left is None else min(chunk_size, left))
+        if not chunk:
+            return
+        if left is not None:
+            left -= len(chunk)
+        yield chunk
+
+
+def _read_and_close(fh: BinaryIO, chunk_size: int) -> Iterator[bytes]:
     with fh:
-        while chunk := fh.read(chunk_size):
-            yield chunk
+        yield from read_chunks(fh, chunk_size)
 
 
-def _read_path(path: Path, chunk_size: int) -> Iterator[bytes]:
+def read_path(path: Path, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
     with path.open("rb") as fh:
-        yield from _read_chunks(fh, chunk_size)
+        yield from read_chunks(fh, chunk_size)

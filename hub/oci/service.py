@@ -442,14 +442,13 @@ def finish_upload(hub: Hub, caller: Caller, repository: str, upload_id: str,
         raise too_large() from None
     info = BlobInfo(closed.digest, closed.size)
     try:
-        if info.digest != digest:
-            cancel_upload(hub, caller, repository, upload_id)
-            _check_received(info.digest, digest)
-        with hub.db.write() as session:
+        with hub.db.write() as session:  # the session ends either way
             repo = _writable(session, caller, repository)
             session.delete(_upload(session, repository, upload_id))
-            _add_link(session, repo, info.digest, info.size)
-            hub.store.commit_part(closed)
+            if info.digest == digest:
+                _add_link(session, repo, info.digest, info.size)
+                hub.store.commit_part(closed)
+        _check_received(info.digest, digest)
     finally:
         hub.store.abort_session(store_session, [*parts, closed])
     return info
