@@ -202,14 +202,18 @@ def test_an_interrupted_run_kills_its_running_steps(tmp_path: Path, fns: dict[st
         deadline = time.monotonic() + 60
         record: dict = {}
         workers: set[int] = set()
-        while time.monotonic() < deadline and ({s["status"] for s in record.get(
-                "steps", {}).values()} != {"running"} or len(workers) < 2):
+        while time.monotonic() < deadline and engine.poll() is None and ({
+                s["status"] for s in record.get("steps", {}).values()} != {"running"}
+                or len(workers) < 2):
             time.sleep(0.1)
             for path in runs.glob("*-interrupted-*/run.json"):
                 record = json.loads(path.read_text())
+            # -ww: with COLUMNS set (CI sets it) ps cuts the command line short of the name
             workers = {int(line.split()[0]) for line in subprocess.run(  # ps exits 1 on none
-                ["ps", "-o", "pid=,args=", "--ppid", str(engine.pid)], capture_output=True,
-                text=True, check=False).stdout.splitlines() if "workers.py" in line}
+                ["ps", "-ww", "-o", "pid=,args=", "--ppid", str(engine.pid)],
+                capture_output=True, text=True, check=False).stdout.splitlines()
+                if "workers.py" in line}
+        assert engine.poll() is None, engine.communicate()[0]
         assert len(workers) == 2
         os.kill(engine.pid, signal.SIGINT)  # the engine only, as Jupyter's interrupt does
         output, _ = engine.communicate(timeout=20)  # not the steps' 60 seconds
