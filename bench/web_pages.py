@@ -63,7 +63,7 @@ def main() -> int:
             "namespace (library)": "/library",
             "namespace (50 fns)": "/gen14",
             "function (describe)": "/library/describe",
-            "version (describe)": "/library/describe/1.0.0",
+            "version (describe)": "/library/describe/1.1.0",
             "function (300 versions)": f"/{deep_ns}/{deep_name}",
             "not found, near name": "/library/describ",
             "not found, no namespace": "/nobody/describe",

@@ -1,4 +1,5 @@
-"""Summary statistics and histograms of a table (fnhub catalog: describe).
+"""Summary statistics, correlations, histograms and an HTML report of a table (fnhub catalog:
+describe).
 
 Plots are drawn with matplotlib's object API on an Agg canvas, never through pyplot, so the
 function leaves no global backend or figure state behind when it runs in-process.
@@ -6,6 +7,8 @@ function leaves no global backend or figure state behind when it runs in-process
 
 from __future__ import annotations
 
+import base64
+import html
 import os
 import re
 import shutil
@@ -34,7 +37,8 @@ SNIFF_BYTES = 64 * 1024
 
 
 def describe(table: Path, label_column: str | None = None, bins: int = 20) -> dict[str, Any]:
-    """Write `summary.csv` and `plots/` (one histogram per numeric column) for `table`."""
+    """Write `summary.csv`, `correlations.csv`, `plots/` (one histogram per numeric column) and
+    `report.html` (all of them on one page) for `table`."""
     frame = read_table(Path(table))
     if label_column is not None and label_column not in frame.columns:
         raise ValueError(
@@ -46,13 +50,21 @@ def describe(table: Path, label_column: str | None = None, bins: int = 20) -> di
 
     out_dir = Path(os.environ.get("FNHUB_OUTPUT_DIR") or tempfile.mkdtemp(prefix="describe-"))
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary_path = out_dir / "summary.csv"
+    paths = {name: out_dir / name for name in ("summary.csv", "correlations.csv", "report.html")}
     summary = summarize(frame)
-    _write_atomic(summary_path, lambda path: summary.to_csv(path, index=False))
-    plots_dir = _write_plots(frame, out_dir / "plots", label_column, bins)
+    _write_atomic(paths["summary.csv"], lambda path: summary.to_csv(path, index=False))
+    correlations = correlate(frame)
+    _write_atomic(paths["correlations.csv"], correlations.to_csv)
+    plots_dir = out_dir / "plots"
+    plot_files = _write_plots(frame, plots_dir, label_column, bins)
+    histograms = [(name, (plots_dir / file).read_bytes()) for name, file in plot_files]
+    page = render_html(Path(table).name, frame.shape, summary, correlations, histograms)
+    _write_atomic(paths["report.html"], lambda path: path.write_text(page, encoding="utf-8"))
     return {
-        "summary": summary_path,
+        "summary": paths["summary.csv"],
+        "correlations": paths["correlations.csv"],
         "plots": plots_dir,
+        "report": paths["report.html"],
         "n_rows": int(frame.shape[0]),
         "n_columns": int(frame.shape[1]),
     }
@@ -138,6 +150,19 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
+def correlate(frame: pd.DataFrame) -> pd.DataFrame:
+    """Pearson correlations of the numeric columns, indexed by a `column` axis for the CSV.
+
+    Each pair uses the rows where both values are finite (missing values and infinities are
+    skipped); a pair with too few such rows, or a constant column, gives NaN. With one numeric
+    column the matrix is 1x1, with none it is empty: the shape always follows the columns.
+    """
+    numeric = [name for name in frame.columns if is_numeric(frame[name])]
+    matrix = frame[numeric].astype("float64").corr(method="pearson")
+    matrix.index.name = "column"
+    return matrix
+
+
 def label_groups(labels: pd.Series) -> pd.Series:
     """Labels to split histograms by: the values themselves when few, else coarser groups.
 
@@ -153,25 +178,32 @@ def label_groups(labels: pd.Series) -> pd.Series:
     return text.where(text.isin(keep) | text.isna(), "(other)")
 
 
-def _write_plots(frame: pd.DataFrame, target: Path, label_column: str | None, bins: int) -> Path:
-    """Draw all histograms into a fresh folder, then swap it in place of any older `plots/`."""
+def _write_plots(
+    frame: pd.DataFrame, target: Path, label_column: str | None, bins: int
+) -> list[tuple[Any, str]]:
+    """Draw all histograms into a fresh folder, then swap it in place of any older `plots/`.
+
+    Returns (column, file name) pairs, so the report can embed the very files written here.
+    """
     work = Path(tempfile.mkdtemp(dir=target.parent, prefix=".plots-", suffix=".tmp"))
     try:
         groups = label_groups(frame[label_column]) if label_column is not None else None
         used: set[str] = set()
+        files = []
         for name in frame.columns:
             if not is_numeric(frame[name]):
                 continue
             split = groups if name != label_column else None
             figure = _histogram(frame[name], split, label_column, bins)
-            figure.savefig(work / _file_name(str(name), used), format="png", dpi=100)
+            files.append((name, _file_name(str(name), used)))
+            figure.savefig(work / files[-1][1], format="png", dpi=100)
         if target.exists():
             shutil.rmtree(target)
         os.replace(work, target)
     finally:
         if work.exists():
             shutil.rmtree(work)
-    return target
+    return files
 
 
 def _histogram(
@@ -208,6 +240,106 @@ def _file_name(column: str, used: set[str]) -> str:
         name = f"{stem}-{n}.png"
     used.add(name)
     return name
+
+
+def render_html(
+    table_name: str,
+    shape: tuple[int, int],
+    summary: pd.DataFrame,
+    correlations: pd.DataFrame,
+    histograms: list[tuple[Any, bytes]],
+) -> str:
+    """One self-contained page (inline CSS, PNGs as data: URLs, no scripts), so it can be
+    mailed or archived as a single file; every text taken from the data is escaped."""
+    summary_rows = "\n".join(
+        "<tr>" + "".join(_cell(value, ".6g") for value in row) + "</tr>"
+        for row in summary.itertuples(index=False)
+    )
+    missing_rows = "\n".join(
+        f"<tr>{_cell(row.column, '')}{_cell(row.missing, '')}"
+        f'<td><meter min="0" max="100" value="{row.missing_pct:.1f}"></meter> '
+        f"{row.missing_pct:.1f}</td></tr>"
+        for row in summary.itertuples(index=False)
+    )
+    summary_header = "".join(_cell(name, "", "th") for name in summary.columns)
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>describe: {html.escape(table_name)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
+table {{ border-collapse: collapse; margin-bottom: 1rem; }}
+th, td {{ border: 1px solid #ccc; padding: 0.3rem 0.6rem; text-align: right; }}
+tbody th, tbody td:first-child {{ text-align: left; }}
+.wide {{ overflow-x: auto; }}
+figure {{ display: inline-block; margin: 0 1rem 1rem 0; }}
+img {{ max-width: 100%; height: auto; }}
+</style>
+</head>
+<body>
+<h1>describe: <code>{html.escape(table_name)}</code></h1>
+<p>{shape[0]} rows &times; {shape[1]} columns.</p>
+<h2>Summary</h2>
+<div class="wide"><table>
+<thead><tr>{summary_header}</tr></thead>
+<tbody>
+{summary_rows}
+</tbody>
+</table></div>
+<h2>Missing values</h2>
+<table>
+<thead><tr><th>column</th><th>missing</th><th>missing %</th></tr></thead>
+<tbody>
+{missing_rows}
+</tbody>
+</table>
+<h2>Correlations (Pearson)</h2>
+<div class="wide">{_correlation_table(correlations)}</div>
+<h2>Histograms</h2>
+{_figures(histograms)}
+</body>
+</html>
+"""
+
+
+def _correlation_table(correlations: pd.DataFrame) -> str:
+    """The matrix with its column names on both axes; a sentence instead of an empty table."""
+    if correlations.empty:
+        return "<p>No numeric columns, so no correlations.</p>"
+    header = "".join(_cell(name, "", "th") for name in correlations.columns)
+    body = "\n".join(
+        "<tr>" + _cell(name, "", "th") + "".join(_cell(v, ".3f") for v in values) + "</tr>"
+        for name, *values in correlations.itertuples(name=None)
+    )
+    return (
+        f"<table>\n<thead><tr><th>column</th>{header}</tr></thead>\n"
+        f"<tbody>\n{body}\n</tbody>\n</table>"
+    )
+
+
+def _figures(histograms: list[tuple[Any, bytes]]) -> str:
+    """Each PNG inline as a data: URL, named in its alt text and caption."""
+    if not histograms:
+        return "<p>No numeric columns, so no histograms.</p>"
+    return "\n".join(
+        f'<figure><img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" '
+        f'alt="histogram of {html.escape(str(name))}">'
+        f"<figcaption>{html.escape(str(name))}</figcaption></figure>"
+        for name, png in histograms
+    )
+
+
+def _cell(value: Any, spec: str, tag: str = "td") -> str:
+    """A table cell: floats formatted by `spec`, missing values as a dash, all text escaped."""
+    if not pd.api.types.is_list_like(value) and pd.isna(value):
+        text = "&ndash;"
+    elif isinstance(value, (float, np.floating)):
+        text = format(value, spec)
+    else:
+        text = html.escape(str(value))
+    return f"<{tag}>{text}</{tag}>"
 
 
 def _write_atomic(target: Path, write: Callable[[Path], object]) -> None:
