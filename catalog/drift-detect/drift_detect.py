@@ -44,11 +44,14 @@ def drift_detect(
     p_value: float = 0.05,
     bins: int = 10,
 ) -> dict[str, Any]:
-    """Compare each feature of `current` with `reference`; write the report, summary and page."""
+    """Compare each feature of `current` with `reference`; write the report, summary and page.
+
+    Columns only `current` has are left out and listed as `ignored_columns`.
+    """
     _check_parameters(psi_threshold, p_value, bins)
     ref = read_table(Path(reference))
     cur = read_table(Path(current))
-    features = feature_columns(ref, cur, label_column)
+    features, ignored = feature_columns(ref, cur, label_column)
 
     rows = [compare(ref[name], cur[name], bins) for name in features]
     report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
@@ -64,6 +67,7 @@ def drift_detect(
         "n_features": len(features),
         "n_drifted": len(drifted),
         "drifted_features": drifted,
+        "ignored_columns": ignored,
         "share": len(drifted) / len(features),
         "drifted": bool(drifted),
         "rule": RULE,
@@ -131,22 +135,30 @@ def read_table(path: Path) -> pd.DataFrame:
     return frame
 
 
-def feature_columns(ref: pd.DataFrame, cur: pd.DataFrame, label_column: str | None) -> list[Any]:
-    """The columns to compare, in the reference's order; both tables must have the same ones."""
-    only_ref = [str(c) for c in ref.columns if c not in set(cur.columns)]
-    only_cur = [str(c) for c in cur.columns if c not in set(ref.columns)]
-    if only_ref or only_cur:
-        parts = [f"only in reference: {', '.join(only_ref)}"] if only_ref else []
-        parts += [f"only in current: {', '.join(only_cur)}"] if only_cur else []
-        raise ValueError(f"the tables have different columns ({'; '.join(parts)})")
+def feature_columns(
+    ref: pd.DataFrame, cur: pd.DataFrame, label_column: str | None
+) -> tuple[list[Any], list[str]]:
+    """The features to compare, in the reference's order, and the columns only `current` has.
+
+    Those extra columns (a scored batch's predictions, say) are ignored rather than refused:
+    the reference cannot say what they should look like. A reference feature missing from
+    `current` is an error, since its drift cannot be measured; the label may be missing, as
+    it is not compared and a batch to score usually has none.
+    """
     if label_column is not None and label_column not in ref.columns:
         raise ValueError(
-            f"label column {label_column!r} not found (columns: {', '.join(map(str, ref.columns))})"
+            f"label column {label_column!r} not found in the reference "
+            f"(columns: {', '.join(map(str, ref.columns))})"
         )
     features = [c for c in ref.columns if c != label_column]
     if not features:
         raise ValueError(f"no feature columns to compare besides label column {label_column!r}")
-    return features
+    cur_columns, ref_columns = set(cur.columns), set(ref.columns)
+    missing = [str(c) for c in features if c not in cur_columns]
+    if missing:
+        raise ValueError(f"current lacks column(s) of the reference: {', '.join(missing)}")
+    ignored = [str(c) for c in cur.columns if c not in ref_columns]
+    return features, ignored
 
 
 def is_numeric(series: pd.Series) -> bool:
@@ -254,6 +266,10 @@ def render_html(report: pd.DataFrame, summary: dict[str, Any], ref_name: str, cu
         if summary["drifted"]
         else f"No drift detected in {summary['n_features']} features"
     )
+    ignored = ""
+    if summary["ignored_columns"]:
+        names = ", ".join(f"<code>{html.escape(c)}</code>" for c in summary["ignored_columns"])
+        ignored = f"<p>Only in current, not compared: {names}.</p>\n"
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -275,7 +291,7 @@ current: <code>{html.escape(cur_name)}</code> ({summary["n_current"]} rows).</p>
 <p class="verdict">{verdict}.</p>
 <p>Rule: {html.escape(RULE)}; psi_threshold = {summary["psi_threshold"]:g},
 p_value = {summary["p_value"]:g}, bins = {summary["bins"]}.</p>
-<table>
+{ignored}<table>
 <thead><tr><th>feature</th><th>kind</th><th>PSI</th><th>KS statistic</th><th>KS p-value</th>
 <th>chi-square p-value</th><th>drifted</th></tr></thead>
 <tbody>

@@ -91,11 +91,7 @@ def test_train_and_evaluate_chain(published: list[dict], as_user: CLI, tmp_path:
     metrics = json.loads(Path(evaluated["metrics"]).read_text())
     assert metrics["accuracy"] == pytest.approx(evaluated["score"])
 
-    predicted = fnhub.import_function("hub://batch-predict:^1")(
-        model=trained["model"], dataset=split["test"], reference=split["train"])
-    assert predicted["n_rows"] == split["sizes"]["test"]
-    assert json.loads(Path(predicted["drift"]).read_text())["computed"] is True
-    # the scored batch, with one feature shifted the way a broken sensor would shift it
+    # a labelled batch with one feature shifted the way a broken sensor would shift it
     lines = Path(split["test"]).read_text().splitlines()
     header = lines[0].split(",")
     shifted_column = header.index("petal length (cm)")
@@ -104,11 +100,27 @@ def test_train_and_evaluate_chain(published: list[dict], as_user: CLI, tmp_path:
         row[shifted_column] = str(float(row[shifted_column]) + 3.0)
     current = tmp_path / "current.csv"
     current.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n")
-    drift = fnhub.import_function("hub://drift-detect:^1")(
-        reference=split["train"], current=current, label_column="target")
+
+    predicted = fnhub.import_function("hub://batch-predict:^1")(
+        model=trained["model"], dataset=current, reference=split["train"])
+    assert predicted["n_rows"] == split["sizes"]["test"]
+    scored = Path(predicted["predictions"]).read_text().splitlines()
+    assert len(scored) == 1 + split["sizes"]["test"]
+    outputs = ["prediction", "proba_0", "proba_1", "proba_2"]
+    features = [c for c in header if c != "target"]
+    assert scored[0].split(",") == features + outputs  # batch-predict drops the label
+    own_drift = json.loads(Path(predicted["drift"]).read_text())
+    assert own_drift["computed"] is True
+    assert "petal length (cm)" in own_drift["drifted_features"]
+
+    # the scored batch itself: drift-detect compares its features and ignores the outputs
+    drift = fnhub.import_function("hub://drift-detect:^1.1")(
+        reference=split["train"], current=predicted["predictions"], label_column="target")
     summary = json.loads(Path(drift["summary"]).read_text())
     assert drift["drifted"] is True
     assert "petal length (cm)" in summary["drifted_features"]
+    assert summary["ignored_columns"] == outputs
+    assert summary["n_features"] == len(features)
 
 
 def test_every_function_runs_in_a_venv_of_its_own_requirements(published: list[dict],

@@ -51,6 +51,7 @@ def test_same_distribution_does_not_drift(tmp_path: Path, out_dir: Path) -> None
     summary = json.loads(out["summary"].read_text())
     assert summary["n_features"] == 3 and summary["n_drifted"] == 0
     assert summary["drifted_features"] == [] and summary["share"] == 0.0
+    assert summary["ignored_columns"] == []
     assert (summary["psi_threshold"], summary["p_value"], summary["bins"]) == (0.2, 0.05, 10)
     assert {p.name for p in out_dir.iterdir()} == {"report.csv", "summary.json", "report.html"}
 
@@ -142,19 +143,44 @@ def test_html_report_is_escaped_and_self_contained(tmp_path: Path, out_dir: Path
     assert "http://" not in page and "https://" not in page  # nothing fetched from elsewhere
 
 
-def test_different_columns_are_named(tmp_path: Path, out_dir: Path) -> None:
+def test_reference_columns_missing_from_current_are_named(tmp_path: Path, out_dir: Path) -> None:
     ref = write_table(pd.DataFrame({"a": [1], "b": [2], "c": [3]}), tmp_path / "ref.csv")
     cur = write_table(pd.DataFrame({"a": [1], "d": [4]}), tmp_path / "cur.csv")
-    with pytest.raises(
-        ValueError, match=r"different columns \(only in reference: b, c; only in current: d\)"
-    ):
+    with pytest.raises(ValueError, match=r"current lacks column\(s\) of the reference: b, c$"):
         MODULE.drift_detect(ref, cur)
+    with pytest.raises(ValueError, match=r"current lacks column\(s\) of the reference: c$"):
+        MODULE.drift_detect(ref, cur, label_column="b")  # only the label may be missing
     assert not out_dir.exists()
+
+
+def test_columns_only_in_current_are_ignored_and_listed(tmp_path: Path, out_dir: Path) -> None:
+    """A scored batch: the label is gone, prediction and probability columns were added."""
+    rng = np.random.default_rng(13)
+    ref = write_table(_sample(rng, 1000), tmp_path / "ref.csv")
+    scored = _sample(rng, 1000, shift=1.0).drop(columns="target")
+    scored["prediction"] = rng.integers(0, 2, 1000)
+    scored["proba_<1>"] = rng.random(1000)
+    cur = write_table(scored, tmp_path / "cur.csv")
+    out = MODULE.drift_detect(ref, cur, label_column="target")
+
+    report = pd.read_csv(out["report"])
+    assert list(report["feature"]) == ["age", "income", "colour"]
+    summary = json.loads(out["summary"].read_text())
+    assert summary["ignored_columns"] == ["prediction", "proba_<1>"]
+    assert summary["n_features"] == 3 and summary["drifted_features"] == ["income"]
+    page = out["html"].read_text(encoding="utf-8")
+    assert "not compared: <code>prediction</code>, <code>proba_&lt;1&gt;</code>." in page
+
+    same = MODULE.drift_detect(ref, ref, label_column="target")
+    assert json.loads(same["summary"].read_text())["ignored_columns"] == []
+    assert "not compared" not in same["html"].read_text(encoding="utf-8")
 
 
 def test_bad_label_column_and_parameters(tmp_path: Path, out_dir: Path) -> None:
     ref = write_table(pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}), tmp_path / "ref.csv")
-    with pytest.raises(ValueError, match=r"label column 'y' not found \(columns: a, b\)"):
+    with pytest.raises(
+        ValueError, match=r"label column 'y' not found in the reference \(columns: a, b\)"
+    ):
         MODULE.drift_detect(ref, ref, label_column="y")
     only_label = write_table(pd.DataFrame({"y": [1, 2]}), tmp_path / "y.csv")
     with pytest.raises(ValueError, match="no feature columns"):
@@ -199,7 +225,7 @@ def test_examples_return_the_declared_outputs(
     tmp_path: Path, out_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     manifest = load_manifest(FOLDER)
-    assert manifest.ref == "library/drift-detect@1.0.0"
+    assert manifest.ref == "library/drift-detect@1.1.0"
     assert manifest.spec.entrypoint == "drift_detect.py:drift_detect"
     assert manifest.metadata.categories == ["monitoring"]
 
