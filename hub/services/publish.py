@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from fnhub.api_models import VersionDetail
-from fnhub.errors import InvalidInput, ManifestError, SignatureInvalid, VersionExists
+from fnhub.errors import InvalidInput, ManifestError, NotFound, SignatureInvalid, VersionExists
 from fnhub.hub.context import Hub
 from fnhub.hub.models import Function, Version, utcnow
 from fnhub.hub.services import functions, keys, namespaces
@@ -69,8 +69,14 @@ def _differences(a: Any, b: Any, path: str = "") -> list[str]:
 def _check_package(staged: Staged, manifest: Manifest) -> None:
     """The archive is safe to unpack and carries exactly the uploaded manifest."""
     check_archive(staged.path)
-    packaged = parse_manifest_text(read_member(staged.path, MANIFEST_FILE),
-                                   source=f"package {MANIFEST_FILE}")
+    try:
+        packaged_text = read_member(staged.path, MANIFEST_FILE)
+    except NotFound:  # a malformed package, not a missing resource (and no staging path)
+        raise ManifestError(
+            f"the package has no {MANIFEST_FILE} at its top level",
+            hint="pack the function folder with `hub pack` or `hub publish`",
+        ) from None
+    packaged = parse_manifest_text(packaged_text, source=f"package {MANIFEST_FILE}")
     if packaged != manifest:
         fields = _differences(manifest.to_dict(), packaged.to_dict())
         raise ManifestError(

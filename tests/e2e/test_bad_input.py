@@ -15,10 +15,12 @@ import os
 import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from fnhub.packaging import DEFAULT_MAX_UNPACKED_SIZE
 from fnhub.signing import generate_key, load_private_key, make_statement, sign_statement
 from tests.helpers import CLI, HubProcess, start_hub, stored_files, write_function
 from tests.s3 import Backend
@@ -118,92 +120,133 @@ def _bomb(world: World) -> bytes:
     return buffer.getvalue()
 
 
-HTTP_CASES: dict[str, Callable[[World], httpx.Response]] = {
-    "search limit 0": lambda w: httpx.get(f"{w.hub.url}/api/v1/functions?limit=0"),
-    "search limit huge": lambda w: httpx.get(f"{w.hub.url}/api/v1/functions?limit=100000"),
-    "search bad sort": lambda w: httpx.get(f"{w.hub.url}/api/v1/functions?sort=bogus"),
-    "search negative offset": lambda w: httpx.get(f"{w.hub.url}/api/v1/functions?offset=-1"),
-    "search limit not a number": lambda w: httpx.get(f"{w.hub.url}/api/v1/functions?limit=ab"),
-    "bad namespace in path": lambda w: httpx.get(f"{w.hub.url}/api/v1/functions/BAD NS/x"),
-    "unknown function": lambda w: httpx.get(f"{w.hub.url}/api/v1/functions/alice/scael"),
-    "bad version spec": lambda w: httpx.get(
+def _search(query: str) -> Callable[[World], httpx.Response]:
+    """A search with a raw query string, so bad values reach the hub as typed."""
+    return lambda w: httpx.get(f"{w.hub.url}/api/v1/functions?{query}")
+
+
+def _as_alice(method: str, path: str, *, headers: dict[str, str] | None = None,
+              **kwargs: Any) -> Callable[[World], httpx.Response]:
+    """A request to the hub's API with alice's token."""
+    return lambda w: httpx.request(
+        method, f"{w.hub.url}/api/v1/{path}",
+        headers={"Authorization": f"Bearer {w.alice.token}", **(headers or {})}, **kwargs)
+
+
+# Each case: the request, the status it must get, and a fragment of the error message that
+# names the problem (the offending field, value, path or limit); compared case-insensitively.
+HTTP_CASES: dict[str, tuple[Callable[[World], httpx.Response], int, str]] = {
+    "search limit 0": (_search("limit=0"), 400,
+                       "'limit': input should be greater than or equal to 1"),
+    "search limit huge": (_search("limit=100000"), 400,
+                          "'limit': input should be less than or equal to 100"),
+    "search bad sort": (_search("sort=bogus"), 400, "'sort': input should be 'relevance'"),
+    "search negative offset": (_search("offset=-1"), 400,
+                               "'offset': input should be greater than or equal to 0"),
+    "search limit not a number": (_search("limit=ab"), 400,
+                                  "'limit': input should be a valid integer"),
+    "bad namespace in path": (lambda w: httpx.get(f"{w.hub.url}/api/v1/functions/BAD NS/x"),
+                              400, "invalid namespace 'BAD NS'"),
+    "unknown function": (lambda w: httpx.get(f"{w.hub.url}/api/v1/functions/alice/scael"),
+                         404, "no function alice/scael"),
+    "bad version spec": (lambda w: httpx.get(
         f"{w.hub.url}/api/v1/functions/alice/scale/resolve", params={"version": "^^1"}),
-    "unknown version": lambda w: httpx.get(
+        400, "invalid version spec '^^1'"),
+    "unknown version": (lambda w: httpx.get(
         f"{w.hub.url}/api/v1/functions/alice/scale/versions/7.0.0"),
-    "invalid version in path": lambda w: httpx.get(
+        404, "no version alice/scale@7.0.0"),
+    "invalid version in path": (lambda w: httpx.get(
         f"{w.hub.url}/api/v1/functions/alice/scale/versions/not-a-version/package"),
-    "archive with ..": lambda w: w.publish_raw(
+        400, "'not-a-version' is not a semver"),
+    "archive with ..": (lambda w: w.publish_raw(
         _tar([*_valid_members(w), _file("../evil.py", b"x")])),
-    "archive with absolute path": lambda w: w.publish_raw(
+        400, "member '../evil.py': '..' in path"),
+    "archive with absolute path": (lambda w: w.publish_raw(
         _tar([*_valid_members(w), _file("/etc/evil", b"x")])),
-    "archive with symlink out": lambda w: w.publish_raw(
+        400, "member '/etc/evil': absolute path"),
+    "archive with symlink out": (lambda w: w.publish_raw(
         _tar([*_valid_members(w), _link("data", "../../etc")])),
-    "archive with hardlink out": lambda w: w.publish_raw(
+        400, "symlink data -> ../../etc: points outside the package"),
+    "archive with hardlink out": (lambda w: w.publish_raw(
         _tar([*_valid_members(w), _link("h", "/etc/passwd", tarfile.LNKTYPE)])),
-    "archive with device": lambda w: w.publish_raw(_tar([*_valid_members(w), (
+        400, "hardlink h leaves the package: hardlink target '/etc/passwd'"),
+    "archive with device": (lambda w: w.publish_raw(_tar([*_valid_members(w), (
         lambda i: (setattr(i, "type", tarfile.CHRTYPE) or i, None))(tarfile.TarInfo("dev"))])),
-    "gzip bomb": lambda w: w.publish_raw(_bomb(w)),
-    "not a gzip": lambda w: w.publish_raw(b"this is not an archive"),
-    "oversize upload": lambda w: w.publish_raw(os.urandom(MAX_PACKAGE + 4096)),
-    "package without function.yaml": lambda w: w.publish_raw(_tar([_file("a.py", b"")])),
-    "manifest differs from package": lambda w: w.publish_raw(
+        400, "dev: character device members are not allowed"),
+    "gzip bomb": (lambda w: w.publish_raw(_bomb(w)), 400,
+                  f"zeros.bin: archive expands to more than {DEFAULT_MAX_UNPACKED_SIZE} bytes"),
+    "not a gzip": (lambda w: w.publish_raw(b"this is not an archive"), 400,
+                   "not a valid .tar.gz"),
+    "oversize upload": (lambda w: w.publish_raw(os.urandom(MAX_PACKAGE + 4096)), 413,
+                        "larger than the hub's limit of 1 MiB"),
+    "package without function.yaml": (lambda w: w.publish_raw(_tar([_file("a.py", b"")])),
+                                      422, "the package has no function.yaml"),
+    "manifest differs from package": (lambda w: w.publish_raw(
         _tar(_valid_members(w)),
         manifest=(w.fn / "function.yaml").read_text().replace("1.0.0", "9.0.0").replace(
             "Scale the", "Totally different")),
-    "manifest malformed yaml": lambda w: w.publish_raw(_tar(_valid_members(w)),
-                                                       manifest="metadata: [unclosed"),
-    "manifest unknown type": lambda w: w.publish_raw(_tar(_valid_members(w)), manifest=(
+        422, "differs from the package's function.yaml (metadata.description)"),
+    "manifest malformed yaml": (lambda w: w.publish_raw(_tar(_valid_members(w)),
+                                                        manifest="metadata: [unclosed"),
+                                422, "manifest: malformed yaml at line 1"),
+    "manifest unknown type": (lambda w: w.publish_raw(_tar(_valid_members(w)), manifest=(
         w.fn / "function.yaml").read_text().replace("type: float", "type: strng")),
-    "envelope not json": lambda w: w.publish_raw(_tar(_valid_members(w)), envelope="{nope"),
-    "envelope by unregistered key": lambda w: w.publish_raw(
+        422, "spec.inputs[1].type: unknown type 'strng'"),
+    "envelope not json": (lambda w: w.publish_raw(_tar(_valid_members(w)), envelope="{nope"),
+                          400, "envelope is not valid json"),
+    "envelope by unregistered key": (lambda w: w.publish_raw(
         _tar(_valid_members(w)), envelope=json.dumps(sign_statement(
             make_statement("alice/scale@9.0.0", "sha256:" + "0" * 64, predicate={}),
             generate_key()).model_dump())),
-    "envelope names another digest": lambda w: w.publish_raw(
+        400, "which is not trusted"),
+    "envelope names another digest": (lambda w: w.publish_raw(
         _tar(_valid_members(w)), envelope=json.dumps(sign_statement(
             make_statement("alice/scale@9.0.0", "sha256:" + "1" * 64, predicate={}),
             w.key).model_dump())),
-    "publish without package field": lambda w: httpx.post(
-        f"{w.hub.url}/api/v1/functions/alice/scale/versions", files={"manifest": (None, "x")},
-        headers={"Authorization": f"Bearer {w.alice.token}"}),
-    "publish with wrong token": lambda w: w.publish_raw(_tar(_valid_members(w)),
-                                                        token="fnhub_wrong"),
-    "publish without token": lambda w: httpx.post(
+        400, "differs from the signed digest sha256:" + "1" * 64),
+    "publish without package field": (_as_alice(
+        "POST", "functions/alice/scale/versions", files={"manifest": (None, "x")}),
+        400, "publish form lacks field(s): envelope, package"),
+    "publish with wrong token": (lambda w: w.publish_raw(_tar(_valid_members(w)),
+                                                         token="fnhub_wrong"),
+                                 401, "invalid token"),
+    "publish without token": (lambda w: httpx.post(
         f"{w.hub.url}/api/v1/functions/alice/scale/versions", files={"manifest": (None, "x")}),
-    "publish into another namespace": lambda w: w.publish_raw(_tar(_valid_members(w)),
-                                                              token=w.bob.token),
-    "token body malformed json": lambda w: httpx.post(
-        f"{w.hub.url}/api/v1/tokens", content=b"{not json",
-        headers={"Authorization": f"Bearer {w.alice.token}",
-                 "Content-Type": "application/json"}),
-    "token with admin scope by non-admin": lambda w: httpx.post(
-        f"{w.hub.url}/api/v1/tokens", json={"name": "x", "scopes": ["admin"]},
-        headers={"Authorization": f"Bearer {w.alice.token}"}),
-    "namespace with bad name": lambda w: httpx.post(
-        f"{w.hub.url}/api/v1/namespaces", json={"name": "Bad NS"},
-        headers={"Authorization": f"Bearer {w.alice.token}"}),
-    "claim library namespace": lambda w: httpx.post(
-        f"{w.hub.url}/api/v1/namespaces", json={"name": "library"},
-        headers={"Authorization": f"Bearer {w.alice.token}"}),
-    "yank without reason": lambda w: httpx.post(
-        f"{w.hub.url}/api/v1/functions/alice/scale/versions/1.0.0/yank", json={},
-        headers={"Authorization": f"Bearer {w.alice.token}"}),
-    "tag named like a version": lambda w: httpx.put(
-        f"{w.hub.url}/api/v1/functions/alice/scale/tags/1.2.3", json={"version": "1.0.0"},
-        headers={"Authorization": f"Bearer {w.alice.token}"}),
-    "register garbage key": lambda w: httpx.post(
-        f"{w.hub.url}/api/v1/keys", json={"namespace": "alice", "public_key": "garbage"},
-        headers={"Authorization": f"Bearer {w.alice.token}"}),
+        401, "needs an api token"),
+    "publish into another namespace": (lambda w: w.publish_raw(_tar(_valid_members(w)),
+                                                               token=w.bob.token),
+                                       403, "namespace 'alice' belongs to another user"),
+    "token body malformed json": (_as_alice(
+        "POST", "tokens", content=b"{not json", headers={"Content-Type": "application/json"}),
+        400, "request body is not valid json"),
+    "token with admin scope by non-admin": (_as_alice(
+        "POST", "tokens", json={"name": "x", "scopes": ["admin"]}),
+        403, "lacks the scope 'admin'"),
+    "namespace with bad name": (_as_alice("POST", "namespaces", json={"name": "Bad NS"}),
+                                400, "invalid namespace 'Bad NS'"),
+    "claim library namespace": (_as_alice("POST", "namespaces", json={"name": "library"}),
+                                403, "namespace 'library' is reserved"),
+    "yank without reason": (_as_alice(
+        "POST", "functions/alice/scale/versions/1.0.0/yank", json={}),
+        400, "body field 'reason': field required"),
+    "tag named like a version": (_as_alice(
+        "PUT", "functions/alice/scale/tags/1.2.3", json={"version": "1.0.0"}),
+        400, "invalid tag '1.2.3'"),
+    "register garbage key": (_as_alice(
+        "POST", "keys", json={"namespace": "alice", "public_key": "garbage"}),
+        400, "public key is not valid base64"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(HTTP_CASES))
 def test_http_bad_input(world: World, case: str) -> None:
+    send, status, fragment = HTTP_CASES[case]
     before = world.blob_files()
-    response = HTTP_CASES[case](world)
-    assert 400 <= response.status_code < 500, (case, response.status_code, response.text)
+    response = send(world)
+    assert response.status_code == status, (case, response.status_code, response.text)
     body = response.json()
     assert set(body) == {"error"} and body["error"]["code"] and body["error"]["message"], body
+    assert fragment.lower() in body["error"]["message"].lower(), body
     assert "Traceback" not in response.text
     assert world.blob_files() == before, "a rejected request left files behind"
 

@@ -146,7 +146,7 @@ REJECTIONS: dict[str, tuple[Any, int, str]] = {
         400, "unsafe_package"),
     "archive without function.yaml": (
         lambda u, p: Upload(u.namespace, u.name, u.manifest, _tar_gz({"main.py": b"x = 1\n"}),
-                            u.envelope), 404, "not_found"),
+                            u.envelope), 422, "invalid_manifest"),
 }
 
 
