@@ -1,10 +1,12 @@
 """Acceptance: two `hub serve` replicas on one PostgreSQL database and one S3 bucket serve the
 same data. Each has its own data dir (nothing shared on disk); they share only the database,
-the bucket and their settings (admin token, OCI token secret).
+the bucket and their settings (admin token, OCI token secret, rate limits). Operators run
+`hub admin` from a third place with the same settings.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 from collections import Counter
@@ -13,20 +15,23 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import text
 
+from fnhub.cli.main import main
 from fnhub.hub.oci.service import UPLOAD_TTL
 from tests.helpers import CLI, HubProcess, hub_database, start_hub, write_function
-from tests.hub.factories import make_publisher
+from tests.hub.factories import auth, error_code, make_publisher
 from tests.oci.helpers import Pusher, digest, make_image
 from tests.postgres import PostgresServer
 from tests.s3 import S3Server, s3_env
 
 pytestmark = pytest.mark.slow
 RACERS = 10
+SEARCH_LIMIT = 6  # per token (or address) and hour; tests search with tokens of their own
 
 
 @dataclass
@@ -36,6 +41,11 @@ class Replicas:
     admin_token: str
     s3: S3Server
     bucket: str
+
+    def key(self, blob_digest: str) -> str:
+        """The bucket key of a blob."""
+        hex_part = blob_digest.removeprefix("sha256:")
+        return f"blobs/sha256/{hex_part[:2]}/{hex_part}"
 
     def keys(self, prefix: str = "") -> list[str]:
         listed = self.s3.client().list_objects_v2(Bucket=self.bucket, Prefix=prefix)
@@ -53,7 +63,8 @@ def replicas(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer,
     bucket = s3.create_bucket()
     admin_token = "fnhub_" + secrets.token_urlsafe(32)
     shared = {**s3_env(s3, bucket, "blobs"), "FNHUB_SERVER_ADMIN_TOKEN": admin_token,
-              "FNHUB_SERVER_OCI_TOKEN_SECRET": secrets.token_hex(32)}
+              "FNHUB_SERVER_OCI_TOKEN_SECRET": secrets.token_hex(32),
+              "FNHUB_SERVER_RATE_LIMIT_SEARCH": f"{SEARCH_LIMIT}/hour"}
     root = tmp_path_factory.mktemp("replicas")
     a = start_hub(root / "a", database_url=database_url, extra_env=shared)
     try:
@@ -77,9 +88,7 @@ def test_publish_on_one_install_and_run_via_the_other(replicas: Replicas,
     on_a.ok("keys", "register", "--namespace", "alice")
     fn = write_function(tmp_path / "scale", name="scale", namespace="alice", version="1.0.0")
     published = on_a.json("publish", str(fn))
-    hex_part = published["package"]["digest"][7:]
-    package_key = f"blobs/sha256/{hex_part[:2]}/{hex_part}"
-    assert package_key in replicas.keys("blobs/sha256/")
+    assert replicas.key(published["package"]["digest"]) in replicas.keys("blobs/sha256/")
     assert not list((replicas.a.data_dir / "staging").iterdir())
 
     on_b = CLI(tmp_path / "alice", replicas.b.url, token)
@@ -193,3 +202,75 @@ def test_concurrent_publishes_across_replicas_have_one_winner(replicas: Replicas
         versions = httpx.get(f"{replica.url}/api/v1/functions/erin/race").json()["versions"]
         assert [v["version"] for v in versions] == ["1.0.0"]
         assert not list((replica.data_dir / "staging").iterdir())
+
+
+def test_search_rate_limit_is_counted_across_replicas(replicas: Replicas) -> None:
+    """Requests alternate between the replicas: neither sees as many as the limit, yet
+    together they reach it, and both refuse the next with the seconds left in the window."""
+    created = httpx.post(f"{replicas.a.url}/api/v1/tokens", headers=auth(replicas.admin_token),
+                         json={"name": "searcher", "scopes": ["read"]})
+    assert created.status_code == 201, created.text
+    searcher = auth(created.json()["token"])
+    urls = [replica.url + "/api/v1/functions" for replica in (replicas.a, replicas.b)]
+    allowed = [httpx.get(urls[n % 2], headers=searcher).status_code
+               for n in range(SEARCH_LIMIT)]
+    assert allowed == [200] * SEARCH_LIMIT
+    for url in urls:  # each replica has now seen SEARCH_LIMIT / 2 + 1 requests
+        refused = httpx.get(url, params={"q": "scale"}, headers=searcher)
+        assert refused.status_code == 429, refused.text
+        assert error_code(refused) == "rate_limited"
+        assert 1 <= int(refused.headers["Retry-After"]) <= 3600
+    assert httpx.get(urls[0]).status_code == 200  # anyone else is counted apart
+
+
+def _admin(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
+    """`hub admin ... --json` through the CLI's entry point in this process (a subprocess
+    spends seconds importing), on the settings the environment holds: exit code, output."""
+    capsys.readouterr()
+    code = main(["admin", *args, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_admin_fsck_and_gc_work_on_the_shared_database_and_bucket(
+        replicas: Replicas, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Blobs altered or deleted in the bucket behind the replicas' back are found; gc leaves
+    what rows need and what is younger than the grace period."""
+    with httpx.Client(base_url=replicas.a.url, timeout=60) as http:
+        frank = make_publisher(http, replicas.admin_token, "frank", tmp_path)
+        kept, altered, missing = (frank.publish("fn", version)["package"]["digest"]
+                                  for version in ("1.0.0", "1.1.0", "1.2.0"))
+    bucket = replicas.s3.client()
+    orphan = b"a blob whose version row never came"
+    bucket.put_object(Bucket=replicas.bucket, Key=replicas.key(digest(orphan)), Body=orphan)
+    original = {blob: bucket.get_object(Bucket=replicas.bucket, Key=replicas.key(blob)
+                                        )["Body"].read() for blob in (altered, missing)}
+    flipped = bytearray(original[altered])
+    flipped[len(flipped) // 2] ^= 0xFF  # same size: only re-hashing notices
+    bucket.put_object(Bucket=replicas.bucket, Key=replicas.key(altered), Body=bytes(flipped))
+    bucket.delete_object(Bucket=replicas.bucket, Key=replicas.key(missing))
+    # the operator's environment: the replicas' settings, a data dir of its own
+    for name, value in {**replicas.a.settings_env,
+                        "FNHUB_SERVER_DATA_DIR": str(tmp_path / "operator")}.items():
+        monkeypatch.setenv(name, value)
+
+    code, fsck = _admin(capsys, "fsck")
+    assert code == 1 and fsck["ok"] is False
+    problems = {(p["kind"], p["digest"]): p["detail"] for p in fsck["problems"]}
+    assert set(problems) == {("digest_mismatch", altered), ("missing_blob", missing)}
+    assert "package of frank/fn@1.2.0" in problems["missing_blob", missing]
+
+    code, young = _admin(capsys, "gc", "--grace", "3600")
+    assert code == 0 and young["deleted"] == [] and young["kept_recent"] == 1
+    assert replicas.key(digest(orphan)) in replicas.keys("blobs/sha256/")
+    code, old = _admin(capsys, "gc", "--grace", "0")
+    assert code == 0 and old["deleted"] == [digest(orphan)]
+    stored = replicas.keys("blobs/sha256/")
+    assert replicas.key(digest(orphan)) not in stored
+    assert {replicas.key(kept), replicas.key(altered)} <= set(stored)  # damaged, yet needed
+    package = httpx.get(f"{replicas.b.url}/api/v1/functions/frank/fn/versions/1.0.0/package",
+                        follow_redirects=True)  # B redirects to the bucket
+    assert [r.status_code for r in package.history] == [307]
+    assert package.status_code == 200 and digest(package.content) == kept
+    for blob, data in original.items():  # repaired, for the module's other tests
+        bucket.put_object(Bucket=replicas.bucket, Key=replicas.key(blob), Body=data)
