@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fnhub.manifest import load_manifest
 from fnhub.pipeline import Pipeline, PipelineRun
 from tests.helpers import CLI, HubProcess
 from tests.pipeline.catalog import PIPELINE, STEPS, statuses
+from tests.pipeline.exports import CATALOG
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +48,8 @@ def test_local_engine_caches_and_reruns_only_what_a_change_feeds(catalog_project
     host = catalog_user.hub_url.split("//")[1] if catalog_user.hub_url else ""
     for name, node in pipeline.graph.steps.items():
         assert node.function.pinned and node.function.pinned.startswith(f"hub://{host}/library/")
-        assert node.function.version == "1.0.0", name
+        newest = load_manifest(CATALOG / node.function.manifest.metadata.name).metadata.version
+        assert node.function.version == newest, name
 
     first, first_s = timed_run(pipeline, cache=False)
     assert statuses(first) == dict.fromkeys(STEPS, "succeeded")
