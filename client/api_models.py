@@ -96,10 +96,6 @@ class YankRequest(_Wire):
     reason: str = Field(min_length=1, max_length=1000)
 
 
-class UnyankRequest(_Wire):
-    reason: str | None = Field(default=None, max_length=1000)
-
-
 class TagRequest(_Wire):
     version: str
 

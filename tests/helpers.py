@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import Connection, create_engine
 from sqlalchemy.pool import NullPool
 
@@ -28,6 +29,17 @@ ROOT = Path(__file__).resolve().parent.parent
 HUB_BIN = str(Path(sys.executable).parent / "hub")
 ENV_VARS = ("FNHUB_HUB", "FNHUB_TOKEN", "FNHUB_HOME", "FNHUB_CONFIG_DIR", "FNHUB_OFFLINE",
             "FNHUB_DEBUG", *(k for k in os.environ if k.startswith("FNHUB_SERVER_")))
+
+
+def require_file(path: Path | None, what: str) -> Path:
+    """`path`, or skip the test when it is missing; under CI (`CI=true`, which `.ci/run` sets)
+    missing is a failure, since `.ci/run` installs it."""
+    if path is not None and path.is_file():
+        return path
+    message = f"{what} is not installed ({path or 'no path given'}); .ci/run installs it"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def free_port() -> int:

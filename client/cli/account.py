@@ -22,7 +22,8 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Where the hub keeps its data.")] = None,
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL.")] = None,
-    storage_url: Annotated[str | None, typer.Option(help="Blob store: a folder.")] = None,
+    storage_url: Annotated[str | None, typer.Option(
+        help="Blob store: a folder, or s3://BUCKET/PREFIX.")] = None,
     seed_catalog: Annotated[bool, typer.Option(
         "--seed-catalog", help="Publish ./catalog (or FNHUB_SERVER_CATALOG_DIR), signed, "
                                "into `library` at start.")] = False,

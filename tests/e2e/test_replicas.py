@@ -30,7 +30,7 @@ from tests.postgres import PostgresServer
 from tests.s3 import S3Server, s3_env
 
 pytestmark = pytest.mark.slow
-RACERS = 10
+RACERS = 20  # issue #2 asks for 20 concurrent publishes through the real server
 SEARCH_LIMIT = 6  # per token (or address) and hour; tests search with tokens of their own
 
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import docker
 import pytest
 
-from tests.helpers import CLI, HubProcess
+from tests.helpers import CLI, HubProcess, require_file
 from tests.hub.factories import auth
 from tests.oci.helpers import Pusher
 
@@ -25,15 +25,9 @@ if TYPE_CHECKING:
 
 
 def require_tool(name: str) -> str:
-    """The tool's path, or skip the test when it is missing; under CI (`CI=true`) missing is a
-    failure, since `.ci/run` installs it."""
-    path = shutil.which(name)
-    if path:
-        return path
-    message = f"{name} is not installed; .ci/run installs it from Debian"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    """The tool's path on PATH: see `require_file`."""
+    found = shutil.which(name)
+    return str(require_file(Path(found) if found else None, name))
 
 
 def _podman_quirks(root: Path) -> tuple[list[str], dict[str, str]]:

@@ -4,7 +4,6 @@ external tools the browser and HTML tests need."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,17 +30,6 @@ def browser_client(app: FastAPI) -> TestClient:
     client = make_client(app)
     client.headers["Accept"] = BROWSER_ACCEPT
     return client
-
-
-def require_file(path: Path | None, what: str) -> Path:
-    """`path`, or skip the test when it is missing; under CI (`CI=true`) missing is a failure,
-    since `.ci/run` installs it."""
-    if path is not None and path.is_file():
-        return path
-    message = f"{what} is not installed ({path or 'no path given'}); .ci/run installs it"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(autouse=True)

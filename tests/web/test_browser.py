@@ -20,9 +20,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 
 from fnhub.packaging import pack
 from fnhub.signing import load_private_key
-from tests.helpers import ROOT, HubProcess, start_hub
+from tests.helpers import ROOT, HubProcess, require_file, start_hub
 from tests.hub.factories import Upload, auth, envelope_for, make_publisher
-from tests.web.conftest import require_file
 from tests.web.factories import EVIL_README, publish_with_readme
 
 pytestmark = pytest.mark.slow

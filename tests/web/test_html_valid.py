@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from fnhub.hub.web.render import ASSETS
+from tests.helpers import require_file
 from tests.hub.factories import Publisher, auth
-from tests.web.conftest import require_file
 from tests.web.factories import EVIL_README, publish_with_readme
 
 if TYPE_CHECKING:
