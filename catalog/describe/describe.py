@@ -50,21 +50,22 @@ def describe(table: Path, label_column: str | None = None, bins: int = 20) -> di
 
     out_dir = Path(os.environ.get("FNHUB_OUTPUT_DIR") or tempfile.mkdtemp(prefix="describe-"))
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {name: out_dir / name for name in ("summary.csv", "correlations.csv", "report.html")}
+    summary_path, correlations_path = out_dir / "summary.csv", out_dir / "correlations.csv"
+    report_path = out_dir / "report.html"
     summary = summarize(frame)
-    _write_atomic(paths["summary.csv"], lambda path: summary.to_csv(path, index=False))
+    _write_atomic(summary_path, lambda path: summary.to_csv(path, index=False))
     correlations = correlate(frame)
-    _write_atomic(paths["correlations.csv"], correlations.to_csv)
+    _write_atomic(correlations_path, correlations.to_csv)
     plots_dir = out_dir / "plots"
     plot_files = _write_plots(frame, plots_dir, label_column, bins)
     histograms = [(name, (plots_dir / file).read_bytes()) for name, file in plot_files]
     page = render_html(Path(table).name, frame.shape, summary, correlations, histograms)
-    _write_atomic(paths["report.html"], lambda path: path.write_text(page, encoding="utf-8"))
+    _write_atomic(report_path, lambda path: path.write_text(page, encoding="utf-8"))
     return {
-        "summary": paths["summary.csv"],
-        "correlations": paths["correlations.csv"],
+        "summary": summary_path,
+        "correlations": correlations_path,
         "plots": plots_dir,
-        "report": paths["report.html"],
+        "report": report_path,
         "n_rows": int(frame.shape[0]),
         "n_columns": int(frame.shape[1]),
     }
@@ -195,8 +196,9 @@ def _write_plots(
                 continue
             split = groups if name != label_column else None
             figure = _histogram(frame[name], split, label_column, bins)
-            files.append((name, _file_name(str(name), used)))
-            figure.savefig(work / files[-1][1], format="png", dpi=100)
+            file_name = _file_name(str(name), used)
+            figure.savefig(work / file_name, format="png", dpi=100)
+            files.append((name, file_name))
         if target.exists():
             shutil.rmtree(target)
         os.replace(work, target)
