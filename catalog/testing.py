@@ -19,7 +19,7 @@ import pandas as pd
 import skops.io as sio
 from sklearn.base import BaseEstimator, is_classifier
 
-from fnhub.manifest import load_manifest
+from fnhub.core.manifest import load_manifest
 from fnhub.runtime import encode_outputs, load_callable
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -1,6 +1,6 @@
 """fnhub: search, install, verify, run and publish signed ML functions.
 
-The public names load lazily, so `import fnhub.manifest` (as the hub does) stays cheap.
+The public names load lazily, so `import fnhub.core.manifest` (as the hub does) stays cheap.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from fnhub.core import __version__
 
 _EXPORTS = {
     "Function": "fnhub.function",

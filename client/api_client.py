@@ -11,7 +11,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter
 
 from fnhub import __version__
-from fnhub.api_models import (
+from fnhub.core.api_models import (
     FunctionDetail,
     KeyInfo,
     KeyRegister,
@@ -29,7 +29,7 @@ from fnhub.api_models import (
     WhoAmI,
     YankRequest,
 )
-from fnhub.errors import DigestMismatch, FnhubError, HubUnavailable
+from fnhub.core.errors import DigestMismatch, FnhubError, HubUnavailable
 from fnhub.progress import CountingReader, transfer
 
 M = TypeVar("M", bound=BaseModel)

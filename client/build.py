@@ -34,10 +34,10 @@ import docker.errors
 
 from fnhub import runtime
 from fnhub.config import HubEntry
-from fnhub.errors import InvalidInput, RunError, Unauthorized
+from fnhub.core.errors import InvalidInput, RunError, Unauthorized
+from fnhub.core.manifest import Manifest, load_manifest
+from fnhub.core.packaging import pack, unpack
 from fnhub.images import FUNCTION_DIR, ImageRef, function_image, served_digest
-from fnhub.manifest import Manifest, load_manifest
-from fnhub.packaging import pack, unpack
 
 LIB_DIR = "/opt/fnhub/lib"
 ENTRYPOINT = ["python", "-m", "fnhub.runtime"]

@@ -12,7 +12,7 @@ import tomli_w
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from fnhub.errors import InvalidInput
+from fnhub.core.errors import InvalidInput
 
 if sys.version_info >= (3, 11):
     import tomllib

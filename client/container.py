@@ -32,11 +32,11 @@ from docker.models.containers import Container
 from docker.types import Mount
 
 from fnhub.build import Log, engine, pull_image
-from fnhub.errors import RunError
-from fnhub.images import FUNCTION_DIR
-from fnhub.manifest import Manifest
-from fnhub.pipeline.containers import fixed_args
-from fnhub.runner import ContainerImage, forward_stop_signals
+from fnhub.core.errors import RunError
+from fnhub.core.manifest import Manifest
+from fnhub.images import FUNCTION_DIR, ContainerImage
+from fnhub.runtime_flags import fixed_args
+from fnhub.signals import forward_stop_signals
 
 RUN_DIR = PurePosixPath("/fnhub/run")
 INPUTS_DIR = PurePosixPath("/fnhub/inputs")

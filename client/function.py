@@ -12,14 +12,14 @@ from rich.console import Console
 from rich.table import Table
 
 from fnhub.config import Config, load_config
-from fnhub.errors import DigestMismatch
-from fnhub.images import recorded_image
+from fnhub.core.errors import DigestMismatch
+from fnhub.core.manifest import Manifest, load_manifest
+from fnhub.core.packaging import pack
+from fnhub.core.uri import is_local_ref, local_path, parse_uri
+from fnhub.images import ContainerImage, recorded_image
 from fnhub.install import Installer, Warn, default_warn
-from fnhub.manifest import Manifest, load_manifest
-from fnhub.packaging import pack
-from fnhub.runner import ContainerImage, RunResult, run_function
+from fnhub.runner import RunResult, run_function
 from fnhub.store import InstallRecord, Store
-from fnhub.uri import is_local_ref, local_path, parse_uri
 
 
 class _Discard(io.RawIOBase):

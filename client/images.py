@@ -18,8 +18,8 @@ import httpx
 
 from fnhub import __version__
 from fnhub.config import HubEntry
-from fnhub.errors import FnhubError, HubUnavailable, InvalidInput, NotFound
-from fnhub.manifest import Manifest
+from fnhub.core.errors import FnhubError, HubUnavailable, InvalidInput, NotFound
+from fnhub.core.manifest import Manifest
 
 MANIFEST_TYPES = (
     "application/vnd.oci.image.manifest.v1+json",
@@ -29,6 +29,15 @@ MANIFEST_TYPES = (
 )
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 FUNCTION_DIR = "/opt/fnhub/function"  # the function's files in its image (the workdir)
+
+
+@dataclass(frozen=True)
+class ContainerImage:
+    """A function's image for `--env container`: `registry/repo:tag@sha256:...`, and the hub
+    entry of its registry (whose token, if any, logs the engine in for the pull)."""
+
+    name: str
+    registry: HubEntry
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from fnhub.api_client import HubClient
-from fnhub.api_models import Resolution
 from fnhub.config import Config, HubEntry
-from fnhub.errors import (
+from fnhub.core.api_models import Resolution
+from fnhub.core.errors import (
     DigestMismatch,
     FnhubError,
     HubUnavailable,
@@ -28,13 +28,13 @@ from fnhub.errors import (
     OfflineError,
     SignatureInvalid,
 )
+from fnhub.core.packaging import DIGEST_PREFIX, digest_file, unpack
+from fnhub.core.signing import Statement, check_subjects, parse_envelope, verify_envelope
+from fnhub.core.uri import FunctionURI
+from fnhub.core.versions import Candidate, resolve
 from fnhub.images import parse_image_ref, served_digest
-from fnhub.packaging import DIGEST_PREFIX, digest_file, unpack
-from fnhub.signing import Statement, check_subjects, parse_envelope, verify_envelope
 from fnhub.store import InstallRecord, Store
 from fnhub.trust import TrustStore
-from fnhub.uri import FunctionURI
-from fnhub.versions import Candidate, resolve
 
 Warn = Callable[[str], None]
 

@@ -10,8 +10,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from fnhub.errors import InvalidInput
-from fnhub.manifest import Manifest, parse_manifest
+from fnhub.core.errors import InvalidInput
+from fnhub.core.manifest import Manifest, parse_manifest
 
 _SIMPLE = {"str": "str", "int": "int", "float": "float", "bool": "bool", "list": "list",
            "dict": "dict", "List": "list", "Dict": "dict", "Sequence": "list",

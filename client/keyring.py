@@ -7,8 +7,14 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from fnhub.errors import Conflict, InvalidInput, NotFound
-from fnhub.signing import generate_key, key_id, load_private_key, save_private_key, save_public_key
+from fnhub.core.errors import Conflict, InvalidInput, NotFound
+from fnhub.core.signing import (
+    generate_key,
+    key_id,
+    load_private_key,
+    save_private_key,
+    save_public_key,
+)
 
 KEY_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 

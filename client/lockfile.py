@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
-from fnhub.errors import InvalidInput, NotFound
+from fnhub.core.errors import InvalidInput, NotFound
 from fnhub.store import write_atomic
 
 LOCK_FILE = "fnhub.lock"

@@ -23,12 +23,9 @@ import httpx
 
 from fnhub.api_client import HubClient
 from fnhub.config import HubEntry
-from fnhub.errors import Unauthorized
-from fnhub.manifest import load_manifest
+from fnhub.core.errors import Unauthorized
+from fnhub.core.manifest import load_manifest
 
-GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
-GITLAB_ISSUER = "https://gitlab.com"
-ISSUER_ALIASES = {"github": GITHUB_ISSUER, "gitlab": GITLAB_ISSUER}
 GITHUB_REQUEST_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"
 GITHUB_REQUEST_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
 GITLAB_ID_TOKEN = "FNHUB_ID_TOKEN"

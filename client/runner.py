@@ -12,15 +12,12 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import threading
 import time
 import traceback
 import venv
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -32,21 +29,13 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
 from fnhub import runtime
-from fnhub.config import HubEntry
-from fnhub.errors import InvalidInput, MissingRequirements, RunError
-from fnhub.manifest import Manifest, Port
+from fnhub.core.errors import InvalidInput, MissingRequirements, RunError
+from fnhub.core.manifest import Manifest, Port
+from fnhub.images import ContainerImage
+from fnhub.signals import forward_stop_signals
 
 Env = Literal["current", "venv", "container"]
 ENVS: tuple[str, ...] = ("current", "venv", "container")
-
-
-@dataclass(frozen=True)
-class ContainerImage:
-    """A function's image for `--env container`: `registry/repo:tag@sha256:...`, and the hub
-    entry of its registry (whose token, if any, logs the engine in for the pull)."""
-
-    name: str
-    registry: HubEntry
 
 
 @dataclass
@@ -221,26 +210,6 @@ def ensure_venv(manifest: Manifest, venvs_dir: Path) -> Path:
             raise
         marker.write_text("\n".join(manifest.spec.requirements))
     return target
-
-
-@contextmanager
-def forward_stop_signals(send: Callable[[int], None], *, enabled: bool) -> Iterator[None]:
-    """SIGINT/SIGTERM to us reach the child (through `send`) exactly once, so a serving function
-    (in its own session or container, away from the terminal's signals) shuts down cleanly and
-    reports back."""
-    if not enabled:
-        yield
-        return
-
-    def forward(signum: int, _frame: object) -> None:
-        send(signum)
-
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def run_request(request: dict[str, Any], work_dir: Path, log: Path, *,

@@ -15,7 +15,6 @@ half-installed function that looks complete: an install exists when its record.j
 
 from __future__ import annotations
 
-import os
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +23,8 @@ from urllib.parse import urlsplit
 
 from filelock import FileLock
 from pydantic import BaseModel, ValidationError
+
+from fnhub.core.files import write_atomic
 
 
 class InstallRecord(BaseModel):
@@ -45,13 +46,6 @@ class InstallRecord(BaseModel):
     @property
     def uri(self) -> str:
         return f"hub://{urlsplit(self.hub).netloc}/{self.ref}:{self.version}@{self.digest}"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 class Store:

@@ -29,8 +29,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fnhub.errors import Conflict, FnhubError, InvalidInput, NotFound
-from fnhub.names import closest
+from fnhub.core.errors import Conflict, FnhubError, InvalidInput, NotFound
+from fnhub.core.names import closest
 
 BUILTIN_PACKAGE = "fnhub.function_templates"
 CONTEXT_FILE = "cookiecutter.json"

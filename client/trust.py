@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, Field
 
-from fnhub.api_models import KeyInfo
-from fnhub.errors import InvalidInput, UntrustedKey
-from fnhub.signing import key_id, public_key_from_b64
+from fnhub.core.api_models import KeyInfo
+from fnhub.core.errors import InvalidInput, UntrustedKey
+from fnhub.core.signing import key_id, public_key_from_b64
 from fnhub.store import write_atomic
 
 # keyid -> base64 public key (None when trusted by id alone; the hub supplies the key)

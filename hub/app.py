@@ -24,8 +24,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from fnhub import __version__
-from fnhub.errors import FnhubError, InvalidInput
+from fnhub.core import __version__
+from fnhub.core.errors import FnhubError, InvalidInput
 from fnhub.hub.api import functions, keys, namespaces, oidc, site, tokens
 from fnhub.hub.context import Hub
 from fnhub.hub.logs import RequestContextMiddleware

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from fnhub.errors import RateLimited
+from fnhub.core.errors import RateLimited
 from fnhub.hub.context import Hub
 from fnhub.hub.services import ratelimit
 

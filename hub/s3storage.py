@@ -36,7 +36,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fnhub.errors import InvalidInput, NotFound, PayloadTooLarge
+from fnhub.core.errors import InvalidInput, NotFound, PayloadTooLarge
+from fnhub.core.packaging import HashingWriter, digest_hex
 from fnhub.hub.storage import (
     CHUNK_SIZE,
     BlobEntry,
@@ -49,7 +50,6 @@ from fnhub.hub.storage import (
     read_chunks,
     read_path,
 )
-from fnhub.packaging import HashingWriter, digest_hex
 
 MiB = 1 << 20
 _BLOB_KEY = re.compile(r"sha256/[0-9a-f]{2}/([0-9a-f]{64})")

@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from fnhub.errors import InvalidInput
+from fnhub.core.errors import InvalidInput
 
 MiB = 1024 * 1024
 DEFAULT_OIDC_AUDIENCE = "fnhub"

@@ -19,8 +19,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
-from fnhub.errors import NotFound, PayloadTooLarge
-from fnhub.packaging import HashingWriter, digest_hex
+from fnhub.core.errors import NotFound, PayloadTooLarge
+from fnhub.core.packaging import HashingWriter, digest_hex
 
 CHUNK_SIZE = 1 << 16
 

@@ -1,51 +1,18 @@
-"""Talking to a hub as someone: serve, login, tokens."""
+"""Talking to a hub as someone: login, tokens."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from fnhub.api_client import HubClient
-from fnhub.api_models import TokenCreate
 from fnhub.cli import context
-from fnhub.cli.output import console, emit_json
 from fnhub.config import normalize_url, save_login
-from fnhub.errors import InvalidInput
+from fnhub.core.api_models import TokenCreate
+from fnhub.core.console import console, emit_json
 
 tokens_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
-
-
-def serve(
-    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Where the hub keeps its data.")] = None,
-    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL.")] = None,
-    storage_url: Annotated[str | None, typer.Option(
-        help="Blob store: a folder, or s3://BUCKET/PREFIX.")] = None,
-    seed_catalog: Annotated[bool, typer.Option(
-        "--seed-catalog", help="Publish ./catalog (or FNHUB_SERVER_CATALOG_DIR), signed, "
-                               "into `library` at start.")] = False,
-) -> None:
-    """Run the hub server.
-
-    Example: `hub serve --data-dir ./.fnhub --port 8080 --seed-catalog`
-    """
-    try:
-        from fnhub.hub.server import serve as run_server
-        from fnhub.hub.settings import ServerSettings
-    except ImportError as exc:
-        raise InvalidInput(f"the hub server is not installed ({exc.name} is missing)",
-                           hint='pip install "fnhub[server]"') from None
-    overrides = {"host": host, "port": port, "data_dir": data_dir, "database_url": database_url,
-                 "storage_url": storage_url}
-    settings = ServerSettings(**{k: v for k, v in overrides.items() if v is not None})
-    catalog = (settings.catalog_dir or Path("catalog")) if seed_catalog else None
-    if catalog is not None and not catalog.is_dir():
-        raise InvalidInput(f"--seed-catalog: no catalog folder at {catalog.resolve()}",
-                           hint="run from the repository root or set FNHUB_SERVER_CATALOG_DIR")
-    run_server(settings, seed_catalog=catalog)
 
 
 def login(

@@ -10,12 +10,13 @@ import typer
 
 from fnhub import keyring, oidc
 from fnhub.cli import context, images
-from fnhub.cli.output import console, emit_json
-from fnhub.errors import Conflict
+from fnhub.core.console import console, emit_json
+from fnhub.core.errors import Conflict
+from fnhub.core.manifest import MANIFEST_FILE, load_manifest
+from fnhub.core.packaging import pack as pack_folder
+from fnhub.core.publishing import catalog_folders, publish_catalog
 from fnhub.introspect import manifest_from_code, starter_manifest
-from fnhub.manifest import MANIFEST_FILE, load_manifest
-from fnhub.packaging import pack as pack_folder
-from fnhub.publish import catalog_folders, hub_digest, publish_catalog, publish_folder, upload
+from fnhub.publish import hub_digest, publish_folder, upload
 from fnhub.store import write_atomic
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]

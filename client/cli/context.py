@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fnhub.api_client import HubClient
-from fnhub.cli.output import warn
 from fnhub.config import Config, HubEntry, load_config
-from fnhub.errors import InvalidURI, OfflineError
+from fnhub.core.console import warn
+from fnhub.core.errors import InvalidURI, OfflineError
+from fnhub.core.uri import FunctionURI, parse_uri
+from fnhub.core.versions import parse_spec
 from fnhub.install import Installer
-from fnhub.uri import FunctionURI, parse_uri
-from fnhub.versions import parse_spec
 
 
 def config() -> Config:

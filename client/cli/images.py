@@ -11,7 +11,7 @@ from rich.text import Text
 
 from fnhub.build import build_function_image
 from fnhub.cli import context
-from fnhub.cli.output import console, emit_json, err_console
+from fnhub.core.console import console, emit_json, err_console
 
 
 def log(line: str) -> None:

@@ -10,9 +10,9 @@ from rich.table import Table
 
 from fnhub import keyring
 from fnhub.cli import context
-from fnhub.cli.output import console, emit_json
-from fnhub.errors import InvalidInput
-from fnhub.signing import key_id, load_public_key, public_key_to_b64
+from fnhub.core.console import console, emit_json
+from fnhub.core.errors import InvalidInput
+from fnhub.core.signing import key_id, load_public_key, public_key_to_b64
 from fnhub.trust import TrustStore
 
 app = typer.Typer(help="Manage signing keys and trust.", no_args_is_help=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from importlib.metadata import entry_points
 from typing import Annotated
 
 import click
@@ -12,7 +13,6 @@ import typer
 from fnhub import __version__
 from fnhub.cli import (
     account,
-    admin,
     authoring,
     images,
     keys,
@@ -22,8 +22,8 @@ from fnhub.cli import (
     scaffold,
     trusted,
 )
-from fnhub.cli.output import error
-from fnhub.errors import FnhubError
+from fnhub.core.console import error
+from fnhub.core.errors import FnhubError
 
 app = typer.Typer(
     name="hub",
@@ -33,7 +33,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.command()(account.serve)
 app.command()(account.login)
 app.add_typer(account.tokens_app, name="tokens")
 app.command()(registry.search)
@@ -55,7 +54,8 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(authoring.catalog_app, name="catalog")
 app.add_typer(pipelines.app, name="pipeline")
 app.add_typer(trusted.app, name="trusted-publisher")
-app.add_typer(admin.app, name="admin")
+for _plugin in entry_points(group="fnhub.commands"):
+    _plugin.load()(app)  # the hub package adds `serve` and `admin`
 
 
 def _version(value: bool) -> None:

@@ -13,8 +13,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.tree import Tree
 
-from fnhub.cli.output import console, emit_json, warn
 from fnhub.cli.running import _pairs
+from fnhub.core.console import console, emit_json, warn
 from fnhub.pipeline import Constant, Pipeline, PipelineRun, StepRun
 from fnhub.pipeline.api import exporter_module
 

@@ -9,12 +9,12 @@ import typer
 from rich.table import Table
 
 from fnhub.cli import context
-from fnhub.cli.output import console, emit_json
-from fnhub.errors import NotFound
+from fnhub.core.console import console, emit_json
+from fnhub.core.errors import NotFound
+from fnhub.core.uri import parse_uri
+from fnhub.core.versions import Candidate, resolve
 from fnhub.lockfile import LOCK_FILE, LockFile
 from fnhub.store import Store
-from fnhub.uri import parse_uri
-from fnhub.versions import Candidate, resolve
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fnhub.cli.output import console, emit_json, warn
-from fnhub.errors import InvalidInput
+from fnhub.core.console import console, emit_json, warn
+from fnhub.core.errors import InvalidInput
 from fnhub.function import import_function
 
 

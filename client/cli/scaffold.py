@@ -10,9 +10,9 @@ import typer
 from rich.prompt import Prompt
 from rich.table import Table
 
-from fnhub.cli.output import console, emit_json
 from fnhub.cli.running import _pairs
-from fnhub.errors import InvalidInput
+from fnhub.core.console import console, emit_json
+from fnhub.core.errors import InvalidInput
 from fnhub.templates import Template, list_templates, new_project
 
 DEFAULT_TEMPLATE = "python-job"

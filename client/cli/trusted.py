@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fnhub.api_models import TrustedPublisherCreate
 from fnhub.cli import context
-from fnhub.cli.output import console, emit_json
+from fnhub.core.api_models import TrustedPublisherCreate
+from fnhub.core.console import console, emit_json
 
 app = typer.Typer(help="Trusted publishing: CI workflows that publish with their OIDC token.",
                   no_args_is_help=True)

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from fnhub.config import Config, load_config
-from fnhub.errors import FnhubError, InvalidInput
+from fnhub.core.errors import FnhubError, InvalidInput
+from fnhub.core.names import name_problem
 from fnhub.function import Function
 from fnhub.install import Warn, default_warn
-from fnhub.names import name_problem
 from fnhub.pipeline.engine import OnEvent, PipelineRun, run_graph
 from fnhub.pipeline.graph import (
     OutputRef,

@@ -40,7 +40,7 @@ from typing import Any, Protocol
 
 from filelock import FileLock
 
-from fnhub.packaging import DIGEST_PREFIX, digest_file
+from fnhub.core.packaging import DIGEST_PREFIX, digest_file
 
 ENTRY_FILE = "entry.json"
 REMOTE_SCHEME = "s3://"

@@ -36,16 +36,14 @@ names); two steps whose names then clash are an error.
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 from dataclasses import dataclass
-from typing import Any
 
-from fnhub.errors import InvalidInput
+from fnhub.core.errors import InvalidInput
+from fnhub.core.uri import parse_uri
 from fnhub.images import FUNCTION_DIR, recorded_image
 from fnhub.pipeline.graph import Constant, PipelineGraph, StepNode
-from fnhub.uri import parse_uri
 
 RUNTIME = ["python", "-m", "fnhub.runtime"]
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -117,37 +115,6 @@ def step_container(node: StepNode) -> StepContainer:
     script = _BOOTSTRAP.format(requirements=requirements, uri=shlex.quote(fn.pinned))
     return StepContainer(fn.manifest.spec.image.base, ["sh", "-c", script, BOOTSTRAP_NAME],
                          entrypoint)
-
-
-def text_value(value: Any) -> str:
-    """A parameter value as a workflow engine passes it: a string as is, the rest as JSON."""
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def value_flag(port_type: str) -> str:
-    """The runtime flag of a parameter input: `--text` for strings, `--param` (JSON) else."""
-    return "--text" if port_type == "str" else "--param"
-
-
-def artifact_arg(name: str, port_type: str, path: object) -> list[str]:
-    """The flags of an input artifact the engine places at `path` (a path, or the engine's
-    placeholder for one); typed, so the runtime applies its folder rule."""
-    return ["--artifact", f"{name}:{port_type}={path}"]
-
-
-def output_arg(name: str, port_type: str, path: object, *, artifact: bool) -> list[str]:
-    """The flags of an output the engine collects from `path` (a path or a placeholder); an
-    artifact in the folder form `PATH/`, so it keeps its file's own name."""
-    return ["--output", f"{name}:{port_type}={path}{'/' if artifact else ''}"]
-
-
-def fixed_args(name: str, port_type: str, value: Any, *, artifact: bool) -> list[str]:
-    """The flags of an input whose value is known when exporting (a default, or a None)."""
-    if value is None:
-        return ["--param", f"{name}=null"]
-    if artifact:
-        return ["--artifact", f"{name}={value}"]
-    return [value_flag(port_type), f"{name}={text_value(value)}"]
 
 
 def check_constants(node: StepNode) -> None:

@@ -29,7 +29,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fnhub.errors import FnhubError, InvalidInput, RunError
+from fnhub.core.errors import FnhubError, InvalidInput, RunError
 from fnhub.pipeline.cache import artifact_digest, is_remote
 from fnhub.pipeline.execute import StepOutcome, StepTask, execute_step, failed_outcome
 

@@ -45,15 +45,15 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from fnhub.errors import (
+from fnhub.core.errors import (
     DigestMismatch,
     FnhubError,
     InvalidInput,
     MissingRequirements,
     RunError,
 )
-from fnhub.manifest import ARTIFACT_TYPES
-from fnhub.names import closest
+from fnhub.core.manifest import ARTIFACT_TYPES
+from fnhub.core.names import closest
 from fnhub.pipeline.cache import StepCache, artifact_digest, cache_key, is_remote
 from fnhub.pipeline.execute import StepOutcome, StepTask, execute_step, failed_outcome
 from fnhub.pipeline.graph import (

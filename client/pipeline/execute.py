@@ -21,8 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from fnhub.errors import FnhubError
-from fnhub.manifest import Manifest
+from fnhub.core.errors import FnhubError
+from fnhub.core.manifest import Manifest
 from fnhub.pipeline.cache import artifact_digest
 from fnhub.runner import collect_outputs, ensure_venv, run_request
 

@@ -35,21 +35,17 @@ from typing import Any
 from hera.workflows import DAG, Artifact, Container, Parameter, Resources, Task, Workflow
 from hera.workflows.models import ValueFrom
 
-from fnhub.errors import InvalidInput
-from fnhub.manifest import ARTIFACT_TYPES
+from fnhub.core.errors import InvalidInput
+from fnhub.core.manifest import ARTIFACT_TYPES
 from fnhub.pipeline.containers import (
     GPU_RESOURCE,
-    artifact_arg,
     check_constants,
-    fixed_args,
     k8s_name,
-    output_arg,
     step_container,
     task_names,
-    text_value,
-    value_flag,
 )
 from fnhub.pipeline.graph import Binding, Constant, OutputRef, ParamRef, PipelineGraph, StepNode
+from fnhub.runtime_flags import artifact_arg, fixed_args, output_arg, text_value, value_flag
 from fnhub.store import write_atomic
 
 DAG_TEMPLATE = "pipeline"

@@ -34,18 +34,14 @@ from typing import Any, Optional
 
 from kfp import compiler, dsl
 
-from fnhub.errors import InvalidInput
-from fnhub.manifest import Port
+from fnhub.core.errors import InvalidInput
+from fnhub.core.manifest import Port
 from fnhub.pipeline.containers import (
     GPU_RESOURCE,
-    artifact_arg,
     check_constants,
-    fixed_args,
     k8s_name,
-    output_arg,
     step_container,
     task_names,
-    value_flag,
 )
 from fnhub.pipeline.graph import (
     Binding,
@@ -55,6 +51,7 @@ from fnhub.pipeline.graph import (
     PipelineGraph,
     StepNode,
 )
+from fnhub.runtime_flags import artifact_arg, fixed_args, output_arg, value_flag
 
 ARTIFACT_CLASSES: dict[str, type[dsl.Artifact]] = {
     "dataset": dsl.Dataset, "model": dsl.Model, "metrics": dsl.Metrics,

@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fnhub.errors import InvalidInput
-from fnhub.manifest import ALL_TYPES, ARTIFACT_TYPES, Manifest, Port
-from fnhub.names import closest
+from fnhub.core.errors import InvalidInput
+from fnhub.core.manifest import ALL_TYPES, ARTIFACT_TYPES, Manifest, Port
+from fnhub.core.names import closest
 from fnhub.runner import parse_param
 from fnhub.runtime import value_matches
 

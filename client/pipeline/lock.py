@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from fnhub.errors import Conflict, InvalidInput, NotFound
+from fnhub.core.errors import Conflict, InvalidInput, NotFound
 from fnhub.pipeline.graph import PipelineGraph
 from fnhub.store import write_atomic
 

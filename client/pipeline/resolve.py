@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fnhub.config import Config
-from fnhub.errors import FnhubError, InvalidInput
+from fnhub.core.errors import FnhubError, InvalidInput
+from fnhub.core.manifest import Manifest, load_manifest
+from fnhub.core.packaging import HashingWriter, pack
+from fnhub.core.uri import is_local_ref, local_path, parse_uri
 from fnhub.function import Function
 from fnhub.install import Installer, Warn, default_warn
-from fnhub.manifest import Manifest, load_manifest
-from fnhub.packaging import HashingWriter, pack
 from fnhub.pipeline.graph import FunctionRef
 from fnhub.pipeline.lock import PipelineLock
 from fnhub.store import InstallRecord
-from fnhub.uri import is_local_ref, local_path, parse_uri
 
 
 def pack_digest(folder: Path) -> str:

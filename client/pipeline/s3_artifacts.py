@@ -39,8 +39,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fnhub.config import load_config
-from fnhub.errors import Conflict, DigestMismatch, FnhubError, InvalidInput
-from fnhub.packaging import DIGEST_PREFIX, digest_file, digest_hex, pack, unpack
+from fnhub.core.errors import Conflict, DigestMismatch, FnhubError, InvalidInput
+from fnhub.core.packaging import DIGEST_PREFIX, digest_file, digest_hex, pack, unpack
 from fnhub.pipeline.cache import REMOTE_SCHEME
 from fnhub.pipeline.execute import (
     StepOutcome,

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from fnhub.errors import Unauthorized
+from fnhub.core.errors import Unauthorized
 from fnhub.hub.context import Hub
 from fnhub.hub.metrics import Metrics
 from fnhub.hub.services import auth

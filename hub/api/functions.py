@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from fnhub.api_models import (
+from fnhub.core.api_models import (
     Attestations,
     FunctionDetail,
     Resolution,
@@ -19,7 +19,7 @@ from fnhub.api_models import (
     VersionDetail,
     YankRequest,
 )
-from fnhub.errors import FnhubError
+from fnhub.core.errors import FnhubError
 from fnhub.hub.api.deps import API_PREFIX, CallerDep, HubDep, MetricsDep, ReadAccess
 from fnhub.hub.api.uploads import read_publish_form
 from fnhub.hub.services import functions, publish, search

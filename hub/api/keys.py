@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from fnhub.api_models import KeyInfo, KeyRegister
+from fnhub.core.api_models import KeyInfo, KeyRegister
 from fnhub.hub.api.deps import API_PREFIX, CallerDep, HubDep, ReadAccess
 from fnhub.hub.services import keys
 

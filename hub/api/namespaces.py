@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from fnhub.api_models import NamespaceCreate, NamespaceInfo
+from fnhub.core.api_models import NamespaceCreate, NamespaceInfo
 from fnhub.hub.api.deps import API_PREFIX, CallerDep, HubDep, ReadAccess
 from fnhub.hub.services import namespaces
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from fnhub.api_models import (
+from fnhub.core.api_models import (
     OidcAudience,
     OidcMintRequest,
     TokenCreated,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from fnhub.api_models import TokenCreate, TokenCreated, TokenInfo, WhoAmI
+from fnhub.core.api_models import TokenCreate, TokenCreated, TokenInfo, WhoAmI
 from fnhub.hub.api.deps import API_PREFIX, CallerDep, HubDep
 from fnhub.hub.services import auth
 

@@ -18,7 +18,7 @@ from python_multipart.multipart import parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 
-from fnhub.errors import InvalidInput, PayloadTooLarge
+from fnhub.core.errors import InvalidInput, PayloadTooLarge
 from fnhub.hub.storage import BlobStore, Staged, StagingWriter
 
 TEXT_FIELDS = ("manifest", "envelope")

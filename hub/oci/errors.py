@@ -2,7 +2,7 @@
 
 Under `/v2/` an error is `{"errors": [{"code", "message", "detail"}]}` with the spec's codes
 (BLOB_UNKNOWN, DIGEST_INVALID, NAME_INVALID, ...). The classes below are fnhub errors (each
-subclasses the fitting class of `fnhub.errors`, so status and meaning stay the same) that
+subclasses the fitting class of `fnhub.core.errors`, so status and meaning stay the same) that
 also carry their spec code and, where the protocol needs them, response headers. Any other
 fnhub error raised on the way (say, Forbidden from the namespace rules) gets the spec code
 of its class. A 401 always carries the Bearer challenge of the token flow.
@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from fnhub.errors import (
+from fnhub.core.errors import (
     Conflict,
     DigestMismatch,
     FnhubError,

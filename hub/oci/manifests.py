@@ -14,9 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from fnhub.core.manifest import format_validation_error
 from fnhub.hub.oci.errors import ManifestInvalid
 from fnhub.hub.oci.names import DIGEST_RE
-from fnhub.manifest import format_validation_error
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

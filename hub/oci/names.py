@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
+from fnhub.core.names import namespace_problem
 from fnhub.hub.oci.errors import DigestInvalid, NameInvalid, TagInvalid
-from fnhub.names import namespace_problem
 
 MAX_NAME = 255
 COMPONENT_RE = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*")

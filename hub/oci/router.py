@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from fnhub.errors import FnhubError, PayloadTooLarge
+from fnhub.core.errors import FnhubError, PayloadTooLarge
 from fnhub.hub.api.deps import HubDep, MetricsDep, get_metrics
 from fnhub.hub.context import Hub
 from fnhub.hub.oci import service, tokens

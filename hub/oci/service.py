@@ -31,7 +31,8 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from fnhub.errors import NotFound, PayloadTooLarge
+from fnhub.core.errors import NotFound, PayloadTooLarge
+from fnhub.core.packaging import digest_hex
 from fnhub.hub.context import Hub
 from fnhub.hub.models import Version, utcnow
 from fnhub.hub.oci import manifests
@@ -66,7 +67,6 @@ from fnhub.hub.oci.names import (
 from fnhub.hub.services import namespaces
 from fnhub.hub.services.auth import Caller
 from fnhub.hub.storage import LiveUploads, Part, Staged, StagingWriter, UploadSession
-from fnhub.packaging import digest_hex
 
 GiB = 1 << 30
 MAX_BLOB_SIZE = 32 * GiB

@@ -31,7 +31,7 @@ from typing import Any
 
 import jwt
 
-from fnhub.errors import Forbidden, InvalidInput, Unauthorized
+from fnhub.core.errors import Forbidden, InvalidInput, Unauthorized
 from fnhub.hub.context import Hub
 from fnhub.hub.oci.errors import Denied, NameInvalid, NeedsToken
 from fnhub.hub.oci.names import check_repository, namespace_of

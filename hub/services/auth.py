@@ -17,11 +17,11 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
-from fnhub.api_models import TokenCreate, TokenCreated, TokenInfo, WhoAmI
-from fnhub.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from fnhub.core.api_models import TokenCreate, TokenCreated, TokenInfo, WhoAmI
+from fnhub.core.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from fnhub.core.names import namespace_problem
 from fnhub.hub.context import Hub
 from fnhub.hub.models import Namespace, NamespaceOwner, Token, User, utcnow
-from fnhub.names import namespace_problem
 
 logger = logging.getLogger(__name__)
 

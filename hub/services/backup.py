@@ -33,13 +33,13 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, DateTime, Table, func, insert, select, text
 from sqlmodel import Session, SQLModel
 
-from fnhub.errors import DigestMismatch, InvalidInput, NotFound
+from fnhub.core.errors import DigestMismatch, InvalidInput, NotFound
+from fnhub.core.files import write_atomic
+from fnhub.core.packaging import digest_hex
 from fnhub.hub.context import Hub
 from fnhub.hub.models import Function, Namespace
 from fnhub.hub.services import functions
 from fnhub.hub.services.maintenance import references
-from fnhub.packaging import digest_hex
-from fnhub.store import write_atomic
 
 FORMAT = "fnhub-backup/1"
 TRANSIENT = frozenset({"oci_uploads", "oci_upload_parts", "rate_limit_windows"})

@@ -16,7 +16,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from fnhub.api_models import (
+from fnhub.core.api_models import (
     FunctionDetail,
     ImageInfo,
     PackageInfo,
@@ -25,13 +25,13 @@ from fnhub.api_models import (
     VersionDetail,
     VersionSummary,
 )
-from fnhub.errors import InvalidInput, NoMatchingVersion, NotFound
+from fnhub.core.errors import InvalidInput, NoMatchingVersion, NotFound
+from fnhub.core.names import check_name, check_namespace, closest, name_problem
+from fnhub.core.versions import LATEST, TAG_RE, Candidate, parse_spec, parse_version, resolve
 from fnhub.hub.context import Hub
 from fnhub.hub.models import Function, FunctionCategory, Namespace, Tag, Version, utcnow
 from fnhub.hub.services import namespaces, search
 from fnhub.hub.services.auth import Caller
-from fnhub.names import check_name, check_namespace, closest, name_problem
-from fnhub.versions import LATEST, TAG_RE, Candidate, parse_spec, parse_version, resolve
 
 MAX_TAG = 64
 

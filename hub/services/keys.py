@@ -8,13 +8,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from fnhub.api_models import KeyInfo, KeyRegister
-from fnhub.errors import Conflict, InvalidInput, NotFound, UntrustedKey
+from fnhub.core.api_models import KeyInfo, KeyRegister
+from fnhub.core.errors import Conflict, InvalidInput, NotFound, UntrustedKey
+from fnhub.core.signing import key_id, public_key_from_b64, public_key_to_b64
 from fnhub.hub.context import Hub
 from fnhub.hub.models import Namespace, PublisherKey
 from fnhub.hub.services import namespaces
 from fnhub.hub.services.auth import Caller
-from fnhub.signing import key_id, public_key_from_b64, public_key_to_b64
 
 KEYID_RE = re.compile(r"^[0-9a-f]{64}$")
 MAX_KEY_NAME = 100

@@ -10,12 +10,12 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from fnhub.api_models import NamespaceInfo
-from fnhub.errors import Conflict, Forbidden, NotFound
+from fnhub.core.api_models import NamespaceInfo
+from fnhub.core.errors import Conflict, Forbidden, NotFound
+from fnhub.core.names import DEFAULT_NAMESPACE, check_namespace, closest
 from fnhub.hub.context import Hub
 from fnhub.hub.models import Namespace, NamespaceOwner, User
 from fnhub.hub.services.auth import Caller, publish_scope
-from fnhub.names import DEFAULT_NAMESPACE, check_namespace, closest
 
 RESERVED = DEFAULT_NAMESPACE
 

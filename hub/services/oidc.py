@@ -33,8 +33,16 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from fnhub.api_models import TokenCreated, TrustedPublisherCreate, TrustedPublisherInfo
-from fnhub.errors import Conflict, Forbidden, HubUnavailable, InvalidInput, NotFound, Unauthorized
+from fnhub.core.api_models import TokenCreated, TrustedPublisherCreate, TrustedPublisherInfo
+from fnhub.core.errors import (
+    Conflict,
+    Forbidden,
+    HubUnavailable,
+    InvalidInput,
+    NotFound,
+    Unauthorized,
+)
+from fnhub.core.oidc_issuers import GITHUB_ISSUER, GITLAB_ISSUER, ISSUER_ALIASES
 from fnhub.hub.context import Hub
 from fnhub.hub.models import (
     Namespace,
@@ -47,7 +55,6 @@ from fnhub.hub.models import (
 )
 from fnhub.hub.services import auth, namespaces
 from fnhub.hub.services.auth import Caller
-from fnhub.oidc import GITHUB_ISSUER, GITLAB_ISSUER, ISSUER_ALIASES
 
 Flavor = Literal["github", "gitlab"]
 KNOWN_ISSUERS: dict[str, Flavor] = {GITHUB_ISSUER: "github", GITLAB_ISSUER: "gitlab"}

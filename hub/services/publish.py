@@ -21,17 +21,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from fnhub.api_models import VersionDetail
-from fnhub.errors import InvalidInput, ManifestError, NotFound, SignatureInvalid, VersionExists
+from fnhub.core.api_models import VersionDetail
+from fnhub.core.errors import InvalidInput, ManifestError, NotFound, SignatureInvalid, VersionExists
+from fnhub.core.manifest import MANIFEST_FILE, Manifest, parse_manifest_text
+from fnhub.core.names import check_name, check_namespace
+from fnhub.core.packaging import check_archive, read_member
+from fnhub.core.signing import Envelope, check_subjects, parse_envelope, verify_envelope
 from fnhub.hub.context import Hub
 from fnhub.hub.models import Function, Version, utcnow
 from fnhub.hub.services import functions, keys, namespaces
 from fnhub.hub.services.auth import Caller
 from fnhub.hub.storage import Staged
-from fnhub.manifest import MANIFEST_FILE, Manifest, parse_manifest_text
-from fnhub.names import check_name, check_namespace
-from fnhub.packaging import check_archive, read_member
-from fnhub.signing import Envelope, check_subjects, parse_envelope, verify_envelope
 
 
 def check_request(namespace: str, name: str, manifest_text: str) -> Manifest:

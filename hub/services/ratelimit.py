@@ -21,7 +21,7 @@ from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
-from fnhub.errors import InvalidInput
+from fnhub.core.errors import InvalidInput
 from fnhub.hub.db import Database
 from fnhub.hub.models import RateLimitWindow
 from fnhub.hub.settings import ServerSettings, parse_rate

@@ -19,11 +19,11 @@ from sqlalchemy import Float, Integer, exists, false, func, literal, text
 from sqlalchemy.sql import ColumnElement, Select
 from sqlmodel import Session, col, select
 
-from fnhub.api_models import FunctionSummary, SearchResults, SortOrder
-from fnhub.errors import InvalidInput
+from fnhub.core.api_models import FunctionSummary, SearchResults, SortOrder
+from fnhub.core.errors import InvalidInput
+from fnhub.core.manifest import Spec
 from fnhub.hub.context import Hub
 from fnhub.hub.models import Function, FunctionCategory, Namespace
-from fnhub.manifest import Spec
 
 MAX_LIMIT = 100
 MAX_OFFSET = 2**63 - 1  # the database's integer range

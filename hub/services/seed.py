@@ -14,21 +14,21 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import select
 
-from fnhub.api_models import KeyRegister
-from fnhub.errors import InvalidInput
-from fnhub.hub.context import Hub
-from fnhub.hub.models import Version
-from fnhub.hub.services import auth, functions, keys, publish
-from fnhub.manifest import Manifest
-from fnhub.names import DEFAULT_NAMESPACE
-from fnhub.publish import CatalogResult, Prepared, catalog_folders, publish_catalog
-from fnhub.signing import (
+from fnhub.core.api_models import KeyRegister
+from fnhub.core.errors import InvalidInput
+from fnhub.core.manifest import Manifest
+from fnhub.core.names import DEFAULT_NAMESPACE
+from fnhub.core.publishing import CatalogResult, Prepared, catalog_folders, publish_catalog
+from fnhub.core.signing import (
     generate_key,
     key_id,
     load_private_key,
     public_key_to_b64,
     save_private_key,
 )
+from fnhub.hub.context import Hub
+from fnhub.hub.models import Version
+from fnhub.hub.services import auth, functions, keys, publish
 
 LIBRARY_KEY = Path("keys") / "library.key"
 CHUNK = 1 << 20

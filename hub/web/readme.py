@@ -22,9 +22,9 @@ from urllib.parse import urlsplit
 import nh3
 from markdown_it import MarkdownIt
 
-from fnhub.errors import FnhubError, NotFound, UnsafePackage
+from fnhub.core.errors import FnhubError, NotFound, UnsafePackage
+from fnhub.core.packaging import read_member
 from fnhub.hub.storage import BlobStore
-from fnhub.packaging import read_member
 
 README_FILE = "README.md"
 MAX_README_BYTES = 512 * 1024

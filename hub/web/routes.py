@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.convertors import Convertor, register_url_convertor
 
-from fnhub.errors import FnhubError, InvalidInput
+from fnhub.core.errors import FnhubError, InvalidInput
 from fnhub.hub.api.deps import HubDep, ReadAccess
 from fnhub.hub.context import Hub
 from fnhub.hub.web import views

@@ -14,9 +14,9 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from fnhub.manifest import ARTIFACT_TYPES
-from fnhub.names import DEFAULT_NAMESPACE
-from fnhub.uri import SCHEME
+from fnhub.core.manifest import ARTIFACT_TYPES
+from fnhub.core.names import DEFAULT_NAMESPACE
+from fnhub.core.uri import SCHEME
 
 
 @dataclass(frozen=True)

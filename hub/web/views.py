@@ -24,7 +24,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from fnhub.errors import InvalidVersion, NoMatchingVersion, NotFound, VerificationError
+from fnhub.core.errors import InvalidVersion, NoMatchingVersion, NotFound, VerificationError
+from fnhub.core.manifest import ARTIFACT_TYPES
+from fnhub.core.names import closest, name_problem, namespace_problem
+from fnhub.core.signing import check_subjects, parse_envelope, public_key_from_b64, verify_envelope
+from fnhub.core.versions import Candidate, is_valid_version, parse_version, resolve
 from fnhub.hub.context import Hub
 from fnhub.hub.models import (
     Function,
@@ -39,10 +43,6 @@ from fnhub.hub.models import (
 from fnhub.hub.services import search
 from fnhub.hub.web.readme import Readme, readmes
 from fnhub.hub.web.snippets import Snippet, snippets
-from fnhub.manifest import ARTIFACT_TYPES
-from fnhub.names import closest, name_problem, namespace_problem
-from fnhub.signing import check_subjects, parse_envelope, public_key_from_b64, verify_envelope
-from fnhub.versions import Candidate, is_valid_version, parse_version, resolve
 
 PAGE_SIZE = 20
 MAX_PAGE = 100_000

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fnhub.manifest import load_manifest
+from fnhub.core.manifest import load_manifest
 from fnhub.runtime import load_callable
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog"

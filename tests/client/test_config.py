@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fnhub.config import DEFAULT_HUB, load_config, save_login
-from fnhub.errors import InvalidInput
+from fnhub.core.errors import InvalidInput
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fnhub.errors import InvalidInput, ManifestError
+from fnhub.core.errors import InvalidInput, ManifestError
 from fnhub.introspect import manifest_from_code
 
 SOURCE = '''

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import fnhub
-from fnhub.errors import InvalidInput, MissingRequirements, RunError
+from fnhub.core.errors import InvalidInput, MissingRequirements, RunError
 from tests.helpers import write_function
 
 

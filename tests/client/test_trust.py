@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from fnhub.api_models import KeyInfo
-from fnhub.errors import InvalidInput, UntrustedKey
-from fnhub.signing import generate_key, key_id, public_key_to_b64
+from fnhub.core.api_models import KeyInfo
+from fnhub.core.errors import InvalidInput, UntrustedKey
+from fnhub.core.signing import generate_key, key_id, public_key_to_b64
 from fnhub.trust import TrustStore
 
 HUB = "http://127.0.0.1:8080"

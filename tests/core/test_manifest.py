@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fnhub.errors import ManifestError
-from fnhub.manifest import load_manifest, parse_manifest, parse_manifest_text
+from fnhub.core.errors import ManifestError
+from fnhub.core.manifest import load_manifest, parse_manifest, parse_manifest_text
 
 GOOD = """\
 apiVersion: fnhub/v1

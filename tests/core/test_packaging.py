@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from fnhub.errors import Conflict, InvalidInput, ManifestError, NotFound, UnsafePackage
-from fnhub.packaging import (
+from fnhub.core.errors import Conflict, InvalidInput, ManifestError, NotFound, UnsafePackage
+from fnhub.core.packaging import (
     DIGEST_PREFIX,
     HashingWriter,
     PackResult,

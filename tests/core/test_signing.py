@@ -15,14 +15,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from fnhub.errors import (
+from fnhub.core.errors import (
     Conflict,
     DigestMismatch,
     InvalidInput,
     SignatureInvalid,
     UntrustedKey,
 )
-from fnhub.signing import (
+from fnhub.core.signing import (
     PAYLOAD_TYPE,
     PREDICATE_TYPE,
     STATEMENT_TYPE,

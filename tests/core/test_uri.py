@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fnhub.errors import InvalidURI
-from fnhub.uri import FunctionURI, is_local_ref, local_path, parse_uri
+from fnhub.core.errors import InvalidURI
+from fnhub.core.uri import FunctionURI, is_local_ref, local_path, parse_uri
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 

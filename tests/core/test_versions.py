@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import semver
 
-from fnhub.errors import InvalidVersion, NoMatchingVersion
-from fnhub.versions import (
+from fnhub.core.errors import InvalidVersion, NoMatchingVersion
+from fnhub.core.versions import (
     Candidate,
     VersionSpec,
     is_valid_version,

@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from fnhub.packaging import DEFAULT_MAX_UNPACKED_SIZE
-from fnhub.signing import generate_key, load_private_key, make_statement, sign_statement
+from fnhub.core.packaging import DEFAULT_MAX_UNPACKED_SIZE
+from fnhub.core.signing import generate_key, load_private_key, make_statement, sign_statement
 from tests.helpers import CLI, HubProcess, start_hub, stored_files, write_function
 from tests.s3 import Backend
 

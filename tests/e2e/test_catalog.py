@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 import fnhub
-from fnhub.manifest import load_manifest
+from fnhub.core.manifest import load_manifest
 from tests.helpers import CLI, HUB_BIN, ROOT, HubProcess, free_port, start_hub
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import JSON, String, column, select, table, update
 
-from fnhub.signing import generate_key, load_private_key, make_statement, sign_statement
+from fnhub.core.signing import generate_key, load_private_key, make_statement, sign_statement
 from tests.helpers import CLI, HubProcess, hub_database, start_hub, write_function
 
 pytestmark = pytest.mark.slow

@@ -15,16 +15,16 @@ from fastapi import FastAPI
 from sqlalchemy import func
 from sqlmodel import select
 
-from fnhub.hub.context import Hub
-from fnhub.hub.models import Function, Namespace, Version
-from fnhub.hub.storage import FileBlobStore
-from fnhub.packaging import PackResult, pack
-from fnhub.signing import (
+from fnhub.core.packaging import PackResult, pack
+from fnhub.core.signing import (
     generate_key,
     make_statement,
     public_key_to_b64,
     sign_statement,
 )
+from fnhub.hub.context import Hub
+from fnhub.hub.models import Function, Namespace, Version
+from fnhub.hub.storage import FileBlobStore
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlmodel import select
 
-from fnhub.api_models import TokenCreate
-from fnhub.errors import Forbidden, InvalidInput, Unauthorized
+from fnhub.core.api_models import TokenCreate
+from fnhub.core.errors import Forbidden, InvalidInput, Unauthorized
 from fnhub.hub.app import create_app
 from fnhub.hub.context import Hub
 from fnhub.hub.models import Token, utcnow

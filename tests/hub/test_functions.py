@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from fnhub.errors import NotFound
+from fnhub.core.errors import NotFound
 from fnhub.hub.context import Hub
 from fnhub.hub.services import functions
 from tests.hub.factories import Publisher, auth, counts, error_code

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fnhub.signing import generate_key, key_id, public_key_to_b64
+from fnhub.core.signing import generate_key, key_id, public_key_to_b64
 from tests.hub.factories import Publisher, auth, error_code
 
 if TYPE_CHECKING:

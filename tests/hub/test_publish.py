@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from fnhub.errors import VersionExists
+from fnhub.core.errors import VersionExists
+from fnhub.core.manifest import parse_manifest, parse_manifest_text
+from fnhub.core.packaging import digest_file
+from fnhub.core.signing import generate_key, key_id
 from fnhub.hub.context import Hub
 from fnhub.hub.services import auth as auth_service
 from fnhub.hub.services import publish
-from fnhub.manifest import parse_manifest, parse_manifest_text
-from fnhub.packaging import digest_file
-from fnhub.signing import generate_key, key_id
 from tests.hub.factories import (
     Publisher,
     Upload,

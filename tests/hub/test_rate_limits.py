@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy import func
 from sqlmodel import select
 
-from fnhub.errors import FnhubError, RateLimited
+from fnhub.core.errors import FnhubError, RateLimited
 from fnhub.hub.app import create_app
 from fnhub.hub.db import Database
 from fnhub.hub.models import RateLimitWindow

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fnhub.errors import InvalidInput, NotFound, PayloadTooLarge
+from fnhub.core.errors import InvalidInput, NotFound, PayloadTooLarge
 from fnhub.hub.context import Hub, open_store
 from fnhub.hub.s3storage import S3BlobStore
 from fnhub.hub.services import maintenance

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from fnhub.errors import InvalidInput
+from fnhub.core.errors import InvalidInput
 from fnhub.hub.context import Hub
 from fnhub.hub.services import search
 from tests.hub.factories import Publisher

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from fnhub.errors import Conflict, InvalidInput
+from fnhub.core.errors import Conflict, InvalidInput
+from fnhub.core.signing import key_id, load_private_key
 from fnhub.hub.context import Hub
 from fnhub.hub.services import seed
-from fnhub.signing import key_id, load_private_key
 from tests.helpers import ROOT
 from tests.hub.factories import write_function
 

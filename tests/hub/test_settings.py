@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fnhub.errors import InvalidInput
+from fnhub.core.errors import InvalidInput
 from fnhub.hub.settings import ServerSettings
 
 

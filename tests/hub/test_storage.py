@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fnhub.errors import InvalidInput, NotFound, PayloadTooLarge
+from fnhub.core.errors import InvalidInput, NotFound, PayloadTooLarge
 from fnhub.hub.storage import FileBlobStore
 
 

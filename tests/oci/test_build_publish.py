@@ -25,7 +25,7 @@ import httpx
 import pytest
 import yaml
 
-from fnhub.packaging import read_member
+from fnhub.core.packaging import read_member
 from tests.helpers import CLI, HubProcess, start_hub, write_function
 from tests.oci.helpers import auth
 

@@ -9,11 +9,11 @@ import pytest
 from fnhub import runtime
 from fnhub.build import FUNCTION_DIR, dockerfile, labels, prepare_context
 from fnhub.config import HubEntry
-from fnhub.errors import InvalidInput
+from fnhub.core.errors import InvalidInput
+from fnhub.core.manifest import load_manifest
+from fnhub.core.signing import generate_key
 from fnhub.images import function_image, image_tag, parse_image_ref
-from fnhub.manifest import load_manifest
 from fnhub.publish import publish_folder
-from fnhub.signing import generate_key
 from tests.helpers import CLI, write_function
 
 

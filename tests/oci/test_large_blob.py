@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fnhub.packaging import HashingWriter
+from fnhub.core.packaging import HashingWriter
 from tests.helpers import HubProcess, start_hub
 from tests.hub.factories import envelope_for, make_publisher, write_function
 from tests.hub.prometheus import sample

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from fnhub.build import labels
-from fnhub.manifest import load_manifest
+from fnhub.core.manifest import load_manifest
 from fnhub.pipeline import Pipeline
 
 IMAGE_DIGEST = "sha256:" + "ab" * 32

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from fnhub.errors import InvalidInput
+from fnhub.core.errors import InvalidInput
 from fnhub.pipeline import Pipeline, PipelineRun
 from tests.helpers import CLI, free_port
 from tests.pipeline.catalog import STEPS, statuses

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import fnhub
-from fnhub.errors import DigestMismatch, InvalidInput, MissingRequirements, RunError
+from fnhub.core.errors import DigestMismatch, InvalidInput, MissingRequirements, RunError
 from fnhub.pipeline import Pipeline, PipelineRun
 from tests.pipeline.functions import make_function
 

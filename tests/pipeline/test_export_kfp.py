@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from fnhub.errors import InvalidInput
+from fnhub.core.errors import InvalidInput
 from fnhub.pipeline import Pipeline
 from tests.helpers import CLI
 from tests.pipeline.exports import (

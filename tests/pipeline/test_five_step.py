@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fnhub.manifest import load_manifest
+from fnhub.core.manifest import load_manifest
 from fnhub.pipeline import Pipeline, PipelineRun
 from tests.helpers import CLI, HubProcess
 from tests.pipeline.catalog import PIPELINE, STEPS, statuses

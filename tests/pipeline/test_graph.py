@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import fnhub
-from fnhub.errors import InvalidInput, ManifestError
+from fnhub.core.errors import InvalidInput, ManifestError
 from fnhub.pipeline import Constant, OutputRef, ParamRef, Pipeline
 from fnhub.pipeline.graph import compatible
 from tests.pipeline.functions import make_function

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import fnhub
-from fnhub.errors import Conflict
+from fnhub.core.errors import Conflict
 from fnhub.pipeline import Pipeline, PipelineLock
 from tests.helpers import CLI, start_hub, write_function
 

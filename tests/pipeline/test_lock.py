@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fnhub.errors import Conflict, InvalidInput, NotFound
+from fnhub.core.errors import Conflict, InvalidInput, NotFound
 from fnhub.pipeline import Pipeline, PipelineLock
 
 PIPELINE = """\

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fnhub.errors import Conflict, InvalidInput, NotFound
-from fnhub.manifest import load_manifest
-from fnhub.names import name_problem, namespace_problem
+from fnhub.core.errors import Conflict, InvalidInput, NotFound
+from fnhub.core.manifest import load_manifest
+from fnhub.core.names import name_problem, namespace_problem
 from fnhub.pipeline.spec import load_pipeline_file
 from fnhub.templates import Template, builtin_root, list_templates, new_project
 from tests.templates.baking import bake, files_of, module_name, promised_files, unrendered
@@ -132,7 +132,7 @@ NAMES = ["clean-data", "a", "x.y_z-9", "3d-scan", "a" * 64, "a" * 65, "Clean", "
 
 @pytest.mark.parametrize("name", NAMES)
 def test_the_hook_applies_fnhubs_naming_rule(name: str, tmp_path: Path) -> None:
-    """The hook repeats fnhub.names (it must run without fnhub): both agree on every name."""
+    """The hook repeats fnhub.core.names (it must run without fnhub): both agree on every name."""
     problem = name_problem(name)
     try:
         bake("python-job", tmp_path, name=name, project_slug="project")

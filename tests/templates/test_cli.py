@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from fnhub.manifest import load_manifest
+from fnhub.core.manifest import load_manifest
 from fnhub.templates import list_templates
 from tests.helpers import CLI, HUB_BIN, ROOT
 from tests.templates.baking import files_of, promised_files

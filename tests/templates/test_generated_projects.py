@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 from fnhub import build
-from fnhub.manifest import load_manifest
+from fnhub.core.manifest import load_manifest
 from tests.helpers import CLI, HUB_BIN, HubProcess, free_port, start_hub
 from tests.templates.baking import bake, readme_blocks
 

@@ -20,6 +20,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, insert, text
 from sqlmodel import select
 
+from fnhub.core.packaging import pack
+from fnhub.core.signing import (
+    generate_key,
+    key_id,
+    make_statement,
+    public_key_to_b64,
+    sign_statement,
+)
 from fnhub.hub.context import Hub
 from fnhub.hub.models import (
     Function,
@@ -28,14 +36,6 @@ from fnhub.hub.models import (
     PublisherKey,
     Version,
     utcnow,
-)
-from fnhub.packaging import pack
-from fnhub.signing import (
-    generate_key,
-    key_id,
-    make_statement,
-    public_key_to_b64,
-    sign_statement,
 )
 
 CATEGORIES = ("data-preparation", "data-analysis", "model-training", "model-evaluation",

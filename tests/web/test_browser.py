@@ -18,8 +18,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from fnhub.packaging import pack
-from fnhub.signing import load_private_key
+from fnhub.core.packaging import pack
+from fnhub.core.signing import load_private_key
 from tests.helpers import ROOT, HubProcess, require_file, start_hub
 from tests.hub.factories import Upload, auth, envelope_for, make_publisher
 from tests.web.factories import EVIL_README, publish_with_readme

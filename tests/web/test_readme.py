@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from fnhub.core.packaging import pack
 from fnhub.hub.storage import FileBlobStore
 from fnhub.hub.web.readme import ReadmeCache, render_markdown
-from fnhub.packaging import pack
 from tests.web.factories import start_tags
 
 

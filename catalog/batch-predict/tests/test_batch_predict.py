@@ -18,7 +18,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import SVC
 
 from catalog.testing import fit_and_save, load_module, run_examples, save_model
-from fnhub.manifest import load_manifest
+from fnhub.core.manifest import load_manifest
 
 FOLDER = Path(__file__).resolve().parents[1]
 TRAIN_FILE = FOLDER.parent / "train" / "train.py"

@@ -14,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from catalog.testing import PNG_SIGNATURE, load_module, pngs, run_examples, write_table
-from fnhub.manifest import load_manifest
+from fnhub.core.manifest import load_manifest
 
 FOLDER = Path(__file__).resolve().parents[1]
 MODULE = load_module(FOLDER)

@@ -27,7 +27,7 @@ from catalog.testing import (
     run_examples,
     save_model,
 )
-from fnhub.manifest import load_manifest
+from fnhub.core.manifest import load_manifest
 
 FOLDER = Path(__file__).resolve().parents[1]
 TRAIN_FILE = FOLDER.parent / "train" / "train.py"

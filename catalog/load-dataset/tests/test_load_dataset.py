@@ -10,7 +10,7 @@ import pytest
 from sklearn import datasets
 
 from catalog.testing import load_module, run_examples
-from fnhub.manifest import load_manifest
+from fnhub.core.manifest import load_manifest
 
 FOLDER = Path(__file__).resolve().parents[1]
 # name -> (rows, features, the target values)

@@ -20,7 +20,7 @@ from sklearn import datasets
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from catalog.testing import load_module, save_model
-from fnhub.manifest import load_manifest
+from fnhub.core.manifest import load_manifest
 
 FOLDER = Path(__file__).resolve().parents[1]
 IRIS = datasets.load_iris(as_frame=True)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from catalog.testing import load_module, run_examples
-from fnhub.manifest import load_manifest
+from fnhub.core.manifest import load_manifest
 
 FOLDER = Path(__file__).resolve().parents[1]
 MODULE = load_module(FOLDER)

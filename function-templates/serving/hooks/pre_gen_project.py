@@ -1,7 +1,7 @@
 """Refuse answers that would give a project `hub publish` or `hub pipeline run` cannot accept.
 
 cookiecutter runs this before it writes any file and removes the project folder when it fails,
-so a bad answer leaves nothing behind. The naming rules are fnhub's own (`fnhub.names`, design
+so a bad answer leaves nothing behind. The naming rules are fnhub's own (`fnhub.core.names`, design
 §2); they are repeated here so the template also works with a plain `cookiecutter` that cannot
 import fnhub, and fnhub's tests check that the two agree. All templates share this file.
 """

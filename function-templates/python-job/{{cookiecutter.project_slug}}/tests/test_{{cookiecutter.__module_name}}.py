@@ -10,7 +10,7 @@ from pathlib import Path
 import fnhub
 import pandas as pd
 import pytest
-from fnhub.errors import RunError
+from fnhub.core.errors import RunError
 
 PROJECT = Path(__file__).resolve().parents[1]
 

@@ -29,8 +29,8 @@ from typing import NamedTuple
 
 import semver
 
-from fnhub.errors import InvalidVersion, NoMatchingVersion
-from fnhub.names import closest
+from fnhub.core.errors import InvalidVersion, NoMatchingVersion
+from fnhub.core.names import closest
 
 LATEST = "latest"
 TAG_RE = re.compile(r"^[a-z][a-z0-9._-]*\Z")

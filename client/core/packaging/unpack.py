@@ -1,7 +1,5 @@
-"""Deterministic function packages and their safe inspection and extraction (design §4).
+"""Safe inspection and extraction of packages (design §4).
 
-A package is a `.tar.gz` whose bytes depend only on the relative paths, contents and
-executable bits of the packaged files, so its sha256 digest identifies the function.
 Archives from elsewhere (uploads, downloads) are never trusted: every member is checked
 before anything is written, sizes are counted as bytes are inflated, and extraction
 happens in a temporary sibling folder that is renamed into place only when all is well.
@@ -10,51 +8,28 @@ happens in a temporary sibling folder that is renamed into place only when all i
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
-import re
 import shutil
-import stat
 import tarfile
 import tempfile
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-import pathspec
+from fnhub.core.errors import Conflict, InvalidInput, NotFound, UnsafePackage
+from fnhub.core.packaging.digests import CHUNK as _CHUNK
+from fnhub.core.packaging.rules import link_escape, name_problem
 
-from fnhub.errors import Conflict, InvalidInput, ManifestError, NotFound, UnsafePackage
-from fnhub.manifest import MANIFEST_FILE
-
-DIGEST_PREFIX = "sha256:"
 DEFAULT_MAX_UNPACKED_SIZE = 512 * 1024 * 1024
 DEFAULT_MAX_MEMBERS = 10_000
-IGNORE_FILE = ".fnhubignore"
-ALWAYS_EXCLUDED = (
-    ".git/",
-    ".hg/",
-    ".svn/",
-    "__pycache__/",
-    "*.pyc",
-    ".pytest_cache/",
-    ".mypy_cache/",
-    ".ruff_cache/",
-    ".venv/",
-    ".DS_Store",
-    "*.egg-info/",
-)
-
-_CHUNK = 1 << 20
 # Only tar headers (pax records, GNU long names) are read in pieces larger than _CHUNK.
 _MAX_HEADER_READ = _CHUNK + tarfile.BLOCKSIZE
 # Header, extended header and padding blocks a member may add to the inflated stream.
 _MEMBER_OVERHEAD = 4 * tarfile.BLOCKSIZE
 _MAX_END_PADDING = 1 << 20
-_MAX_LINK_HOPS = 40
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _BAD_ARCHIVE = (tarfile.TarError, gzip.BadGzipFile, EOFError, zlib.error)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _FORBIDDEN_TYPES = {
@@ -62,264 +37,6 @@ _FORBIDDEN_TYPES = {
     tarfile.BLKTYPE: "block device",
     tarfile.FIFOTYPE: "fifo",
 }
-
-
-@dataclass(frozen=True)
-class PackResult:
-    digest: str  # "sha256:<hex>"
-    size: int
-
-
-def digest_hex(digest: str) -> str:
-    """The hex part of a `sha256:<hex>` digest, lowercased; InvalidInput when it is not one."""
-    hex_part = digest[len(DIGEST_PREFIX) :].lower() if isinstance(digest, str) else ""
-    if (
-        not isinstance(digest, str)
-        or not digest.startswith(DIGEST_PREFIX)
-        or not _HEX64.match(hex_part)
-    ):
-        raise InvalidInput(f"invalid digest {digest!r}: expected sha256:<64 hex digits>")
-    return hex_part
-
-
-class HashingWriter:
-    """A write-only file object that hashes (sha256) and counts what passes through it.
-
-    `target` may be None to only compute the digest of a stream without storing it.
-    """
-
-    def __init__(self, target: BinaryIO | None = None) -> None:
-        self._target = target
-        self._hash = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        self._hash.update(data)
-        written = memoryview(data).nbytes
-        self.size += written
-        if self._target is not None:
-            self._target.write(data)
-        return written
-
-    def flush(self) -> None:
-        if self._target is not None:
-            self._target.flush()
-
-    def writable(self) -> bool:
-        return True
-
-    @property
-    def digest(self) -> str:
-        return DIGEST_PREFIX + self._hash.hexdigest()
-
-    def result(self) -> PackResult:
-        return PackResult(digest=self.digest, size=self.size)
-
-
-def digest_file(path: str | Path) -> str:
-    """`sha256:<hex>` of a file, read in 1 MiB chunks."""
-    hasher = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(_CHUNK):
-                hasher.update(chunk)
-    except FileNotFoundError:
-        raise NotFound(f"no file at {path}") from None
-    except IsADirectoryError:
-        raise InvalidInput(f"{path} is a folder, not a file") from None
-    return DIGEST_PREFIX + hasher.hexdigest()
-
-
-# --------------------------------------------------------------------------- packing
-
-
-def _name_problem(name: str) -> str | None:
-    """Why a member name cannot be carried portably, or None."""
-    if "\\" in name:
-        return "backslash in name"
-    if any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in name):
-        return "control character or undecodable byte in name"
-    return None
-
-
-def _link_escape(name: str, target: str, links: dict[str, str]) -> str | None:
-    """Why symlink `name` -> `target` leaves the package root, or None when it stays inside.
-
-    Resolves like realpath over the package's own symlinks, so `a -> sub/b/..` with
-    `sub/b -> ..` is caught even though it looks harmless lexically.
-    """
-    if target.startswith("/"):
-        return "absolute target"
-    resolved = name.split("/")[:-1]
-    todo = target.split("/")
-    hops = 0
-    while todo:
-        part = todo.pop(0)
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not resolved:
-                return "points outside the package"
-            resolved.pop()
-            continue
-        resolved.append(part)
-        key = "/".join(resolved)
-        if key in links:
-            hops += 1
-            if hops > _MAX_LINK_HOPS:
-                return "symlink loop"
-            next_target = links[key]
-            if next_target.startswith("/"):
-                return f"goes through {key}, which has an absolute target"
-            resolved.pop()
-            todo = next_target.split("/") + todo
-    return None
-
-
-def _ignore_spec(root: Path) -> pathspec.GitIgnoreSpec | None:
-    path = root / IGNORE_FILE
-    if not path.is_file():
-        return None
-    try:
-        return pathspec.GitIgnoreSpec.from_lines(path.read_text(encoding="utf-8").splitlines())
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInput(f"{path}: {exc}") from None
-
-
-_BUILTIN_SPEC = pathspec.GitIgnoreSpec.from_lines(ALWAYS_EXCLUDED)
-
-
-def _raise_walk_error(exc: OSError) -> None:
-    raise InvalidInput(f"cannot read {exc.filename}: {exc.strerror}")
-
-
-def package_files(folder: str | Path) -> list[str]:
-    """The sorted POSIX relative paths (files and symlinks) that go into the package.
-
-    Honours `.fnhubignore` (gitignore syntax) and always leaves out VCS folders and caches.
-    Raises ManifestError without a `function.yaml`, UnsafePackage for entries that cannot be
-    packaged safely (links leaving the folder, devices, unportable names).
-    """
-    root = Path(folder)
-    if not root.is_dir():
-        raise InvalidInput(f"{root} is not a folder")
-    manifest = root / MANIFEST_FILE
-    if manifest.is_symlink() or not manifest.is_file():
-        raise ManifestError(f"no {MANIFEST_FILE} (a regular file) in {root}")
-    user_spec = _ignore_spec(root)
-
-    def excluded(rel: str) -> bool:
-        return _BUILTIN_SPEC.match_file(rel) or bool(user_spec and user_spec.match_file(rel))
-
-    entries: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root, onerror=_raise_walk_error):
-        rel_dir = Path(dirpath).relative_to(root).as_posix()
-        prefix = "" if rel_dir == "." else rel_dir + "/"
-        kept = []
-        for name in dirnames:
-            rel = prefix + name
-            if os.path.islink(os.path.join(dirpath, name)):
-                # A link to a folder is stored as a link; it is never walked into.
-                if not excluded(rel) and not excluded(rel + "/"):
-                    entries.append(rel)
-            elif not excluded(rel + "/"):
-                kept.append(name)
-        dirnames[:] = kept
-        entries.extend(prefix + name for name in filenames if not excluded(prefix + name))
-
-    if MANIFEST_FILE not in entries:
-        raise ManifestError(f"{MANIFEST_FILE} in {root} is excluded by {IGNORE_FILE}")
-    links: dict[str, str] = {}
-    for rel in entries:
-        if problem := _name_problem(rel):
-            raise UnsafePackage(
-                f"{rel!r}: {problem}", hint=f"rename it or list it in {IGNORE_FILE}"
-            )
-        mode = os.lstat(root / rel).st_mode
-        if stat.S_ISLNK(mode):
-            links[rel] = os.readlink(root / rel)
-        elif not stat.S_ISREG(mode):
-            raise UnsafePackage(
-                f"{rel}: not a regular file, folder or symlink",
-                hint=f"remove it or list it in {IGNORE_FILE}",
-            )
-    for rel, target in links.items():
-        if problem := _link_escape(rel, target, links):
-            raise UnsafePackage(
-                f"symlink {rel} -> {target}: {problem}",
-                hint="only relative links to files inside the function folder can be packaged",
-            )
-    return sorted(entries)
-
-
-def _add_entry(tar: tarfile.TarFile, root: Path, rel: str) -> None:
-    info = tarfile.TarInfo(rel)
-    info.mtime = 0
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    path = root / rel
-    if os.path.islink(path):
-        info.type = tarfile.SYMTYPE
-        info.linkname = os.readlink(path)
-        info.mode = 0o777
-        tar.addfile(info)
-        return
-    try:
-        fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW)
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise UnsafePackage(f"{rel}: not a regular file")
-        info.size = st.st_size
-        info.mode = 0o755 if st.st_mode & 0o111 else 0o644
-        tar.addfile(info, fh)
-
-
-def _write_package(root: Path, files: list[str], out: BinaryIO) -> PackResult:
-    writer = HashingWriter(out)
-    gz = gzip.GzipFile(filename="", mode="wb", fileobj=writer, mtime=0, compresslevel=9)  # type: ignore[arg-type]
-    with gz, tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar:
-        for rel in files:
-            _add_entry(tar, root, rel)
-    writer.flush()
-    return writer.result()
-
-
-@contextmanager
-def _atomic_output(path: Path) -> Iterator[BinaryIO]:
-    """A file object whose content appears at `path` only once it is complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def pack(folder: str | Path, out: str | Path | BinaryIO) -> PackResult:
-    """Build the deterministic package of `folder` into `out` (a path or a binary stream)."""
-    root = Path(folder)
-    files = package_files(root)
-    if not isinstance(out, (str, os.PathLike)):
-        return _write_package(root, files, out)
-    out_path = Path(out)
-    with suppress(ValueError):  # writing the package inside the folder must not pack it
-        inside = out_path.resolve().relative_to(root.resolve()).as_posix()
-        files = [rel for rel in files if rel != inside]
-    with _atomic_output(out_path) as fh:
-        return _write_package(root, files, fh)
-
-
-# --------------------------------------------------------------------------- reading
 
 
 @contextmanager
@@ -392,7 +109,7 @@ def _member_name(raw: str, what: str = "member") -> str:
     parts = [p for p in raw.split("/") if p not in ("", ".")]
     if ".." in parts:
         raise UnsafePackage(f"{what} {raw!r}: '..' in path")
-    if problem := _name_problem(raw):
+    if problem := name_problem(raw):
         raise UnsafePackage(f"{what} {raw!r}: {problem}")
     return "/".join(parts)
 
@@ -427,7 +144,7 @@ class _Guard:
                 raise UnsafePackage(f"symlink {name}: empty target")
             if info.linkname.startswith("/"):
                 raise UnsafePackage(f"symlink {name} -> {info.linkname}: absolute target")
-            if problem := _name_problem(info.linkname):
+            if problem := name_problem(info.linkname):
                 raise UnsafePackage(f"symlink {name} -> {info.linkname!r}: {problem}")
         elif info.islnk():
             kind = "hardlink"
@@ -467,7 +184,7 @@ class _Guard:
 
     def check_links(self) -> None:
         for name, target in self.links.items():
-            if problem := _link_escape(name, target, self.links):
+            if problem := link_escape(name, target, self.links):
                 raise UnsafePackage(f"symlink {name} -> {target}: {problem}")
 
 
@@ -604,3 +321,4 @@ def unpack(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return dest
+

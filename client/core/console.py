@@ -1,4 +1,5 @@
-"""How the CLI presents results: Rich for people, JSON for scripts, one-line errors."""
+"""How both programs' commands present results: Rich for people, JSON for scripts, one-line
+errors (the client CLI and the hub's `serve`/`admin` commands share it)."""
 
 from __future__ import annotations
 

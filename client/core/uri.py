@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from fnhub.errors import InvalidURI, InvalidVersion
-from fnhub.names import DEFAULT_NAMESPACE, name_problem, namespace_problem
-from fnhub.versions import VersionSpec, parse_spec
+from fnhub.core.errors import InvalidURI, InvalidVersion
+from fnhub.core.names import DEFAULT_NAMESPACE, name_problem, namespace_problem
+from fnhub.core.versions import VersionSpec, parse_spec
 
 SCHEME = "hub://"
 FILE_SCHEME = "file://"

@@ -23,16 +23,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from fnhub.errors import (
+from fnhub.core.errors import (
     Conflict,
     DigestMismatch,
     InvalidInput,
     SignatureInvalid,
     UntrustedKey,
 )
-from fnhub.manifest import format_validation_error
-from fnhub.names import check_name, check_namespace
-from fnhub.packaging import DIGEST_PREFIX, digest_hex
+from fnhub.core.manifest import format_validation_error
+from fnhub.core.names import check_name, check_namespace
+from fnhub.core.packaging import DIGEST_PREFIX, digest_hex
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"

@@ -17,8 +17,8 @@ from pydantic import (
     model_serializer,
 )
 
-from fnhub.errors import FnhubError, ManifestError
-from fnhub.names import DEFAULT_NAMESPACE, name_problem, namespace_problem
+from fnhub.core.errors import FnhubError, ManifestError
+from fnhub.core.names import DEFAULT_NAMESPACE, name_problem, namespace_problem
 
 MANIFEST_FILE = "function.yaml"
 API_VERSION = "fnhub/v1"

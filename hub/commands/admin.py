@@ -1,7 +1,7 @@
 """`hub admin`: operate a hub directly on its database and blob store (not over HTTP).
 
-Run it where the hub's settings apply (`FNHUB_SERVER_*`, or the options below); it needs
-the server extra (`pip install "fnhub[server]"`).
+Run it where the hub's settings apply (`FNHUB_SERVER_*`, or the options below). The hub's
+modules load inside each command, so `hub --help` stays fast.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fnhub.cli.output import console, emit_json, error
-from fnhub.errors import InvalidInput, VerificationError
+from fnhub.core.console import console, emit_json, error
+from fnhub.core.errors import VerificationError
 
 if TYPE_CHECKING:
     from fnhub.hub.context import Hub
@@ -29,12 +29,9 @@ StorageOpt = Annotated[str | None, typer.Option(help="The hub's blob store.")]
 
 def _open_hub(data_dir: Path | None, database_url: str | None, storage_url: str | None) -> Hub:
     """The hub these settings describe, its database migrated (as `hub serve` would)."""
-    try:
-        from fnhub.hub.context import Hub
-        from fnhub.hub.settings import ServerSettings
-    except ImportError as exc:
-        raise InvalidInput(f"the hub server is not installed ({exc.name} is missing)",
-                           hint='pip install "fnhub[server]"') from None
+    from fnhub.hub.context import Hub
+    from fnhub.hub.settings import ServerSettings
+
     overrides = {"data_dir": data_dir, "database_url": database_url, "storage_url": storage_url}
     return Hub.open(ServerSettings(**{k: v for k, v in overrides.items() if v is not None}))
 

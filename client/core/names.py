@@ -6,7 +6,7 @@ import difflib
 import re
 from collections.abc import Iterable
 
-from fnhub.errors import InvalidInput
+from fnhub.core.errors import InvalidInput
 
 NAME_RE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*$")
 NAMESPACE_RE = re.compile(r"^[a-z0-9]+([_-][a-z0-9]+)*$")

@@ -1,0 +1,181 @@
+"""Deterministic packages (design §4): same folder, same bytes, same digest."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import stat
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import BinaryIO
+
+import pathspec
+
+from fnhub.core.errors import InvalidInput, ManifestError, UnsafePackage
+from fnhub.core.manifest import MANIFEST_FILE
+from fnhub.core.packaging.digests import HashingWriter, PackResult
+from fnhub.core.packaging.rules import link_escape, name_problem
+
+IGNORE_FILE = ".fnhubignore"
+ALWAYS_EXCLUDED = (
+    ".git/",
+    ".hg/",
+    ".svn/",
+    "__pycache__/",
+    "*.pyc",
+    ".pytest_cache/",
+    ".mypy_cache/",
+    ".ruff_cache/",
+    ".venv/",
+    ".DS_Store",
+    "*.egg-info/",
+)
+
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _ignore_spec(root: Path) -> pathspec.GitIgnoreSpec | None:
+    path = root / IGNORE_FILE
+    if not path.is_file():
+        return None
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(path.read_text(encoding="utf-8").splitlines())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput(f"{path}: {exc}") from None
+
+
+_BUILTIN_SPEC = pathspec.GitIgnoreSpec.from_lines(ALWAYS_EXCLUDED)
+
+
+def _raise_walk_error(exc: OSError) -> None:
+    raise InvalidInput(f"cannot read {exc.filename}: {exc.strerror}")
+
+
+def package_files(folder: str | Path) -> list[str]:
+    """The sorted POSIX relative paths (files and symlinks) that go into the package.
+
+    Honours `.fnhubignore` (gitignore syntax) and always leaves out VCS folders and caches.
+    Raises ManifestError without a `function.yaml`, UnsafePackage for entries that cannot be
+    packaged safely (links leaving the folder, devices, unportable names).
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise InvalidInput(f"{root} is not a folder")
+    manifest = root / MANIFEST_FILE
+    if manifest.is_symlink() or not manifest.is_file():
+        raise ManifestError(f"no {MANIFEST_FILE} (a regular file) in {root}")
+    user_spec = _ignore_spec(root)
+
+    def excluded(rel: str) -> bool:
+        return _BUILTIN_SPEC.match_file(rel) or bool(user_spec and user_spec.match_file(rel))
+
+    entries: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=_raise_walk_error):
+        rel_dir = Path(dirpath).relative_to(root).as_posix()
+        prefix = "" if rel_dir == "." else rel_dir + "/"
+        kept = []
+        for name in dirnames:
+            rel = prefix + name
+            if os.path.islink(os.path.join(dirpath, name)):
+                # A link to a folder is stored as a link; it is never walked into.
+                if not excluded(rel) and not excluded(rel + "/"):
+                    entries.append(rel)
+            elif not excluded(rel + "/"):
+                kept.append(name)
+        dirnames[:] = kept
+        entries.extend(prefix + name for name in filenames if not excluded(prefix + name))
+
+    if MANIFEST_FILE not in entries:
+        raise ManifestError(f"{MANIFEST_FILE} in {root} is excluded by {IGNORE_FILE}")
+    links: dict[str, str] = {}
+    for rel in entries:
+        if problem := name_problem(rel):
+            raise UnsafePackage(
+                f"{rel!r}: {problem}", hint=f"rename it or list it in {IGNORE_FILE}"
+            )
+        mode = os.lstat(root / rel).st_mode
+        if stat.S_ISLNK(mode):
+            links[rel] = os.readlink(root / rel)
+        elif not stat.S_ISREG(mode):
+            raise UnsafePackage(
+                f"{rel}: not a regular file, folder or symlink",
+                hint=f"remove it or list it in {IGNORE_FILE}",
+            )
+    for rel, target in links.items():
+        if problem := link_escape(rel, target, links):
+            raise UnsafePackage(
+                f"symlink {rel} -> {target}: {problem}",
+                hint="only relative links to files inside the function folder can be packaged",
+            )
+    return sorted(entries)
+
+
+def _add_entry(tar: tarfile.TarFile, root: Path, rel: str) -> None:
+    info = tarfile.TarInfo(rel)
+    info.mtime = 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    path = root / rel
+    if os.path.islink(path):
+        info.type = tarfile.SYMTYPE
+        info.linkname = os.readlink(path)
+        info.mode = 0o777
+        tar.addfile(info)
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafePackage(f"{rel}: not a regular file")
+        info.size = st.st_size
+        info.mode = 0o755 if st.st_mode & 0o111 else 0o644
+        tar.addfile(info, fh)
+
+
+def _write_package(root: Path, files: list[str], out: BinaryIO) -> PackResult:
+    writer = HashingWriter(out)
+    gz = gzip.GzipFile(filename="", mode="wb", fileobj=writer, mtime=0, compresslevel=9)  # type: ignore[arg-type]
+    with gz, tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar:
+        for rel in files:
+            _add_entry(tar, root, rel)
+    writer.flush()
+    return writer.result()
+
+
+@contextmanager
+def _atomic_output(path: Path) -> Iterator[BinaryIO]:
+    """A file object whose content appears at `path` only once it is complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def pack(folder: str | Path, out: str | Path | BinaryIO) -> PackResult:
+    """Build the deterministic package of `folder` into `out` (a path or a binary stream)."""
+    root = Path(folder)
+    files = package_files(root)
+    if not isinstance(out, (str, os.PathLike)):
+        return _write_package(root, files, out)
+    out_path = Path(out)
+    with suppress(ValueError):  # writing the package inside the folder must not pack it
+        inside = out_path.resolve().relative_to(root.resolve()).as_posix()
+        files = [rel for rel in files if rel != inside]
+    with _atomic_output(out_path) as fh:
+        return _write_package(root, files, fh)
+
