@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import func, insert, text
+from sqlalchemy import func, insert
 from sqlmodel import select
 
 from fnhub.core.packaging import pack
@@ -37,6 +37,7 @@ from fnhub.hub.models import (
     Version,
     utcnow,
 )
+from fnhub.hub.services.search import index_function
 
 CATEGORIES = ("data-preparation", "data-analysis", "model-training", "model-evaluation",
               "model-serving", "monitoring", "feature-engineering", "data-generation")
@@ -133,7 +134,7 @@ class Population:
         fn_rows: list[dict[str, Any]] = []
         version_rows: list[dict[str, Any]] = []
         category_rows: list[dict[str, Any]] = []
-        fts_rows: list[dict[str, Any]] = []
+        fts_rows: list[tuple[str, list[str]]] = []  # what the search index gets
         refs = []
         for f in range(functions):
             i = self.count + f
@@ -152,9 +153,7 @@ class Population:
                 "updated_at": now - timedelta(minutes=i),
             })
             category_rows += [{"function_id": fn_id, "category": c} for c in meta["categories"]]
-            fts_rows.append({"id": fn_id, "name": name, "namespace": ns["name"],
-                             "description": meta["description"],
-                             "keywords": " ".join([*meta["categories"], shown["spec"]["kind"]])})
+            fts_rows.append((ns["name"], [*meta["categories"], shown["spec"]["kind"]]))
             for number in numbers:
                 ref = f"{ns['name']}/{name}@{number}"
                 version_rows.append({
@@ -177,7 +176,6 @@ class Population:
             session.execute(insert(Function), fn_rows)
             session.execute(insert(FunctionCategory), category_rows)
             session.execute(insert(Version), version_rows)
-            session.execute(text(
-                "INSERT INTO functions_fts (rowid, name, namespace, description, keywords) "
-                "VALUES (:id, :name, :namespace, :description, :keywords)"), fts_rows)
+            for row, (namespace, keywords) in zip(fn_rows, fts_rows, strict=True):
+                index_function(session, Function(**row), namespace, keywords)
         return refs

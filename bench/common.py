@@ -1,0 +1,178 @@
+"""What the side-by-side benchmarks share: alternating runs, medians, ratios, the printed
+table, `--json OUT` rows, the exit code, wrk load runs, peer servers in their own venv."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+
+T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parent.parent
+VENVS = ROOT / ".bench-venvs"  # peers' own venvs (git-ignored), reused between runs
+# The rate limiter stays on (its cost is part of every request) with limits no run reaches.
+BENCH_LIMITS = {"FNHUB_SERVER_RATE_LIMIT_PUBLISH": "1000000/minute",
+                "FNHUB_SERVER_RATE_LIMIT_SEARCH": "100000000/minute"}
+
+
+@dataclass
+class Row:
+    """One compared metric; `ratio` is fnhub / peer, so read it with `higher_is_better`."""
+
+    metric: str
+    fnhub: float
+    peer: float | None
+    unit: str
+    goal: str
+    ok: bool
+
+    @property
+    def ratio(self) -> float | None:
+        return None if not self.peer else self.fnhub / self.peer
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def alternate(rounds: int, runs: dict[str, Callable[[], T]]) -> dict[str, list[T]]:
+    """Run each measurement once per round, in turn, so load drifts hit all sides alike."""
+    out: dict[str, list[T]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            out[name].append(run())
+    return out
+
+
+def report(title: str, rows: list[Row], json_out: Path | None) -> int:
+    """Print the table (and write the JSON rows); exit code 1 when a goal is missed."""
+    print(f"\n{title}  (load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} cores)")
+    print(f"{'metric':44} {'fnhub':>12} {'peer':>12} {'ratio':>7}  goal")
+    for row in rows:
+        peer = f"{row.peer:12.2f}" if row.peer is not None else f"{'-':>12}"
+        ratio = f"{row.ratio:7.2f}" if row.ratio is not None else f"{'-':>7}"
+        mark = "ok" if row.ok else "MISSED"
+        print(f"{row.metric:44} {row.fnhub:12.2f} {peer} {ratio}  {row.goal} [{mark}] "
+              f"({row.unit})")
+    if json_out is not None:
+        json_out.write_text(json.dumps([{**asdict(r), "ratio": r.ratio} for r in rows],
+                                       indent=2) + "\n")
+    return 0 if all(r.ok for r in rows) else 1
+
+
+# ------------------------------------------------------------------------------------ wrk
+
+_WRK_SCRIPT = textwrap.dedent("""
+    local paths = {}
+    for line in io.lines(os.getenv("WRK_PATHS")) do paths[#paths + 1] = line end
+    local i = 0
+    request = function()
+      i = i + 1
+      return wrk.format("GET", paths[(i % #paths) + 1], {["Authorization"] = os.getenv("WRK_AUTH")})
+    end
+    done = function(summary, latency, requests)
+      local e = summary.errors
+      io.write(string.format('WRKJSON {"requests": %d, "seconds": %f, "p50": %f, "p95": %f, '
+        .. '"p99": %f, "errors": %d, "non2xx": %d}\\n', summary.requests,
+        summary.duration / 1e6, latency:percentile(50) / 1e3, latency:percentile(95) / 1e3,
+        latency:percentile(99) / 1e3, e.connect + e.read + e.write + e.timeout, e.status))
+    end
+""")
+
+
+@dataclass
+class Load:
+    rps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    errors: int
+
+
+def wrk(base_url: str, paths: list[str], *, connections: int, seconds: int = 5,
+        token: str = "") -> Load:
+    """Drive `paths` (round robin) with wrk's `connections` keep-alive clients."""
+    binary = shutil.which("wrk")
+    if binary is None:
+        raise SystemExit("wrk is missing: apt-get install wrk (make bench does)")
+    with tempfile.TemporaryDirectory() as tmp:
+        script, listing = Path(tmp) / "paths.lua", Path(tmp) / "paths.txt"
+        script.write_text(_WRK_SCRIPT)
+        listing.write_text("\n".join(paths) + "\n")
+        env = {**os.environ, "WRK_PATHS": str(listing),
+               "WRK_AUTH": f"Bearer {token}" if token else ""}
+        proc = subprocess.run(
+            [binary, "-t", "2", "-c", str(connections), "-d", f"{max(1, seconds)}s",
+             "-s", str(script), base_url], capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0 or "WRKJSON" not in proc.stdout:
+        raise RuntimeError(f"wrk failed: {proc.stdout}{proc.stderr}")
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("WRKJSON "))
+    data = json.loads(line.removeprefix("WRKJSON "))
+    return Load(data["requests"] / data["seconds"], data["p50"], data["p95"], data["p99"],
+                data["errors"] + data["non2xx"])
+
+
+# ------------------------------------------------------------------------------ processes
+
+def bench_venv(name: str, requirements: list[str]) -> Path:
+    """A venv of the peer's own under .bench-venvs (created once); returns its bin folder."""
+    venv = VENVS / name
+    marker = venv / ".installed"
+    if not marker.is_file() or marker.read_text() != "\n".join(requirements):
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                        *requirements], check=True)
+        marker.write_text("\n".join(requirements))
+    return venv / "bin"
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+@contextmanager
+def process(args: list[str], url: str, log: Path, **kwargs: object) -> Iterator[
+        subprocess.Popen[bytes]]:
+    """A peer server process, up when the block starts and stopped when it ends."""
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, **kwargs)  # type: ignore[call-overload]
+    try:
+        wait_http(url, proc)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident memory (VmHWM) so far."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for {pid}")
