@@ -77,12 +77,21 @@ def report(title: str, rows: list[Row], json_out: Path | None) -> int:
 # ------------------------------------------------------------------------------------ wrk
 
 _WRK_SCRIPT = textwrap.dedent("""
-    local paths = {}
-    for line in io.lines(os.getenv("WRK_PATHS")) do paths[#paths + 1] = line end
+    local reqs = {}
+    local headers = {["Authorization"] = os.getenv("WRK_AUTH"),
+                     ["Content-Type"] = "application/json"}
+    for line in io.lines(os.getenv("WRK_PATHS")) do
+      local path, body = line:match("^([^\t]*)\t?(.*)$")
+      if body == "" then
+        reqs[#reqs + 1] = wrk.format("GET", path, headers)
+      else
+        reqs[#reqs + 1] = wrk.format("POST", path, headers, body)
+      end
+    end
     local i = 0
     request = function()
       i = i + 1
-      return wrk.format("GET", paths[(i % #paths) + 1], {["Authorization"] = os.getenv("WRK_AUTH")})
+      return reqs[(i % #reqs) + 1]
     end
     done = function(summary, latency, requests)
       local e = summary.errors
@@ -104,15 +113,17 @@ class Load:
 
 
 def wrk(base_url: str, paths: list[str], *, connections: int, seconds: int = 5,
-        token: str = "") -> Load:
-    """Drive `paths` (round robin) with wrk's `connections` keep-alive clients."""
+        token: str = "", bodies: list[str] | None = None) -> Load:
+    """Drive `paths` (round robin; GETs, or POSTs of the JSON `bodies`, one per path) with
+    wrk's `connections` keep-alive clients."""
     binary = shutil.which("wrk")
     if binary is None:
         raise SystemExit("wrk is missing: apt-get install wrk (make bench does)")
     with tempfile.TemporaryDirectory() as tmp:
         script, listing = Path(tmp) / "paths.lua", Path(tmp) / "paths.txt"
         script.write_text(_WRK_SCRIPT)
-        listing.write_text("\n".join(paths) + "\n")
+        lines = [f"{p}\t{b}" for p, b in zip(paths, bodies, strict=True)] if bodies else paths
+        listing.write_text("\n".join(lines) + "\n")
         env = {**os.environ, "WRK_PATHS": str(listing),
                "WRK_AUTH": f"Bearer {token}" if token else ""}
         proc = subprocess.run(
