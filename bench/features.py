@@ -182,10 +182,13 @@ def http_rows(sides: Sides, repos: dict[str, Path], online: str, meta: dict,
     env_fnhub = {"FNHUB_FEATURES_OFFLINE": str(repos["fnhub"] / "offline"),
                  "FNHUB_FEATURES_ONLINE": (str(repos["fnhub"] / "online.db") if online == "sqlite"
                                            else "redis://127.0.0.1:6379/15")}
+    # Feast at its best settings: two workers like ours, no access log, no worker recycling
+    # (its default recycling made clients see errors under load).
     with process([str(sides.feast_bin / "feast"), "-c", str(repos["feast"]), "serve", "-h",
-                  "127.0.0.1", "-p", str(feast_port)], feast_url + "/health",
+                  "127.0.0.1", "-p", str(feast_port), "--workers", "2", "--no-access-log",
+                  "--max-requests", "1000000000"], feast_url + "/health",
                  sides.root / f"feast-serve-{online}.log"), \
-         process([HUB_BIN, "features", "serve", "--port", str(fnhub_port)],
+         process([HUB_BIN, "features", "serve", "--port", str(fnhub_port), "--workers", "2"],
                  fnhub_url + "/healthz", sides.root / f"fnhub-serve-{online}.log",
                  env={**os.environ, **env_fnhub}):
         out = []
