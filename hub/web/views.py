@@ -18,13 +18,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from fnhub.core.errors import InvalidVersion, NoMatchingVersion, NotFound, VerificationError
+from fnhub.core.errors import InvalidVersion, NoMatchingVersion, VerificationError
 from fnhub.core.manifest import ARTIFACT_TYPES
 from fnhub.core.names import closest, name_problem, namespace_problem
 from fnhub.core.signing import check_subjects, parse_envelope, public_key_from_b64, verify_envelope
@@ -41,8 +41,10 @@ from fnhub.hub.models import (
     Version,
 )
 from fnhub.hub.services import search
+from fnhub.hub.web.errors import PageNotFound, Suggestion
 from fnhub.hub.web.readme import Readme, readmes
 from fnhub.hub.web.snippets import Snippet, snippets
+from fnhub.hub.web.urls import function_url, namespace_url
 
 PAGE_SIZE = 20
 MAX_PAGE = 100_000
@@ -56,35 +58,7 @@ SORT_LABELS = {
 }
 
 
-# --------------------------------------------------------------------------- URLs
-
-
-def function_url(namespace: str, name: str, version: str | None = None) -> str:
-    path = f"/{quote(namespace, safe='')}/{quote(name, safe='')}"
-    return path + (f"/{quote(version, safe='')}" if version else "")
-
-
-def namespace_url(namespace: str) -> str:
-    return f"/{quote(namespace, safe='')}"
-
-
 # --------------------------------------------------------------------------- errors
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    label: str
-    url: str
-
-
-class PageNotFound(NotFound):
-    """A page that does not exist, with the pages the visitor most likely meant."""
-
-    def __init__(self, message: str, suggestions: list[Suggestion]) -> None:
-        first = next((s.label for s in suggestions if s.url.startswith("/") and "?" not in s.url),
-                     None)
-        super().__init__(message, hint=f"did you mean {first}?" if first else None)
-        self.suggestions = suggestions
 
 
 @dataclass(frozen=True)
