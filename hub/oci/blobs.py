@@ -39,6 +39,7 @@ def _link(session: Session, repository: OciRepository, digest: str) -> OciBlobLi
 
 
 def add_link(session: Session, repository: OciRepository, digest: str, size: int) -> None:
+    """Make blob `digest` readable through `repository` (once)."""
     if _link(session, repository, digest) is None:
         assert repository.id is not None
         session.add(OciBlobLink(repository_id=repository.id, digest=digest, size=size))

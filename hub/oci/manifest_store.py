@@ -41,7 +41,7 @@ class PushedManifest:
 
 
 def manifest_row(session: Session, repository: OciRepository, reference: str
-                  ) -> OciManifest | None:
+                 ) -> OciManifest | None:
     if is_digest(reference):
         return session.exec(select(OciManifest).where(
             OciManifest.repository_id == repository.id, OciManifest.digest == reference)).first()

@@ -17,10 +17,12 @@ MAX_PAGE = 1000
 
 
 def find(session: Session, name: str) -> OciRepository | None:
+    """The repository named `name`, if it exists."""
     return session.exec(select(OciRepository).where(OciRepository.name == name)).first()
 
 
 def existing(session: Session, name: str) -> OciRepository:
+    """The repository named `name`; NAME_UNKNOWN when it does not exist."""
     repository = find(session, name)
     if repository is None:
         raise NameUnknown(f"repository {name} is not known to this registry")
@@ -52,6 +54,7 @@ def check_push(hub: Hub, caller: Caller, repository: str) -> None:
 
 
 def page_size(n: int | None) -> int:
+    """A page of `n` entries at most, never more than MAX_PAGE."""
     return MAX_PAGE if n is None else min(n, MAX_PAGE)
 
 

@@ -39,6 +39,7 @@ def _pinned_by(session: Session, repository: str, digest: str, tag: str | None =
 
 
 def refuse_pinned(session: Session, repository: str, digest: str, tag: str | None) -> None:
+    """DENIED when a published version records this manifest (under `tag`) as its image."""
     if published := _pinned_by(session, repository, digest, tag):
         what = f"tag {tag}" if tag else f"manifest {digest}"
         raise Denied(f"{what} of {repository} is the image of published version {published}; "
@@ -47,6 +48,7 @@ def refuse_pinned(session: Session, repository: str, digest: str, tag: str | Non
 
 
 def set_tag(session: Session, repository: OciRepository, tag: str, row: OciManifest) -> None:
+    """Point `tag` at the manifest `row`, unless a published version pins where it points."""
     assert repository.id is not None and row.id is not None
     current = session.exec(select(OciTag).where(
         OciTag.repository_id == repository.id, OciTag.name == tag)).first()
