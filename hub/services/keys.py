@@ -30,6 +30,8 @@ def _info(key: PublisherKey, namespace: str) -> KeyInfo:
 
 @dataclass(frozen=True)
 class RegisteredKey:
+    """A key registered to a namespace: what signature checks and the catalog need."""
+
     keyid: str
     public: Ed25519PublicKey
     name: str | None
