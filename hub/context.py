@@ -7,39 +7,48 @@ from dataclasses import dataclass
 from fnhub.hub.db import Database
 from fnhub.hub.settings import ServerSettings
 from fnhub.hub.storage import BlobStore, FileBlobStore
+from fnhub.hub.upload_parts import FileUploadParts, UploadParts
 
 
-def open_store(settings: ServerSettings) -> BlobStore:
-    """The blob store `storage_url` names: a folder, or an S3 bucket staged via the data dir."""
+def open_storage(settings: ServerSettings) -> tuple[BlobStore, UploadParts]:
+    """The blob store `storage_url` names (a folder, or an S3 bucket staged via the data
+    dir) and how it keeps the parts of OCI upload sessions."""
     location = settings.s3_location()
     if location is None:
-        return FileBlobStore(settings.storage_path())
-    from fnhub.hub.s3storage import S3BlobStore  # boto3 is needed only with S3
+        files = FileBlobStore(settings.storage_path())
+        return files, FileUploadParts(files)
+    from fnhub.hub.s3storage import S3BlobStore, S3UploadParts  # boto3: only with S3
 
     bucket, prefix = location
     store = S3BlobStore(bucket, prefix, settings.data_dir / "staging",
                         endpoint_url=settings.s3_endpoint_url, part_size=settings.s3_part_size,
                         presign_ttl=settings.s3_presign_ttl)
     store.check()
-    return store
+    return store, S3UploadParts(store)
+
+
+def open_store(settings: ServerSettings) -> BlobStore:
+    return open_storage(settings)[0]
 
 
 @dataclass
 class Hub:
-    """Settings, database and blob store; services take it as their first argument."""
+    """Settings, database, blob store and upload parts; services take it as their first
+    argument."""
 
     settings: ServerSettings
     db: Database
     store: BlobStore
+    parts: UploadParts
 
     @classmethod
     def open(cls, settings: ServerSettings) -> Hub:
         """Create the data dir, migrate the database to the newest schema, open storage."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = open_store(settings)
+        store, parts = open_storage(settings)
         db = Database(settings.database_url, settings.pool_options())
         db.migrate()
-        return cls(settings=settings, db=db, store=store)
+        return cls(settings=settings, db=db, store=store, parts=parts)
 
     def close(self) -> None:
         self.db.dispose()

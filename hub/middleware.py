@@ -1,16 +1,18 @@
 """Rate limiting at the edge: a pure ASGI middleware in front of the publish, login and
-search endpoints (see fnhub.hub.services.ratelimit), answering 429 with `Retry-After`."""
+search endpoints (see fnhub.hub.services.ratelimit), answering 429 with `Retry-After`
+(through `fnhub.hub.errors.render_error`, like every other error)."""
 
 from __future__ import annotations
 
 import logging
 
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fnhub.core.errors import RateLimited
 from fnhub.hub.context import Hub
+from fnhub.hub.errors import render_error
 from fnhub.hub.services import ratelimit
 
 logger = logging.getLogger(__name__)
@@ -59,7 +61,6 @@ class RateLimitMiddleware:
         error = RateLimited(
             f"too many {rule.name} requests: the limit is {rule.limit} per {rule.period} s",
             hint=f"retry in {wait} s", retry_after=wait)
-        response = JSONResponse(error.to_payload(), status_code=error.status,
-                                headers={"Retry-After": str(wait),
-                                         "X-RateLimit-Limit": str(rule.limit)})
+        response = render_error(Request(scope), error,
+                                headers={"X-RateLimit-Limit": str(rule.limit)})
         await response(scope, receive, send)

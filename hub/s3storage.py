@@ -9,8 +9,11 @@ multipart upload of `<prefix>uploads/<session>/blob`, its chunks sent as parts a
 arrive (a remainder under S3's 5 MiB minimum waits in a tail object for the next chunk), so
 another replica can go on with the session or close it; closing completes the upload
 inside S3 and hashes it once, and committing copies it inside the bucket. Expiring a
-session aborts the upload and deletes its objects; `sweep` (run by `hub admin gc`) removes
-what a crashed replica left.
+session aborts the upload and deletes its objects; `hub admin gc` removes what a crashed
+replica left (the store's `leftovers()`). The sessions' side is `S3UploadParts`.
+
+A failing S3 (unreachable, refusing, its bucket gone) raises StorageUnavailable naming the
+failure, as every backend does (`s3_problem`).
 
 Endpoint from `FNHUB_SERVER_S3_ENDPOINT_URL` (MinIO, moto, ...); region and credentials from
 the standard `AWS_*` variables and files, as boto3 reads them.
@@ -20,18 +23,17 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
-import tempfile
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
+from functools import partial
 from itertools import chain
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import boto3
+from boto3.exceptions import S3TransferFailedError, S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -42,14 +44,17 @@ from fnhub.hub.storage import (
     CHUNK_SIZE,
     BlobEntry,
     BlobStore,
-    LiveUploads,
-    Part,
+    Leftover,
     Staged,
     StagingWriter,
-    UploadSession,
+    StorageBackend,
+    new_writer,
     read_chunks,
     read_path,
+    staging_leftovers,
+    storage_problem,
 )
+from fnhub.hub.upload_parts import Part, UploadSession
 
 MiB = 1 << 20
 _BLOB_KEY = re.compile(r"sha256/[0-9a-f]{2}/([0-9a-f]{64})")
@@ -66,6 +71,19 @@ def _missing(exc: ClientError) -> bool:
     return str(exc.response.get("Error", {}).get("Code")) in _MISSING
 
 
+def s3_problem(exc: BaseException | None) -> str | None:
+    """A short reason when `exc` is S3 (or the local staging disk) failing; no endpoint,
+    bucket key or path, those go to the log."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"S3 answered {error.get('Code', 'an error')}: {error.get('Message', '')}"
+    if isinstance(exc, BotoCoreError):
+        return f"S3 request failed ({type(exc).__name__})"
+    if isinstance(exc, (S3UploadFailedError, S3TransferFailedError)):
+        return s3_problem(exc.__context__) or "S3 transfer failed"
+    return storage_problem(exc) if exc is not None else None
+
+
 class S3BlobStore(BlobStore):
     """Blobs as objects `<prefix>sha256/ab/<hex>` in `bucket`; staging in local `staging`."""
 
@@ -74,18 +92,20 @@ class S3BlobStore(BlobStore):
                  presign_ttl: int = 300) -> None:
         self.bucket = bucket
         self.prefix = prefix
-        self._staging = staging
-        self._staging.mkdir(parents=True, exist_ok=True)
+        self.staging = staging
+        self.staging.mkdir(parents=True, exist_ok=True)
         self._presign_ttl = presign_ttl
-        self._part_size = max(part_size, MIN_PART_SIZE)
+        self.part_size = max(part_size, MIN_PART_SIZE)
         self.client: Any = boto3.client(
             "s3", endpoint_url=endpoint_url,
             config=Config(signature_version="s3v4", retries={"mode": "standard"},
                           s3={"addressing_style": "path"} if endpoint_url else None))
         # Bounded memory: parts are read from the staged file as they are sent, 4 at a time.
-        self._transfer = TransferConfig(multipart_threshold=part_size,
+        self.transfer = TransferConfig(multipart_threshold=part_size,
                                         multipart_chunksize=part_size,
                                         max_concurrency=UPLOAD_CONCURRENCY)
+
+    problem = staticmethod(s3_problem)
 
     def check(self) -> None:
         """Fail at startup, clearly, when the bucket cannot be reached with these settings."""
@@ -103,11 +123,10 @@ class S3BlobStore(BlobStore):
         return f"{self.prefix}sha256/{hex_part[:2]}/{hex_part}"
 
     def writer(self, max_size: int | None = None) -> StagingWriter:
-        fd, name = tempfile.mkstemp(prefix="upload-", suffix=".partial", dir=self._staging)
-        return StagingWriter(os.fdopen(fd, "wb"), Path(name), max_size)
+        return new_writer(self.staging, max_size)
 
     def _upload(self, path: Path, key: str) -> None:
-        self.client.upload_file(str(path), self.bucket, key, Config=self._transfer)
+        self.client.upload_file(str(path), self.bucket, key, Config=self.transfer)
 
     def commit(self, staged: Staged) -> None:
         """Upload the staged file (multipart when large), unless the blob is stored already."""
@@ -117,7 +136,7 @@ class S3BlobStore(BlobStore):
         finally:
             staged.path.unlink(missing_ok=True)
 
-    def _stream(self, key: str, chunk_size: int, start: int, what: str) -> Iterator[bytes]:
+    def stream(self, key: str, chunk_size: int, start: int, what: str) -> Iterator[bytes]:
         """The object's bytes from `start`; the GET is sent now, so NotFound comes early."""
         extra = {"Range": f"bytes={start}-"} if start else {}
         try:
@@ -131,7 +150,7 @@ class S3BlobStore(BlobStore):
         return _chunks(body, chunk_size)
 
     def open(self, digest: str, chunk_size: int = CHUNK_SIZE, start: int = 0) -> Iterator[bytes]:
-        return self._stream(self.key(digest), chunk_size, start, f"blob {digest}")
+        return self.stream(self.key(digest), chunk_size, start, f"blob {digest}")
 
     def _head(self, key: str) -> dict[str, Any] | None:
         try:
@@ -151,16 +170,19 @@ class S3BlobStore(BlobStore):
         return int(head["ContentLength"])
 
     def delete(self, digest: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self.key(digest))
+        self.delete_key(self.key(digest))
 
-    def _objects(self, prefix: str) -> Iterator[dict[str, Any]]:
+    def delete_key(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def objects(self, prefix: str) -> Iterator[dict[str, Any]]:
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=prefix)
         for page in pages:
             yield from page.get("Contents", [])
 
     def listing(self) -> Iterator[BlobEntry]:
-        for obj in self._objects(f"{self.prefix}sha256/"):
+        for obj in self.objects(f"{self.prefix}sha256/"):
             match = _BLOB_KEY.fullmatch(obj["Key"][len(self.prefix):])
             if match:
                 yield BlobEntry(f"sha256:{match[1]}", int(obj["Size"]),
@@ -173,10 +195,53 @@ class S3BlobStore(BlobStore):
             Params={"Bucket": self.bucket, "Key": self.key(digest),
                     "ResponseContentDisposition": f'attachment; filename="{filename}"'})
 
-    # -- upload sessions: S3 multipart uploads every replica reaches ------------------------
+    def upload_key(self, session: str, leaf: str) -> str:
+        """The object `leaf` of upload session `session`."""
+        return f"{self.prefix}uploads/{session}/{leaf}"
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        """Abort a multipart upload (one completed or aborted already is no error)."""
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except ClientError as exc:
+            if not _missing(exc):
+                raise
+
+    def leftovers(self) -> Iterator[Leftover]:
+        """Upload sessions' objects (held by their session), multipart uploads (sessions',
+        held by their handle, and blob commits' that never completed), local staging."""
+        base = f"{self.prefix}uploads/"
+        for obj in self.objects(base):
+            key = obj["Key"]
+            yield Leftover(f"s3://{self.bucket}/{key}", obj["LastModified"].timestamp(),
+                           key[len(base):].partition("/")[0], partial(self.delete_key, key))
+        for upload in self._multipart_uploads():
+            key, upload_id = upload["Key"], upload["UploadId"]
+            yield Leftover(f"multipart upload of s3://{self.bucket}/{key}",
+                           upload["Initiated"].timestamp(), upload_id,
+                           partial(self.abort_upload, key, upload_id))
+        yield from staging_leftovers(self.staging, held=False)
+
+    def _multipart_uploads(self) -> Iterator[dict[str, Any]]:
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=self.prefix)
+        for page in pages:
+            yield from page.get("Uploads", [])
+
+
+class S3UploadParts(StorageBackend):
+    """Upload sessions as S3 multipart uploads of `<prefix>uploads/<session>/blob`, which
+    every replica reaches; a small remainder waits in a tail object."""
+
+    problem = staticmethod(s3_problem)
+
+    def __init__(self, store: S3BlobStore) -> None:
+        self.store = store
+        self.client = store.client
+        self.bucket = store.bucket
 
     def _session_key(self, session: UploadSession, leaf: str) -> str:
-        return f"{self.prefix}uploads/{session.name}/{leaf}"
+        return self.store.upload_key(session.name, leaf)
 
     def open_session(self, name: str) -> str | None:
         """A multipart upload of the session's blob; its UploadId is the handle."""
@@ -190,14 +255,14 @@ class S3BlobStore(BlobStore):
         object, which the next chunk absorbs (S3 accepts a small part only as the last)."""
         absorbed = [parts[-1]] if parts and not _is_mpu_part(parts[-1]) else []
         if absorbed:
-            merged = self.stage(chain(self._stream(absorbed[0].locator, CHUNK_SIZE, 0,
+            merged = self.store.stage(chain(self.store.stream(absorbed[0].locator, CHUNK_SIZE, 0,
                                                    "the upload's last chunk"),
                                       read_path(staged.path)))
             staged.path.unlink(missing_ok=True)
             staged = merged
         number = max((_part_number(p) for p in parts if _is_mpu_part(p)), default=0)
-        pieces = [(offset, min(self._part_size, staged.size - offset))
-                  for offset in range(0, staged.size, self._part_size)]
+        pieces = [(offset, min(self.store.part_size, staged.size - offset))
+                  for offset in range(0, staged.size, self.store.part_size)]
         tail = pieces.pop() if pieces and pieces[-1][1] < MIN_PART_SIZE else None
         try:  # parts go a few at a time, each read through its own handle on the file
             with ThreadPoolExecutor(max_workers=UPLOAD_CONCURRENCY) as pool:
@@ -234,7 +299,7 @@ class S3BlobStore(BlobStore):
         """Tail objects are deleted; multipart parts go with their upload's completion."""
         for part in parts:
             if not _is_mpu_part(part):
-                self.client.delete_object(Bucket=self.bucket, Key=part.locator)
+                self.store.delete_key(part.locator)
 
     def close_session(self, session: UploadSession, parts: list[Part], *,
                       digest: str | None = None, max_size: int | None = None) -> Part:
@@ -272,7 +337,7 @@ class S3BlobStore(BlobStore):
         if digest or len(parts) == 1:
             return Part(key, digest or parts[0].digest, size)
         hashing = HashingWriter()
-        for chunk in self._stream(key, 1 * MiB, 0, "the assembled upload"):
+        for chunk in self.store.stream(key, 1 * MiB, 0, "the assembled upload"):
             if max_size is not None and hashing.size + len(chunk) > max_size:
                 raise PayloadTooLarge(f"upload is larger than the limit of {max_size} bytes")
             hashing.write(chunk)
@@ -281,69 +346,21 @@ class S3BlobStore(BlobStore):
     def commit_part(self, part: Part) -> None:
         """A copy inside the bucket: no bytes pass the hub. One CopyObject up to S3's 5 GiB
         limit for it, a multipart copy beyond."""
-        if self.exists(part.digest):
+        if self.store.exists(part.digest):
             return
         source = {"Bucket": self.bucket, "Key": part.locator}
+        target = self.store.key(part.digest)
         if part.size <= MAX_COPY_SIZE:
-            self.client.copy_object(CopySource=source, Bucket=self.bucket,
-                                    Key=self.key(part.digest))
+            self.client.copy_object(CopySource=source, Bucket=self.bucket, Key=target)
         else:
-            self.client.copy(source, self.bucket, self.key(part.digest), Config=self._transfer)
+            self.client.copy(source, self.bucket, target, Config=self.store.transfer)
 
     def abort_session(self, session: UploadSession, parts: list[Part]) -> None:
         """Abort the multipart upload and delete the session's objects (tail, blob)."""
         if session.handle:
-            self._abort(self._session_key(session, "blob"), session.handle)
-        for obj in self._objects(self._session_key(session, "")):
-            self.client.delete_object(Bucket=self.bucket, Key=obj["Key"])
-
-    def _abort(self, key: str, upload_id: str) -> None:
-        try:
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-        except ClientError as exc:
-            if not _missing(exc):  # completed or aborted already
-                raise
-
-    def sweep(self, live: LiveUploads, cutoff: float) -> list[str]:
-        """Leftovers of crashed requests: session objects and multipart uploads (sessions',
-        and blob commits' that never completed) older than `cutoff`, and old local staging."""
-        removed = []
-        base = f"{self.prefix}uploads/"
-        for obj in self._objects(base):
-            session = obj["Key"][len(base):].partition("/")[0]
-            if session not in live.sessions and obj["LastModified"].timestamp() < cutoff:
-                self.client.delete_object(Bucket=self.bucket, Key=obj["Key"])
-                removed.append(f"s3://{self.bucket}/{obj['Key']}")
-        for upload in self._multipart_uploads():
-            if upload["UploadId"] not in live.handles \
-                    and upload["Initiated"].timestamp() < cutoff:
-                self._abort(upload["Key"], upload["UploadId"])
-                removed.append(f"multipart upload of s3://{self.bucket}/{upload['Key']}")
-        for path in self.staging():
-            with suppress(FileNotFoundError):
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-                    removed.append(str(path))
-        return removed
-
-    def _multipart_uploads(self) -> Iterator[dict[str, Any]]:
-        pages = self.client.get_paginator("list_multipart_uploads").paginate(
-            Bucket=self.bucket, Prefix=self.prefix)
-        for page in pages:
-            yield from page.get("Uploads", [])
-
-    def multipart_uploads(self) -> list[str]:
-        """Keys of the multipart uploads in progress, for maintenance and tests."""
-        return sorted(upload["Key"] for upload in self._multipart_uploads())
-
-    def staging(self) -> list[Path]:
-        """Uploads currently in local staging."""
-        return sorted(self._staging.iterdir())
-
-    def part_names(self) -> list[str]:
-        """Objects upload sessions hold now (`<session>/<leaf>`), for maintenance and tests."""
-        base = f"{self.prefix}uploads/"
-        return sorted(obj["Key"][len(base):] for obj in self._objects(base))
+            self.store.abort_upload(self._session_key(session, "blob"), session.handle)
+        for obj in self.store.objects(self._session_key(session, "")):
+            self.store.delete_key(obj["Key"])
 
 
 def _is_mpu_part(part: Part) -> bool:

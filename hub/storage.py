@@ -4,25 +4,36 @@ Uploads are first *staged*: streamed into a temporary file next to the blobs, ha
 counted on the way, and cut off with PayloadTooLarge as soon as they pass the size limit.
 A staged upload is then either committed (renamed into place atomically, so a reader never
 sees half a blob) or discarded. The `FileBlobStore` layout is `<root>/sha256/ab/<hex>`.
+
+A store fails in one way only: every public method of a backend (`StorageBackend`) raises
+StorageUnavailable when the storage itself fails (S3 unreachable or refusing, a full or
+broken disk), never the backend's own exceptions; a missing blob is NotFound. What uploads
+leave behind when a process dies (staging files, session parts) is listed by `leftovers()`
+the same way for every backend, for `hub admin gc` and for tests. The OCI registry's
+chunked uploads have their own protocol, `fnhub.hub.upload_parts.UploadParts`.
 """
 
 from __future__ import annotations
 
+import errno
+import functools
+import inspect
 import os
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
-from contextlib import suppress
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
-from types import TracebackType
-from typing import BinaryIO
+from types import FunctionType, TracebackType
+from typing import Any, BinaryIO
 
-from fnhub.core.errors import NotFound, PayloadTooLarge
+from fnhub.core.errors import NotFound, PayloadTooLarge, StorageUnavailable
 from fnhub.core.packaging import HashingWriter, digest_hex
 
 CHUNK_SIZE = 1 << 16
+# An OSError is the storage failing only with one of these; any other stays a bug (a 500).
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS})
 
 
 @dataclass(frozen=True)
@@ -44,12 +55,90 @@ class Staged:
 
 
 @dataclass(frozen=True)
-class Part:
-    """A received chunk of an upload session: where the store keeps it, digest and size."""
+class Leftover:
+    """Something uploads left in the store besides blobs: a staging file, an upload
+    session's object, an unfinished multipart upload. `held_by` is the session id, store
+    handle or part locator that keeps it while its session lives (None: nothing does)."""
 
-    locator: str
-    digest: str
-    size: int
+    name: str  # for people: a path, `s3://bucket/key`, `multipart upload of s3://...`
+    modified: float  # epoch s
+    held_by: str | None
+    remove: Callable[[], None]
+
+
+# -- failures ------------------------------------------------------------------------------
+
+
+def storage_problem(exc: BaseException) -> str | None:
+    """A short reason when `exc` is the disk failing (full, read-only, I/O error), None when
+    it is something else."""
+    if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+        return f"disk error: {exc.strerror}"
+    return None
+
+
+Problem = Callable[[BaseException], "str | None"]
+
+
+def _unavailable(exc: Exception, problem: Problem) -> StorageUnavailable | None:
+    """StorageUnavailable when `exc` is the storage failing, else None."""
+    reason = None if isinstance(exc, StorageUnavailable) else problem(exc)
+    if reason is None:
+        return None
+    return StorageUnavailable(f"the hub's blob storage is unavailable: {reason}",
+                              hint="retry later; the hub's operator finds the details in its "
+                                   "log")
+
+
+@contextmanager
+def failing_as_unavailable(problem: Problem = storage_problem) -> Iterator[None]:
+    """Turn a storage failure inside the block into StorageUnavailable."""
+    try:
+        yield
+    except Exception as exc:
+        if (failure := _unavailable(exc, problem)) is None:
+            raise
+        raise failure from exc
+
+
+def _guarded_chunks(chunks: Iterator[Any], problem: Problem) -> Iterator[Any]:
+    with failing_as_unavailable(problem):
+        yield from chunks
+
+
+def guard(function: Callable[..., Any], problem: Problem | None = None) -> Callable[..., Any]:
+    """`function` raising StorageUnavailable for storage failures, also while its iterator
+    (a blob's chunks, a listing) is read. Without `problem`, `function` is a method and its
+    class's `problem` decides."""
+
+    @functools.wraps(function)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        says = problem or type(args[0]).problem
+        with failing_as_unavailable(says):
+            result = function(*args, **kwargs)
+        return _guarded_chunks(result, says) if isinstance(result, Iterator) else result
+
+    guarded.__dict__["_storage_guarded"] = True
+    return guarded
+
+
+class StorageBackend:
+    """Base of storage backends: every public method is guarded (see `guard`) with the
+    class's `problem`, which says when an exception is the storage failing."""
+
+    @staticmethod
+    def problem(exc: BaseException) -> str | None:
+        return storage_problem(exc)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in dir(cls):
+            attr = inspect.getattr_static(cls, name)
+            if (name.startswith("_") or not isinstance(attr, FunctionType)
+                    or getattr(attr, "__isabstractmethod__", False)
+                    or getattr(attr, "_storage_guarded", False)):
+                continue
+            setattr(cls, name, guard(attr))
 
 
 def _human(size: int) -> str:
@@ -83,12 +172,14 @@ class StagingWriter:
             raise PayloadTooLarge(
                 f"package is larger than the hub's limit of {_human(self._max_size)}"
             )
-        self._hashing.write(data)
+        with failing_as_unavailable():
+            self._hashing.write(data)
 
     def finish(self) -> Staged:
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self._fh.close()
+        with failing_as_unavailable():
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
         return Staged(self._path, self._hashing.digest, self._hashing.size)
 
     def abort(self) -> None:
@@ -104,8 +195,8 @@ class StagingWriter:
             self.abort()
 
 
-class BlobStore(ABC):
-    """Where package archives live, addressed by their `sha256:<hex>` digest."""
+class BlobStore(StorageBackend, ABC):
+    """Where package archives and registry blobs live, addressed by `sha256:<hex>` digest."""
 
     @abstractmethod
     def writer(self, max_size: int | None = None) -> StagingWriter:
@@ -133,6 +224,11 @@ class BlobStore(ABC):
     def listing(self) -> Iterator[BlobEntry]:
         """Every stored blob (staging excluded), for fsck, gc and backups."""
 
+    @abstractmethod
+    def leftovers(self) -> Iterator[Leftover]:
+        """Everything besides blobs the store holds now: staging files, upload sessions'
+        parts, unfinished multipart uploads (what gc sweeps once no session holds it)."""
+
     def stage(self, chunks: Iterable[bytes], *, max_size: int | None = None) -> Staged:
         """Stream `chunks` into staging, hashing and enforcing `max_size` as they arrive."""
         with self.writer(max_size) as writer:
@@ -148,63 +244,20 @@ class BlobStore(ABC):
         """A URL clients may fetch the blob from directly, or None: the hub streams it."""
         return None
 
-    # A chunked upload (OCI sessions) keeps its received chunks as *parts* until it is
-    # closed. Parts are recorded in the database (so any replica can go on with the session);
-    # a part's locator and the session's handle are the store's own, opaque to everyone else.
 
-    def open_session(self, name: str) -> str | None:
-        """Begin upload session `name`; a handle to record with it (None: nothing to record)."""
-        return None
-
-    @abstractmethod
-    def add_part(self, session: UploadSession, parts: list[Part],
-                 staged: Staged) -> tuple[list[Part], list[Part]]:
-        """Keep a received chunk after `parts`: (the new parts, the earlier ones they absorb).
-
-        The store takes the staged file over. Absorbed parts stay readable until the caller,
-        having recorded the change, drops them.
-        """
-
-    @abstractmethod
-    def drop_parts(self, session: UploadSession, parts: list[Part]) -> None:
-        """Remove parts (missing ones are not an error)."""
-
-    @abstractmethod
-    def close_session(self, session: UploadSession, parts: list[Part], *,
-                      digest: str | None = None, max_size: int | None = None) -> Part:
-        """The session's bytes as one part whose digest covers them all: `digest` when the
-        caller knows it (they came in one chunk, hashed on arrival), else hashed again.
-        NotFound when parts are gone."""
-
-    @abstractmethod
-    def commit_part(self, part: Part) -> None:
-        """Store a closed session's part, whose digest is known, as that digest's blob."""
-
-    @abstractmethod
-    def abort_session(self, session: UploadSession, parts: list[Part]) -> None:
-        """Remove everything the session holds in the store."""
-
-    @abstractmethod
-    def sweep(self, live: LiveUploads, cutoff: float) -> list[str]:
-        """Remove upload leftovers older than `cutoff` (epoch s) that no live session holds,
-        as a crashed process leaves them; returns what was removed, for people."""
+def new_writer(staging: Path, max_size: int | None) -> StagingWriter:
+    """A staging file in the folder `staging` (on the local disk for every backend)."""
+    fd, name = tempfile.mkstemp(prefix="upload-", suffix=".partial", dir=staging)
+    return StagingWriter(os.fdopen(fd, "wb"), Path(name), max_size)
 
 
-@dataclass(frozen=True)
-class UploadSession:
-    """An upload session as the store knows it: its name and the handle `open_session` gave."""
-
-    name: str
-    handle: str | None = None
-
-
-@dataclass(frozen=True)
-class LiveUploads:
-    """What the sessions in the database hold, which `sweep` must keep."""
-
-    sessions: frozenset[str]
-    handles: frozenset[str]
-    locators: frozenset[str]
+def staging_leftovers(staging: Path, *, held: bool) -> Iterator[Leftover]:
+    """The files in `staging`; `held`: a live upload session may hold each (by its path)."""
+    for path in sorted(staging.iterdir()):
+        with suppress(FileNotFoundError):  # finished meanwhile
+            yield Leftover(str(path), path.stat().st_mtime, str(path) if held else None,
+                           guard(functools.partial(path.unlink, missing_ok=True),
+                                 storage_problem))
 
 
 class FileBlobStore(BlobStore):
@@ -212,21 +265,24 @@ class FileBlobStore(BlobStore):
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._tmp = root / "tmp"
-        self._tmp.mkdir(parents=True, exist_ok=True)
+        self.staging = root / "tmp"
+        self.staging.mkdir(parents=True, exist_ok=True)
 
     def path(self, digest: str) -> Path:
         hex_part = digest_hex(digest)
         return self.root / "sha256" / hex_part[:2] / hex_part
 
     def writer(self, max_size: int | None = None) -> StagingWriter:
-        fd, name = tempfile.mkstemp(prefix="upload-", suffix=".partial", dir=self._tmp)
-        return StagingWriter(os.fdopen(fd, "wb"), Path(name), max_size)
+        return new_writer(self.staging, max_size)
 
     def commit(self, staged: Staged) -> None:
-        final = self.path(staged.digest)
+        self.place(staged.path, staged.digest)
+
+    def place(self, path: Path | str, digest: str) -> None:
+        """Rename a finished file into place as blob `digest` (atomic: same filesystem)."""
+        final = self.path(digest)
         final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged.path, final)
+        os.replace(path, final)
 
     def open(self, digest: str, chunk_size: int = CHUNK_SIZE, start: int = 0) -> Iterator[bytes]:
         try:
@@ -235,43 +291,6 @@ class FileBlobStore(BlobStore):
             raise NotFound(f"blob {digest} is not in storage") from None
         fh.seek(start)
         return _read_and_close(fh, chunk_size)
-
-    def add_part(self, session: UploadSession, parts: list[Part],
-                 staged: Staged) -> tuple[list[Part], list[Part]]:
-        """The staged file stays where it is: the data dir is this hub's alone."""
-        return [Part(str(staged.path), staged.digest, staged.size)], []
-
-    def drop_parts(self, session: UploadSession, parts: list[Part]) -> None:
-        for part in parts:
-            Path(part.locator).unlink(missing_ok=True)
-
-    def close_session(self, session: UploadSession, parts: list[Part], *,
-                      digest: str | None = None, max_size: int | None = None) -> Part:
-        if len(parts) == 1:
-            return parts[0]
-        for part in parts:
-            if not Path(part.locator).is_file():
-                raise NotFound(f"upload part {part.locator} is gone")
-        staged = self.stage(chain.from_iterable(read_path(Path(p.locator))
-                                                for p in parts), max_size=max_size)
-        return Part(str(staged.path), staged.digest, staged.size)
-
-    def commit_part(self, part: Part) -> None:
-        final = self.path(part.digest)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(part.locator, final)
-
-    def abort_session(self, session: UploadSession, parts: list[Part]) -> None:
-        self.drop_parts(session, parts)
-
-    def sweep(self, live: LiveUploads, cutoff: float) -> list[str]:
-        removed = []
-        for path in self.staging():
-            with suppress(FileNotFoundError):
-                if str(path) not in live.locators and path.stat().st_mtime < cutoff:
-                    path.unlink()
-                    removed.append(str(path))
-        return removed
 
     def exists(self, digest: str) -> bool:
         return self.path(digest).is_file()
@@ -292,13 +311,9 @@ class FileBlobStore(BlobStore):
                 stat = path.stat()
                 yield BlobEntry(f"sha256:{path.name}", stat.st_size, stat.st_mtime)
 
-    def blobs(self) -> list[str]:
-        """The digests of all stored blobs (for maintenance and tests)."""
-        return sorted(f"sha256:{p.name}" for p in (self.root / "sha256").glob("*/*"))
-
-    def staging(self) -> list[Path]:
-        """Uploads currently in staging."""
-        return sorted(self._tmp.iterdir())
+    def leftovers(self) -> Iterator[Leftover]:
+        """The staging files: an upload session's parts are staged files it holds."""
+        return staging_leftovers(self.staging, held=True)
 
 
 def read_chunks(fh: BinaryIO, chunk_size: int = CHUNK_SIZE,

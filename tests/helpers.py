@@ -21,9 +21,8 @@ from sqlalchemy import Connection, create_engine
 from sqlalchemy.pool import NullPool
 
 from fnhub.hub.context import open_store
-from fnhub.hub.s3storage import S3BlobStore
 from fnhub.hub.settings import ServerSettings
-from fnhub.hub.storage import FileBlobStore
+from fnhub.hub.storage import BlobStore
 
 ROOT = Path(__file__).resolve().parent.parent
 HUB_BIN = str(Path(sys.executable).parent / "hub")
@@ -118,11 +117,17 @@ def stored_files(hub: HubProcess) -> list[str]:
         storage_url=hub.settings_env.get("FNHUB_SERVER_STORAGE_URL", ""),
         s3_endpoint_url=hub.settings_env.get("FNHUB_SERVER_S3_ENDPOINT_URL"))
     store = open_store(settings)
-    names = sorted(entry.digest for entry in store.listing())
-    if isinstance(store, S3BlobStore):
-        names += store.part_names() + store.multipart_uploads()
-    assert isinstance(store, FileBlobStore | S3BlobStore)
-    return names + [str(path) for path in store.staging()]
+    return blob_digests(store) + leftover_names(store)
+
+
+def blob_digests(store: BlobStore) -> list[str]:
+    return sorted(entry.digest for entry in store.listing())
+
+
+def leftover_names(store: BlobStore) -> list[str]:
+    """What uploads left in the store besides blobs (staging files, session parts, S3
+    multipart uploads), by name."""
+    return sorted(leftover.name for leftover in store.leftovers())
 
 
 @contextmanager

@@ -13,18 +13,23 @@
     │   └── VersionExists           version_exists  409
     ├── Unauthorized                unauthorized    401
     ├── Forbidden                   forbidden       403
+    ├── MethodNotAllowed            method_not_allowed 405
     ├── RateLimited                 rate_limited    429
     ├── VerificationError           verification_failed 400
     │   ├── DigestMismatch          digest_mismatch 400
     │   ├── SignatureInvalid        signature_invalid 400
     │   └── UntrustedKey            untrusted_key   400
     ├── HubUnavailable              hub_unavailable 503
+    │   └── StorageUnavailable      storage_unavailable 503
     ├── OfflineError                offline         503
+    ├── InternalError               internal_error  500
     └── RunError                    run_failed      500
         └── MissingRequirements     missing_requirements 400
 
 Each class has a stable `code`; the hub turns errors into `{"error": {"code", "message"}}`
 with `status`, and the client turns the code back into the same class (`from_payload`).
+Every code the hub puts on the wire is one of these classes (a subclass may share its
+parent's code, as the hub's own refinements do).
 """
 
 from __future__ import annotations
@@ -112,6 +117,13 @@ class Forbidden(FnhubError):
     status = 403
 
 
+class MethodNotAllowed(FnhubError):
+    """An endpoint that exists, asked with a method it does not answer."""
+
+    code = "method_not_allowed"
+    status = 405
+
+
 class RateLimited(FnhubError):
     """Too many requests of one kind from one token or address; the hub says when to retry."""
 
@@ -146,9 +158,23 @@ class HubUnavailable(FnhubError):
     status = 503
 
 
+class StorageUnavailable(HubUnavailable):
+    """The hub is up but its blob store fails (S3 unreachable or refusing, a full or broken
+    disk): a hub-side outage, so a client treats it as the hub being unavailable."""
+
+    code = "storage_unavailable"
+
+
 class OfflineError(FnhubError):
     code = "offline"
     status = 503
+
+
+class InternalError(FnhubError):
+    """Something failed on the hub that is not the caller's doing (details only in its log)."""
+
+    code = "internal_error"
+    status = 500
 
 
 class RunError(FnhubError):
@@ -168,9 +194,11 @@ def _all_subclasses(cls: type[FnhubError]) -> list[type[FnhubError]]:
     return out
 
 
-_BY_CODE: dict[str, type[FnhubError]] = {c.code: c for c in _all_subclasses(FnhubError)}
+_BY_CODE: dict[str, type[FnhubError]] = {}
+for _class in _all_subclasses(FnhubError):  # a parent comes first and keeps its code
+    _BY_CODE.setdefault(_class.code, _class)
 _BY_STATUS: dict[int, type[FnhubError]] = {
-    400: InvalidInput, 401: Unauthorized, 403: Forbidden, 404: NotFound,
+    400: InvalidInput, 401: Unauthorized, 403: Forbidden, 404: NotFound, 405: MethodNotAllowed,
     409: Conflict, 413: PayloadTooLarge, 422: InvalidInput, 429: RateLimited,
-    503: HubUnavailable,
+    500: InternalError, 503: HubUnavailable,
 }

@@ -5,7 +5,9 @@ Under `/v2/` an error is `{"errors": [{"code", "message", "detail"}]}` with the 
 subclasses the fitting class of `fnhub.core.errors`, so status and meaning stay the same) that
 also carry their spec code and, where the protocol needs them, response headers. Any other
 fnhub error raised on the way (say, Forbidden from the namespace rules) gets the spec code
-of its class. A 401 always carries the Bearer challenge of the token flow.
+of its class (an unknown endpoint or method is UNSUPPORTED, a failing store or anything
+unexpected UNKNOWN). A 401 always carries the Bearer challenge of the token flow.
+`fnhub.hub.errors.render_error` answers with `error_response` under `/v2/`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from fnhub.core.errors import (
     FnhubError,
     Forbidden,
     InvalidInput,
+    MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     Unauthorized,
@@ -121,6 +124,7 @@ class NeedsToken(RegistryError, Unauthorized):
 
 
 _BY_CLASS: tuple[tuple[type[FnhubError], str], ...] = (
+    (MethodNotAllowed, "UNSUPPORTED"),
     (Unauthorized, "UNAUTHORIZED"),
     (Forbidden, "DENIED"),
     (Conflict, "DENIED"),
@@ -159,31 +163,23 @@ def challenge(request: Request, scope: str | None = None, insufficient: bool = F
     return "Bearer " + ",".join(parts)
 
 
-def _body(code: str, message: str, detail: Any) -> dict[str, Any]:
-    return {"errors": [{"code": code, "message": message, "detail": detail}]}
-
-
-def error_response(request: Request, exc: FnhubError) -> Response:
-    """The OCI error answer for an fnhub error raised while serving `/v2/`."""
-    headers = dict(API_VERSION)
+def error_response(request: Request, exc: FnhubError, headers: dict[str, str] | None = None,
+                   code: str | None = None) -> Response:
+    """The OCI error answer for an fnhub error raised while serving `/v2/` (`code` when the
+    caller knows the spec's code better than the error's class says)."""
+    answer = {**API_VERSION, **(headers or {})}
     detail: Any = None
     if isinstance(exc, RegistryError):
         code = exc.oci_code
-        headers.update(exc.headers)
+        answer.update(exc.headers)
         detail = exc.detail
     else:
-        code = next((c for cls, c in _BY_CLASS if isinstance(exc, cls)), "UNKNOWN")
+        code = code or next((c for cls, c in _BY_CLASS if isinstance(exc, cls)), "UNKNOWN")
     if exc.hint and detail is None:
         detail = {"hint": exc.hint}
     if exc.status == 401:
         scope = exc.scope if isinstance(exc, NeedsToken) else None
         insufficient = isinstance(exc, NeedsToken) and exc.insufficient
-        headers["WWW-Authenticate"] = challenge(request, scope, insufficient)
-    return JSONResponse(_body(code, exc.message, detail), status_code=exc.status,
-                        headers=headers)
-
-
-def http_error_response(request: Request, status: int, message: str) -> Response:
-    """Unknown endpoints and methods (and unexpected failures) under `/v2/`."""
-    code = "UNSUPPORTED" if status < 500 else "UNKNOWN"
-    return JSONResponse(_body(code, message, None), status_code=status, headers=API_VERSION)
+        answer["WWW-Authenticate"] = challenge(request, scope, insufficient)
+    return JSONResponse({"errors": [{"code": code, "message": exc.message, "detail": detail}]},
+                        status_code=exc.status, headers=answer)

@@ -1,4 +1,5 @@
-"""`/v2/`: the OCI Distribution Spec v1.1 endpoints, thin over `fnhub.hub.oci.service`.
+"""`/v2/`: the OCI Distribution Spec v1.1 endpoints, thin over the registry's services
+(`repositories`, `blobs`, `uploads`, `manifest_store`, `tags` of `fnhub.hub.oci`).
 
 Request bodies (blob chunks) stream into the blob store's staging area in batches of at most
 1 MiB; blob responses stream from storage in 1 MiB chunks, so memory stays bounded whatever
@@ -20,7 +21,7 @@ from starlette.requests import ClientDisconnect
 from fnhub.core.errors import FnhubError, PayloadTooLarge
 from fnhub.hub.api.deps import HubDep, MetricsDep, get_metrics
 from fnhub.hub.context import Hub
-from fnhub.hub.oci import service, tokens
+from fnhub.hub.oci import blobs, manifest_store, repositories, tags, tokens, uploads
 from fnhub.hub.oci.errors import (
     API_VERSION,
     PREFIX,
@@ -93,7 +94,7 @@ async def _receive(request: Request, writer: StagingWriter) -> Staged:
         staged = await run_in_threadpool(writer.finish)
     except PayloadTooLarge:
         writer.abort()
-        raise service.too_large() from None
+        raise blobs.too_large() from None
     except ClientDisconnect:
         writer.abort()
         raise BlobUploadInvalid("the client disconnected during the upload") from None
@@ -114,18 +115,18 @@ def _content_range(header: str | None) -> tuple[int, int] | None:
 
 
 async def _receive_chunk(request: Request, hub: Hub, name: str,
-                         upload_id: str) -> service.UploadState:
+                         upload_id: str) -> uploads.UploadState:
     """PATCH (or a final PUT's body): check the chunk's place, stream it in, record it."""
-    state = await run_in_threadpool(service.upload_state, hub, name, upload_id)
+    state = await run_in_threadpool(uploads.upload_state, hub, name, upload_id)
     declared = _content_range(request.headers.get("content-range"))
-    service.check_offset(state, declared[0] if declared else None)
-    staged = await _receive(request, await run_in_threadpool(service.writer, hub, state.size))
+    uploads.check_offset(state, declared[0] if declared else None)
+    staged = await _receive(request, await run_in_threadpool(blobs.writer, hub, state.size))
     if declared and staged.size != declared[1] - declared[0] + 1:
         hub.store.discard(staged)
         raise BlobUploadInvalid(f"the chunk has {staged.size} bytes, but Content-Range "
                                 f"{declared[0]}-{declared[1]} announced "
                                 f"{declared[1] - declared[0] + 1}")
-    return await run_in_threadpool(service.append, hub, name, upload_id, staged, state.size)
+    return await run_in_threadpool(uploads.append, hub, name, upload_id, staged, state.size)
 
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -172,7 +173,7 @@ def catalog(hub: HubDep, access: AccessDep, n: str | None = None,
             last: str | None = None) -> JSONResponse:
     access.require_catalog(hub)
     size = _page_size(n)
-    names, more = service.catalog(hub, size, last)
+    names, more = repositories.catalog(hub, size, last)
     return JSONResponse({"repositories": names},
                         headers={**API_VERSION,
                                  **_next_link(PREFIX + "/_catalog", size, names, more)})
@@ -193,16 +194,16 @@ async def start_upload(
     if mount is not None:
         check_digest(mount)
         if source and _may_pull(access, hub, source):
-            mounted = await run_in_threadpool(service.mount, hub, caller, name, mount, source)
+            mounted = await run_in_threadpool(blobs.mount, hub, caller, name, mount, source)
             if mounted is not None:
                 return _created(name, mounted.digest)
     if digest is not None:
         check_digest(digest)
-        await run_in_threadpool(service.check_push, hub, caller, name)
-        staged = await _receive(request, await run_in_threadpool(service.writer, hub))
-        info = await run_in_threadpool(service.put_blob, hub, caller, name, digest, staged)
+        await run_in_threadpool(repositories.check_push, hub, caller, name)
+        staged = await _receive(request, await run_in_threadpool(blobs.writer, hub))
+        info = await run_in_threadpool(blobs.put_blob, hub, caller, name, digest, staged)
         return _created(name, info.digest)
-    state = await run_in_threadpool(service.start_upload, hub, caller, name)
+    state = await run_in_threadpool(uploads.start_upload, hub, caller, name)
     return Response(status_code=202, headers={**state.headers, **API_VERSION})
 
 
@@ -223,7 +224,7 @@ def _created(name: str, digest: str) -> Response:
 def upload_status(name: str, upload_id: str, hub: HubDep, access: AccessDep) -> Response:
     check_repository(name)
     access.require_push(name)
-    state = service.upload_state(hub, name, upload_id)
+    state = uploads.upload_state(hub, name, upload_id)
     return Response(status_code=204, headers={**state.headers, **API_VERSION})
 
 
@@ -247,14 +248,14 @@ async def finish_upload(name: str, upload_id: str, request: Request, hub: HubDep
         raise DigestInvalid("closing an upload needs ?digest=sha256:...")
     check_digest(digest)
     await _receive_chunk(request, hub, name, upload_id)
-    info = await run_in_threadpool(service.finish_upload, hub, caller, name, upload_id, digest)
+    info = await run_in_threadpool(uploads.finish_upload, hub, caller, name, upload_id, digest)
     return _created(name, info.digest)
 
 
 @router.delete(NAME + "/blobs/uploads/{upload_id}")
 def cancel_upload(name: str, upload_id: str, hub: HubDep, access: AccessDep) -> Response:
     check_repository(name)
-    service.cancel_upload(hub, access.require_push(name), name, upload_id)
+    uploads.cancel_upload(hub, access.require_push(name), name, upload_id)
     return Response(status_code=204, headers=API_VERSION)
 
 
@@ -266,7 +267,7 @@ def get_blob(name: str, digest: str, request: Request, hub: HubDep, access: Acce
     downloads on, a GET is a 307 to the storage URL (a bad range is still refused here)."""
     check_repository(name)
     access.require_pull(hub, name)
-    info = service.blob(hub, name, digest)
+    info = blobs.blob(hub, name, digest)
     headers = {**_digest_headers(digest), "Accept-Ranges": "bytes", "ETag": f'"{digest}"'}
     wanted = _byte_range(request.headers.get("range"), info.size)
     status, start, length = 200, 0, info.size
@@ -276,18 +277,18 @@ def get_blob(name: str, digest: str, request: Request, hub: HubDep, access: Acce
     headers["Content-Length"] = str(length)
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers, media_type=OCTETS)
-    redirect = service.blob_url(hub, digest)
+    redirect = blobs.blob_url(hub, digest)
     if redirect:  # S3 honours the client's Range on the presigned GET, so ranges go there too
         return RedirectResponse(redirect, status_code=307,
                                 headers={**_digest_headers(digest), "Cache-Control": "no-store"})
-    chunks = metrics.sent("blob", service.read_blob(hub, digest, start, length))
+    chunks = metrics.sent("blob", blobs.read_blob(hub, digest, start, length))
     return StreamingResponse(chunks, status_code=status, headers=headers, media_type=OCTETS)
 
 
 @router.delete(NAME + "/blobs/{digest}")
 def delete_blob(name: str, digest: str, hub: HubDep, access: AccessDep) -> Response:
     check_repository(name)
-    service.delete_blob(hub, access.require_push(name, DELETE), name, digest)
+    blobs.delete_blob(hub, access.require_push(name, DELETE), name, digest)
     return Response(status_code=202, headers=API_VERSION)
 
 
@@ -314,12 +315,12 @@ def get_manifest(name: str, reference: str, request: Request, hub: HubDep,
     """The manifest byte-exact, with its media type and `Docker-Content-Digest`."""
     check_repository(name)
     access.require_pull(hub, name)
-    info = service.manifest_info(hub, name, reference)
+    info = manifest_store.manifest_info(hub, name, reference)
     headers = {**_digest_headers(info.digest), "ETag": f'"{info.digest}"'}
     if request.method == "HEAD":
         return Response(headers={**headers, "Content-Length": str(info.size)},
                         media_type=info.media_type)
-    return Response(service.read_manifest(hub, info), headers=headers,
+    return Response(manifest_store.read_manifest(hub, info), headers=headers,
                     media_type=info.media_type)
 
 
@@ -330,7 +331,7 @@ async def put_manifest(name: str, reference: str, request: Request, hub: HubDep,
     check_reference(reference)
     caller = access.require_push(name)
     body = await _manifest_body(request)
-    pushed = await run_in_threadpool(service.put_manifest, hub, caller, name, reference,
+    pushed = await run_in_threadpool(manifest_store.put_manifest, hub, caller, name, reference,
                                      request.headers.get("content-type"), body)
     headers = {"Location": f"{PREFIX}/{name}/manifests/{pushed.digest}",
                **_digest_headers(pushed.digest)}
@@ -342,7 +343,7 @@ async def put_manifest(name: str, reference: str, request: Request, hub: HubDep,
 @router.delete(NAME + "/manifests/{reference}")
 def delete_manifest(name: str, reference: str, hub: HubDep, access: AccessDep) -> Response:
     check_repository(name)
-    service.delete_manifest(hub, access.require_push(name, DELETE), name, reference)
+    manifest_store.delete_manifest(hub, access.require_push(name, DELETE), name, reference)
     return Response(status_code=202, headers=API_VERSION)
 
 
@@ -353,7 +354,7 @@ def list_tags(name: str, hub: HubDep, access: AccessDep, n: str | None = None,
     check_repository(name)
     access.require_pull(hub, name)
     size = _page_size(n)
-    names, more = service.tags(hub, name, size, last)
+    names, more = tags.tags(hub, name, size, last)
     link = _next_link(f"{PREFIX}/{name}/tags/list", size, names, more)
     return JSONResponse({"name": name, "tags": names}, headers={**API_VERSION, **link})
 
@@ -365,7 +366,7 @@ def referrers(name: str, digest: str, hub: HubDep, access: AccessDep,
     """An image index of the manifests whose `subject` is `digest`."""
     check_repository(name)
     access.require_pull(hub, name)
-    found = service.referrers(hub, name, digest, artifact_type)
+    found = manifest_store.referrers(hub, name, digest, artifact_type)
     headers = dict(API_VERSION)
     if artifact_type:
         headers["OCI-Filters-Applied"] = "artifactType"

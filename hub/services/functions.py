@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from fnhub.core.api_models import (
@@ -26,7 +26,7 @@ from fnhub.core.api_models import (
     VersionSummary,
 )
 from fnhub.core.errors import InvalidInput, NoMatchingVersion, NotFound
-from fnhub.core.names import check_name, check_namespace, closest, name_problem
+from fnhub.core.names import check_name, check_namespace, name_problem
 from fnhub.core.versions import LATEST, TAG_RE, Candidate, parse_spec, parse_version, resolve
 from fnhub.hub.context import Hub
 from fnhub.hub.models import Function, FunctionCategory, Namespace, Tag, Version, utcnow
@@ -50,6 +50,31 @@ def find_function(session: Session, namespace: str, name: str) -> Function | Non
     ).first()
 
 
+def likely(session: Session, namespace: str, name: str,
+           limit: int = namespaces.MAX_GUESSES) -> list[tuple[str, str]]:
+    """The listed functions someone asking for `namespace/name` most likely meant, likeliest
+    first: names close to `name` in that namespace (or, when it has none, the close names
+    in the namespaces close to it), then the same name in other namespaces."""
+    listed = session.exec(
+        select(Namespace.name, Function.name).join(Namespace)
+        .where(Function.live_versions > 0,
+               or_(col(Namespace.name) == namespace, col(Function.name) == name))
+    ).all()
+    same_name = [(ns, fn) for ns, fn in listed if fn == name and ns != namespace]
+    in_namespace = [fn for ns, fn in listed if ns == namespace]
+    if in_namespace:
+        close = [(namespace, fn) for fn in namespaces.near(name, in_namespace, limit)]
+    else:  # a mistyped namespace: the right name in the namespaces it is close to
+        spaces = namespaces.likely(session, namespace, limit)
+        rows = session.exec(
+            select(Namespace.name, Function.name).join(Namespace)
+            .where(Function.live_versions > 0, col(Namespace.name).in_(spaces))
+        ).all() if spaces else []
+        close = [(ns, fn) for ns in spaces
+                 for fn in namespaces.near(name, [f for n, f in rows if n == ns], limit)]
+    return list(dict.fromkeys([*close, *same_name]))[:limit]
+
+
 def require_function(session: Session, namespace: str, name: str) -> Function:
     """The function, or NotFound with a hint naming the closest existing one."""
     check_namespace(namespace)
@@ -57,20 +82,13 @@ def require_function(session: Session, namespace: str, name: str) -> Function:
     function = find_function(session, namespace, name)
     if function is not None:
         return function
-    in_namespace = session.exec(
-        select(Function.name).join(Namespace).where(Namespace.name == namespace)
-    ).all()
-    guess = closest(name, in_namespace)
-    if guess is not None:
-        guess = _ref(namespace, guess)
-    else:
-        everywhere = session.exec(select(Namespace.name, Function.name).join(Function)).all()
-        guess = closest(_ref(namespace, name), [_ref(ns, fn) for ns, fn in everywhere])
+    guesses = likely(session, namespace, name, 1)
     raise NotFound(f"no function {_ref(namespace, name)}",
-                   hint=f"did you mean {guess}?" if guess else None)
+                   hint=f"did you mean {_ref(*guesses[0])}?" if guesses else None)
 
 
-def _versions(session: Session, function: Function) -> list[Version]:
+def all_versions(session: Session, function: Function) -> list[Version]:
+    """Every version of the function, deleted ones included (their numbers stay taken)."""
     return list(session.exec(select(Version).where(Version.function_id == function.id)).all())
 
 
@@ -83,7 +101,7 @@ def require_version(session: Session, function: Function, namespace: str,
     ).first()
     ref = _ref(namespace, function.name, version)
     if row is None:
-        live = sorted((v for v in _versions(session, function) if not v.deleted),
+        live = sorted((v for v in all_versions(session, function) if not v.deleted),
                       key=lambda v: parse_version(v.version))
         shown = ", ".join(v.version for v in live[-10:]) or "none"
         raise NotFound(f"no version {ref}", hint=f"available versions: {shown}")
@@ -92,7 +110,8 @@ def require_version(session: Session, function: Function, namespace: str,
     return row
 
 
-def _tags(session: Session, function: Function) -> dict[str, str]:
+def tag_map(session: Session, function: Function) -> dict[str, str]:
+    """Tag -> version, by tag name."""
     rows = session.exec(
         select(Tag.name, Version.version).join(Version, col(Tag.version_id) == Version.id)
         .where(Tag.function_id == function.id).order_by(Tag.name)
@@ -107,6 +126,12 @@ def _candidates(versions: list[Version]) -> list[Candidate]:
 # --------------------------------------------------------------------------- the card
 
 
+def shown_version(live: list[Version], latest: str | None) -> Version:
+    """The version a function's card shows: `latest`, else the highest non-yanked, else the
+    highest."""
+    return max(live, key=lambda v: (v.version == latest, not v.yanked, parse_version(v.version)))
+
+
 def refresh(session: Session, function: Function, namespace: str) -> None:
     """Recompute the card, category rows and search entry from the function's versions.
 
@@ -116,16 +141,13 @@ def refresh(session: Session, function: Function, namespace: str) -> None:
     """
     session.flush()
     session.refresh(function, with_for_update={"key_share": True})
-    live = [v for v in _versions(session, function) if not v.deleted]
+    live = [v for v in all_versions(session, function) if not v.deleted]
     function.live_versions = len(live)
     try:
         function.latest_version = resolve(LATEST, _candidates(live))
     except NoMatchingVersion:
         function.latest_version = None
-    # The card shows `latest`, else the highest non-yanked version, else the highest one.
-    ranked = sorted(live, key=lambda v: (v.version == function.latest_version, not v.yanked,
-                                         parse_version(v.version)))
-    shown = ranked[-1].manifest if ranked else None
+    shown = shown_version(live, function.latest_version).manifest if live else None
     keywords: list[str] = []
     if shown is not None:
         metadata, spec = shown.get("metadata", {}), shown.get("spec", {})
@@ -162,14 +184,14 @@ def version_detail(namespace: str, function: Function, version: Version) -> Vers
 
 
 def _detail(session: Session, function: Function, namespace: str) -> FunctionDetail:
-    live = sorted((v for v in _versions(session, function) if not v.deleted),
+    live = sorted((v for v in all_versions(session, function) if not v.deleted),
                   key=lambda v: parse_version(v.version), reverse=True)
     return FunctionDetail(
         **search.summary(function, namespace).model_dump(),
         versions=[VersionSummary(version=v.version, digest=v.package_digest, yanked=v.yanked,
                                  yank_reason=v.yank_reason, published_at=v.published_at)
                   for v in live],
-        tags=_tags(session, function),
+        tags=tag_map(session, function),
     )
 
 
@@ -192,10 +214,10 @@ def resolve_version(hub: Hub, namespace: str, name: str, spec: str | None) -> Re
     parsed = parse_spec(spec)
     with hub.db.read() as session:
         function = require_function(session, namespace, name)
-        versions = _versions(session, function)
-        chosen = resolve(parsed, _candidates(versions), _tags(session, function),
+        rows = all_versions(session, function)
+        chosen = resolve(parsed, _candidates(rows), tag_map(session, function),
                          ref=_ref(namespace, name))
-    row = next(v for v in versions if v.version == chosen)
+    row = next(v for v in rows if v.version == chosen)
     return Resolution(namespace=namespace, name=name, version=row.version,
                       digest=row.package_digest, yanked=row.yanked)
 

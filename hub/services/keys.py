@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.exc import IntegrityError
@@ -25,12 +28,41 @@ def _info(key: PublisherKey, namespace: str) -> KeyInfo:
                    name=key.name, created_at=key.created_at)
 
 
+@dataclass(frozen=True)
+class RegisteredKey:
+    """A key registered to a namespace: what signature checks and the catalog need."""
+
+    keyid: str
+    public: Ed25519PublicKey
+    name: str | None
+    created_at: datetime
+
+
+Registered = dict[str, dict[str, RegisteredKey]]  # namespace -> keyid -> key
+
+
+def registered_keys(session: Session, namespaces: Iterable[str]) -> Registered:
+    """The keys registered to each of `namespaces`, oldest first, in one query."""
+    wanted = sorted(set(namespaces))
+    out: Registered = {ns: {} for ns in wanted}
+    if not wanted:
+        return out
+    rows = session.exec(
+        select(Namespace.name, PublisherKey.keyid, PublisherKey.public_key, PublisherKey.name,
+               PublisherKey.created_at)
+        .join(Namespace).where(col(Namespace.name).in_(wanted))
+        .order_by(col(PublisherKey.created_at), col(PublisherKey.id))
+    ).all()
+    for namespace, keyid, public_key, name, created_at in rows:
+        out[namespace][keyid] = RegisteredKey(keyid, public_key_from_b64(public_key), name,
+                                              created_at)
+    return out
+
+
 def trusted_keys(session: Session, namespace: str) -> dict[str, Ed25519PublicKey]:
     """keyid -> public key of every key registered to `namespace` (empty when it is free)."""
-    rows = session.exec(
-        select(PublisherKey).join(Namespace).where(Namespace.name == namespace)
-    ).all()
-    return {row.keyid: public_key_from_b64(row.public_key) for row in rows}
+    return {keyid: key.public
+            for keyid, key in registered_keys(session, [namespace])[namespace].items()}
 
 
 def no_keys_error(namespace: str) -> UntrustedKey:

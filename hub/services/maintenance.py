@@ -24,9 +24,10 @@ from sqlmodel import Session, col, select
 
 from fnhub.hub.context import Hub
 from fnhub.hub.models import Function, Namespace, Version
-from fnhub.hub.oci import service as oci
+from fnhub.hub.oci import uploads
 from fnhub.hub.oci.models import OciBlobLink, OciManifest, OciRepository
-from fnhub.hub.storage import BlobEntry
+from fnhub.hub.storage import BlobEntry, BlobStore
+from fnhub.hub.upload_parts import LiveUploads
 
 DEFAULT_GRACE = timedelta(hours=1)
 ProblemKind = Literal["digest_mismatch", "missing_blob", "size_mismatch"]
@@ -138,6 +139,18 @@ def fsck(hub: Hub) -> FsckReport:
 # --------------------------------------------------------------------------- gc
 
 
+def sweep(store: BlobStore, live: LiveUploads, cutoff: float) -> list[str]:
+    """Remove the store's leftovers (see `BlobStore.leftovers`) that no live upload session
+    holds and that are older than `cutoff` (epoch s), as a crashed process leaves them;
+    returns what was removed, for people."""
+    removed = []
+    for leftover in store.leftovers():
+        if leftover.modified < cutoff and not live.hold(leftover):
+            leftover.remove()
+            removed.append(leftover.name)
+    return removed
+
+
 @dataclass
 class GcReport:
     deleted: list[str] = field(default_factory=list)
@@ -159,8 +172,8 @@ def gc(hub: Hub, grace: timedelta = DEFAULT_GRACE, *, dry_run: bool = False) -> 
     report = GcReport(dry_run=dry_run)
     cutoff = time.time() - grace.total_seconds()
     if not dry_run:
-        report.uploads_expired = oci.expire_uploads(hub)
-        report.leftovers_removed = hub.store.sweep(oci.live_uploads(hub), cutoff)
+        report.uploads_expired = uploads.expire_uploads(hub)
+        report.leftovers_removed = sweep(hub.store, uploads.live_uploads(hub), cutoff)
     needed = referenced_digests(hub)
     for entry in hub.store.listing():
         if entry.digest in needed:

@@ -7,6 +7,9 @@ operators (admin tokens). Changing a namespace needs `publish:<ns>` and ownershi
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -18,10 +21,24 @@ from fnhub.hub.models import Namespace, NamespaceOwner, User
 from fnhub.hub.services.auth import Caller, publish_scope
 
 RESERVED = DEFAULT_NAMESPACE
+MAX_GUESSES = 5
+
+
+def near(word: str, candidates: Iterable[str], limit: int = MAX_GUESSES) -> list[str]:
+    """Up to `limit` of `candidates` close to `word` (a mistyped name), the likeliest first."""
+    pool = sorted(set(candidates))
+    first = closest(word, pool)
+    close = difflib.get_close_matches(word.lower(), pool, n=limit, cutoff=0.6)
+    return list(dict.fromkeys([*([first] if first else []), *close]))[:limit]
 
 
 def find(session: Session, name: str) -> Namespace | None:
     return session.exec(select(Namespace).where(Namespace.name == name)).first()
+
+
+def likely(session: Session, name: str, limit: int = MAX_GUESSES) -> list[str]:
+    """The existing namespaces someone asking for `name` most likely meant."""
+    return near(name, session.exec(select(Namespace.name)).all(), limit)
 
 
 def require(session: Session, name: str) -> Namespace:
@@ -29,13 +46,13 @@ def require(session: Session, name: str) -> Namespace:
     check_namespace(name)
     namespace = find(session, name)
     if namespace is None:
-        guess = closest(name, session.exec(select(Namespace.name)).all())
+        guesses = likely(session, name, 1)
         raise NotFound(f"no namespace {name!r}",
-                       hint=f"did you mean {guess!r}?" if guess else None)
+                       hint=f"did you mean {guesses[0]!r}?" if guesses else None)
     return namespace
 
 
-def _owners(session: Session, namespace: Namespace) -> list[str]:
+def owners(session: Session, namespace: Namespace) -> list[str]:
     return list(session.exec(
         select(User.name).join(NamespaceOwner)
         .where(NamespaceOwner.namespace_id == namespace.id).order_by(User.name)
@@ -86,7 +103,7 @@ def _create(session: Session, caller: Caller, name: str) -> Namespace:
 
 
 def _info(session: Session, namespace: Namespace) -> NamespaceInfo:
-    return NamespaceInfo(name=namespace.name, owners=_owners(session, namespace),
+    return NamespaceInfo(name=namespace.name, owners=owners(session, namespace),
                          created_at=namespace.created_at)
 
 

@@ -26,11 +26,12 @@ from fnhub.core.errors import InvalidInput, ManifestError, NotFound, SignatureIn
 from fnhub.core.manifest import MANIFEST_FILE, Manifest, parse_manifest_text
 from fnhub.core.names import check_name, check_namespace
 from fnhub.core.packaging import check_archive, read_member
-from fnhub.core.signing import Envelope, check_subjects, parse_envelope, verify_envelope
+from fnhub.core.signing import Envelope, parse_envelope, verify_envelope
 from fnhub.hub.context import Hub
 from fnhub.hub.models import Function, Version, utcnow
 from fnhub.hub.services import functions, keys, namespaces
 from fnhub.hub.services.auth import Caller
+from fnhub.hub.services.signatures import check_signed
 from fnhub.hub.storage import Staged
 
 
@@ -103,9 +104,7 @@ def _verify(session: Session, manifest: Manifest, envelope: Envelope, staged: St
     trusted = keys.trusted_keys(session, namespace)
     if not trusted:
         raise keys.no_keys_error(namespace)
-    statement = verify_envelope(envelope, trusted)
-    image = manifest.spec.image.digest
-    check_subjects(statement, manifest.ref, staged.digest, image_digest=image)
+    check_signed(envelope, trusted, manifest.ref, staged.digest, manifest.spec.image.digest)
     return _signers(envelope, trusted)
 
 

@@ -182,3 +182,17 @@ def search(
         rows = session.exec(query.order_by(*order).limit(limit).offset(offset)).all()
         items = [summary(function, ns) for function, ns in rows]
     return SearchResults(items=items, total=total, limit=limit, offset=offset)
+
+
+def categories(hub: Hub) -> list[tuple[str, int]]:
+    """Every category with how many listed functions it has, by name."""
+    with hub.db.read() as session:
+        # Counted on the category index alone; the few unlisted functions (every version
+        # deleted) are left out by id, cheaper than joining every listed function's row.
+        unlisted = select(Function.id).where(Function.live_versions <= 0)
+        rows = session.exec(
+            select(FunctionCategory.category, func.count())
+            .where(col(FunctionCategory.function_id).not_in(unlisted))
+            .group_by(col(FunctionCategory.category)).order_by(col(FunctionCategory.category))
+        ).all()
+    return [(category, count) for category, count in rows]

@@ -18,7 +18,7 @@ from typing import Any
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from fnhub.hub.web.views import function_url, namespace_url
+from fnhub.hub.web.urls import function_url, namespace_url
 
 STATIC_PREFIX = "/-/static/"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https: "

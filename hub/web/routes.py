@@ -5,31 +5,31 @@ these routes as its fallback (`fnhub.hub.api.site.include_catalog`), and a first
 segment that starts an API (`api`, `v2`) never matches them, so API paths keep their
 JSON answers. Errors on a page become an HTML page with the right status for browsers
 (404 pages list the names the visitor likely meant) and the API's JSON error body for
-other clients. Every page says how long the server took in a `Server-Timing` header.
+other clients (both by `fnhub.hub.errors.render_error`). Every page says how long the
+server took in a `Server-Timing` header.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.convertors import Convertor, register_url_convertor
 
-from fnhub.core.errors import FnhubError, InvalidInput
+from fnhub.core.errors import FnhubError
 from fnhub.hub.api.deps import HubDep, ReadAccess
 from fnhub.hub.context import Hub
+from fnhub.hub.errors import render_error
 from fnhub.hub.web import views
 from fnhub.hub.web.render import ASSETS, STATIC_PREFIX, render
+from fnhub.hub.web.urls import function_url
 
-logger = logging.getLogger("fnhub.hub.web")
 API_SEGMENTS = ("api", "v2")
-_TITLES = {400: "Bad request", 401: "Sign-in needed", 403: "Forbidden", 404: "Not found"}
 
 
 class _PageSegment(Convertor[str]):
@@ -47,36 +47,10 @@ class _PageSegment(Convertor[str]):
 register_url_convertor("fnhub_page", _PageSegment())
 
 
-def _problem(exc: RequestValidationError) -> str:
-    """`page: Input should be greater than or equal to 1` for the first bad parameter."""
-    errors = exc.errors()
-    if not errors:
-        return "invalid request"
-    first = errors[0]
-    where = ".".join(str(part) for part in first.get("loc", ())[1:]) or "request"
-    return f"{where}: {first.get('msg', 'invalid')}"
-
-
-def error_page(status: int, message: str, hint: str | None = None,
-               suggestions: list[views.Suggestion] | None = None) -> Response:
-    return render("error.html", {
-        "title": _TITLES.get(status, "Error"), "message": message, "hint": hint,
-        "suggestions": suggestions or [],
-    }, status=status)
-
-
-def _error(request: Request, exc: FnhubError) -> Response:
-    """An HTML error page for browsers; the API's `{"error": ...}` body for other clients."""
-    if exc.status >= 500:
-        logger.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-    if "text/html" not in request.headers.get("accept", ""):
-        return JSONResponse(exc.to_payload(), status_code=exc.status)
-    suggestions = exc.suggestions if isinstance(exc, views.PageNotFound) else None
-    return error_page(exc.status, exc.message, exc.hint, suggestions)
-
-
 class PageRoute(APIRoute):
     """A route answering in HTML, errors included, with its server time in `Server-Timing`."""
+
+    html_errors = True  # `render_error` answers a browser with the HTML error page
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -85,10 +59,8 @@ class PageRoute(APIRoute):
             started = time.perf_counter()
             try:
                 response = await handler(request)
-            except FnhubError as exc:
-                response = _error(request, exc)
-            except RequestValidationError as exc:
-                response = _error(request, InvalidInput(_problem(exc)))
+            except (FnhubError, RequestValidationError) as exc:
+                response = render_error(request, exc)
             elapsed = (time.perf_counter() - started) * 1000
             response.headers["Server-Timing"] = f"app;dur={elapsed:.1f}"
             return response
@@ -151,7 +123,7 @@ def function(request: Request, hub: HubDep, namespace: str, name: str,
              version: str | None = None) -> Response:
     """A function at its latest version; `?version=` (the version picker) redirects."""
     if version:
-        return RedirectResponse(views.function_url(namespace, name, version), status_code=303)
+        return RedirectResponse(function_url(namespace, name, version), status_code=303)
     return _function(request, hub, namespace, name, None)
 
 

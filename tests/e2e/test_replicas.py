@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import text
 
 from fnhub.cli.main import main
-from fnhub.hub.oci.service import UPLOAD_TTL
+from fnhub.hub.oci.uploads import UPLOAD_TTL
 from tests.helpers import CLI, HubProcess, hub_database, start_hub, write_function
 from tests.hub.factories import auth, error_code, make_publisher
 from tests.oci.helpers import Pusher, digest, make_image

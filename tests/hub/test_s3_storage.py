@@ -13,10 +13,11 @@ import pytest
 
 from fnhub.core.errors import InvalidInput, NotFound, PayloadTooLarge
 from fnhub.hub.context import Hub, open_store
-from fnhub.hub.s3storage import S3BlobStore
+from fnhub.hub.s3storage import S3BlobStore, S3UploadParts
 from fnhub.hub.services import maintenance
 from fnhub.hub.settings import ServerSettings
-from fnhub.hub.storage import LiveUploads, Part, UploadSession
+from fnhub.hub.upload_parts import LiveUploads, Part, UploadSession
+from tests.helpers import leftover_names
 from tests.s3 import S3Server
 
 MiB = 1 << 20
@@ -35,6 +36,29 @@ def store(s3: S3Server, tmp_path: Path) -> S3BlobStore:
     return built
 
 
+@pytest.fixture
+def uploads(store: S3BlobStore) -> S3UploadParts:
+    return S3UploadParts(store)
+
+
+def _part_names(store: S3BlobStore) -> list[str]:
+    """Objects upload sessions hold (`<session>/<leaf>`), from the store's leftovers."""
+    base = f"s3://{store.bucket}/{store.prefix}uploads/"
+    return [name.removeprefix(base) for name in leftover_names(store) if name.startswith(base)]
+
+
+def _multipart_uploads(store: S3BlobStore) -> list[str]:
+    """Keys of the multipart uploads in progress, from the store's leftovers."""
+    listed = f"multipart upload of s3://{store.bucket}/"
+    return [name.removeprefix(listed) for name in leftover_names(store)
+            if name.startswith(listed)]
+
+
+def _staging(store: S3BlobStore) -> list[str]:
+    """Files in local staging, from the store's leftovers."""
+    return [name for name in leftover_names(store) if name.startswith(str(store.staging))]
+
+
 def _keys(s3: S3Server, store: S3BlobStore) -> list[str]:
     listed = s3.client().list_objects_v2(Bucket=store.bucket)
     return sorted(obj["Key"] for obj in listed.get("Contents", []))
@@ -47,7 +71,7 @@ def test_round_trip_multipart_ranged_read_and_delete(store: S3BlobStore, s3: S3S
     assert (staged.digest, staged.size) == (digest, len(data))
     assert not store.exists(digest)
     store.commit(staged)
-    assert not staged.path.exists() and store.staging() == []
+    assert not staged.path.exists() and _staging(store) == []
     assert _keys(s3, store) == [f"p/q/sha256/{digest[7:9]}/{digest[7:]}"]
     assert store.exists(digest) and store.size(digest) == len(data)
     assert b"".join(store.open(digest, chunk_size=MiB)) == data
@@ -69,13 +93,13 @@ def test_digest_is_computed_while_streaming(store: S3BlobStore) -> None:
     staged = store.stage(iter(chunks))
     assert staged.digest == _digest(b"".join(chunks)) and staged.size == 6000
     store.discard(staged)
-    assert store.staging() == [] and list(store.listing()) == []
+    assert _staging(store) == [] and list(store.listing()) == []
 
 
 def test_too_large_is_refused_and_leaves_nothing(store: S3BlobStore, s3: S3Server) -> None:
     with pytest.raises(PayloadTooLarge, match="1 MiB"):
         store.stage((b"x" * 65536 for _ in range(100)), max_size=MiB)
-    assert store.staging() == []
+    assert _staging(store) == []
     assert _keys(s3, store) == []
 
 
@@ -94,86 +118,88 @@ def test_listing_pages_and_ignores_foreign_keys(store: S3BlobStore, s3: S3Server
     assert all(e.modified > 0 for e in entries)
 
 
-def _add(store: S3BlobStore, session: UploadSession, parts: list[Part], data: bytes
+def _add(uploads: S3UploadParts, session: UploadSession, parts: list[Part], data: bytes
          ) -> list[Part]:
     """Add a chunk as the OCI service does; the parts afterwards."""
-    added, absorbed = store.add_part(session, parts, store.stage([data]))
-    store.drop_parts(session, absorbed)
+    added, absorbed = uploads.add_part(session, parts, uploads.store.stage([data]))
+    uploads.drop_parts(session, absorbed)
     return [p for p in parts if p not in absorbed] + added
 
 
-def test_chunks_become_parts_of_one_multipart_upload(store: S3BlobStore,
+def test_chunks_become_parts_of_one_multipart_upload(store: S3BlobStore, uploads: S3UploadParts,
                                                      tmp_path: Path) -> None:
     chunks = [os.urandom(3 * MiB), os.urandom(3 * MiB), os.urandom(12 * MiB)]
-    session = UploadSession("session1", store.open_session("session1"))
-    parts = _add(store, session, [], chunks[0])  # under S3's 5 MiB minimum: a tail object
-    assert [p.size for p in parts] == [3 * MiB] and store.part_names() == [
+    session = UploadSession("session1", uploads.open_session("session1"))
+    parts = _add(uploads, session, [], chunks[0])  # under S3's 5 MiB minimum: a tail object
+    assert [p.size for p in parts] == [3 * MiB] and _part_names(store) == [
         p.locator.removeprefix(f"{store.prefix}uploads/") for p in parts]
-    parts = _add(store, session, parts, chunks[1])  # absorbs the tail: a part and a new tail
+    parts = _add(uploads, session, parts, chunks[1])  # absorbs the tail: a part and a new tail
     assert [p.size for p in parts] == [5 * MiB, 1 * MiB]
-    parts = _add(store, session, parts, chunks[2])
+    parts = _add(uploads, session, parts, chunks[2])
     assert [p.size for p in parts] == [5 * MiB, 5 * MiB, 5 * MiB, 3 * MiB]
     assert parts[1].digest == _digest((chunks[1][2 * MiB:] + chunks[2])[:5 * MiB])
-    assert len(store.part_names()) == 1  # only the tail is an object of its own
-    assert store.multipart_uploads() == [f"{store.prefix}uploads/session1/blob"]
+    assert len(_part_names(store)) == 1  # only the tail is an object of its own
+    assert _multipart_uploads(store) == [f"{store.prefix}uploads/session1/blob"]
     # another replica (its own staging dir) closes the session: nothing goes through it again
     other = S3BlobStore(store.bucket, store.prefix, tmp_path / "other",
                         endpoint_url=store.client.meta.endpoint_url)
-    closed = other.close_session(session, parts)
+    other_uploads = S3UploadParts(other)
+    closed = other_uploads.close_session(session, parts)
     assert (closed.digest, closed.size) == (_digest(b"".join(chunks)), 18 * MiB)
-    other.commit_part(closed)
-    other.abort_session(session, [*parts, closed])
+    other_uploads.commit_part(closed)
+    other_uploads.abort_session(session, [*parts, closed])
     assert b"".join(store.open(closed.digest)) == b"".join(chunks)
-    assert store.part_names() == [] and store.multipart_uploads() == []
-    assert other.staging() == [] and store.staging() == []
+    assert _part_names(store) == [] and _multipart_uploads(store) == []
+    assert _staging(other) == [] and _staging(store) == []
 
 
 def test_sessions_of_one_part_or_none_keep_the_digest_they_arrived_with(
-        store: S3BlobStore) -> None:
+        store: S3BlobStore, uploads: S3UploadParts) -> None:
     for data in (b"small", b""):
-        session = UploadSession(f"s{len(data)}", store.open_session(f"s{len(data)}"))
-        parts = _add(store, session, [], data) if data else []
-        closed = store.close_session(session, parts)
+        session = UploadSession(f"s{len(data)}", uploads.open_session(f"s{len(data)}"))
+        parts = _add(uploads, session, [], data) if data else []
+        closed = uploads.close_session(session, parts)
         assert (closed.digest, closed.size) == (_digest(data), len(data))
-        store.commit_part(closed)
-        store.abort_session(session, parts)
+        uploads.commit_part(closed)
+        uploads.abort_session(session, parts)
         assert b"".join(store.open(closed.digest)) == data
-    assert store.part_names() == [] and store.multipart_uploads() == []
+    assert _part_names(store) == [] and _multipart_uploads(store) == []
 
 
-def test_unusable_parts_are_not_found_and_too_large_is_refused(store: S3BlobStore) -> None:
-    session = UploadSession("bad", store.open_session("bad"))
-    parts = _add(store, session, [], os.urandom(6 * MiB))
+def test_unusable_parts_are_not_found_and_too_large_is_refused(
+        store: S3BlobStore, uploads: S3UploadParts) -> None:
+    session = UploadSession("bad", uploads.open_session("bad"))
+    parts = _add(uploads, session, [], os.urandom(6 * MiB))
     forged = [Part(parts[0].locator.rsplit(":", 1)[0] + ':"0000"', parts[0].digest,
                    parts[0].size), parts[1]]
     with pytest.raises(NotFound, match="cannot be assembled"):
-        store.close_session(session, forged)
+        uploads.close_session(session, forged)
     with pytest.raises(PayloadTooLarge):
-        store.close_session(session, parts, max_size=MiB)
-    store.abort_session(session, parts)
-    assert store.part_names() == [] and store.multipart_uploads() == []
+        uploads.close_session(session, parts, max_size=MiB)
+    uploads.abort_session(session, parts)
+    assert _part_names(store) == [] and _multipart_uploads(store) == []
 
 
 def test_sweep_removes_what_crashed_requests_left_and_keeps_live_sessions(
-        store: S3BlobStore) -> None:
-    live = UploadSession("live", store.open_session("live"))
-    live_parts = _add(store, live, [], b"still uploading")
-    dead = UploadSession("dead", store.open_session("dead"))
-    _add(store, dead, [], b"its row is gone")
+        store: S3BlobStore, uploads: S3UploadParts) -> None:
+    live = UploadSession("live", uploads.open_session("live"))
+    live_parts = _add(uploads, live, [], b"still uploading")
+    dead = UploadSession("dead", uploads.open_session("dead"))
+    _add(uploads, dead, [], b"its row is gone")
     store.client.create_multipart_upload(Bucket=store.bucket, Key=store.key(_digest(b"x")))
-    (store._staging / "upload-crashed.partial").write_bytes(b"half")
+    (store.staging / "upload-crashed.partial").write_bytes(b"half")
     keep = LiveUploads(frozenset({"live"}), frozenset({live.handle or ""}),
                        frozenset(p.locator for p in live_parts))
-    young = store.sweep(keep, cutoff=time.time() - 3600)
+    young = maintenance.sweep(store, keep, cutoff=time.time() - 3600)
     # objects and files are young, so kept; moto dates every multipart upload in 2010
     assert all(item.startswith("multipart upload of ") for item in young)
-    assert len(store.part_names()) == 2 and len(store.staging()) == 1
-    removed = young + store.sweep(keep, cutoff=time.time() + 1)
+    assert len(_part_names(store)) == 2 and len(_staging(store)) == 1
+    removed = young + maintenance.sweep(store, keep, cutoff=time.time() + 1)
     assert len(removed) == 4  # the dead tail, two multipart uploads and the staging file
-    assert store.multipart_uploads() == [f"{store.prefix}uploads/live/blob"]
-    assert store.part_names() == [p.locator.removeprefix(f"{store.prefix}uploads/")
+    assert _multipart_uploads(store) == [f"{store.prefix}uploads/live/blob"]
+    assert _part_names(store) == [p.locator.removeprefix(f"{store.prefix}uploads/")
                                   for p in live_parts]
-    assert store.staging() == []
+    assert _staging(store) == []
 
 
 def test_presigned_url_serves_the_blob(store: S3BlobStore) -> None:

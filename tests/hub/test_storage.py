@@ -10,6 +10,7 @@ import pytest
 
 from fnhub.core.errors import InvalidInput, NotFound, PayloadTooLarge
 from fnhub.hub.storage import FileBlobStore
+from tests.helpers import blob_digests, leftover_names
 
 
 def test_stage_commit_open(tmp_path: Path) -> None:
@@ -25,7 +26,7 @@ def test_stage_commit_open(tmp_path: Path) -> None:
     assert (tmp_path / "blobs" / "sha256" / hex_part[:2] / hex_part).is_file()
     assert store.exists(digest) and store.size(digest) == len(data)
     assert b"".join(store.open(digest, chunk_size=4096)) == data
-    assert store.staging() == [] and store.blobs() == [digest]
+    assert leftover_names(store) == [] and blob_digests(store) == [digest]
     store.discard(staged)  # already committed: a no-op
     store.delete(digest)
     store.delete(digest)
@@ -44,14 +45,14 @@ def test_limit_is_enforced_while_streaming(tmp_path: Path) -> None:
     with pytest.raises(PayloadTooLarge, match="10 KiB"):
         store.stage(chunks(), max_size=10 * 1024)
     assert len(sent) == 11  # stopped at the first chunk past the limit
-    assert store.staging() == [] and store.blobs() == []
+    assert leftover_names(store) == [] and blob_digests(store) == []
 
 
 def test_discard_and_missing_blobs(tmp_path: Path) -> None:
     store = FileBlobStore(tmp_path / "blobs")
     staged = store.stage([b"abc"])
     store.discard(staged)
-    assert store.staging() == []
+    assert leftover_names(store) == []
     missing = "sha256:" + "0" * 64
     with pytest.raises(NotFound):
         store.open(missing)
@@ -66,4 +67,4 @@ def test_committing_equal_content_twice(tmp_path: Path) -> None:
     first, second = store.stage([b"same"]), store.stage([b"same"])
     store.commit(first)
     store.commit(second)
-    assert store.blobs() == [first.digest] and store.staging() == []
+    assert blob_digests(store) == [first.digest] and leftover_names(store) == []

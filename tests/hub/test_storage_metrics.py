@@ -21,7 +21,7 @@ import boto3
 import httpx
 import pytest
 
-from fnhub.hub.app import storage_problem
+from fnhub.hub.storage import storage_problem
 from tests.helpers import free_port, start_hub
 from tests.hub.factories import Publisher, error_code, make_publisher
 from tests.hub.prometheus import sample

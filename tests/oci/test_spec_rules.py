@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from fnhub.hub.context import Hub
-from fnhub.hub.storage import FileBlobStore
+from tests.helpers import blob_digests, leftover_names
 from tests.oci.helpers import (
     DOCKER_LIST,
     OCI_INDEX,
@@ -27,8 +28,7 @@ REPO = "alice/demo"
 
 
 def _stored(hub: Hub) -> tuple[list[str], list[str]]:
-    assert isinstance(hub.store, FileBlobStore)
-    return hub.store.blobs(), [p.name for p in hub.store.staging()]
+    return blob_digests(hub.store), [Path(name).name for name in leftover_names(hub.store)]
 
 
 def _session(alice: Pusher, repo: str = REPO) -> str:

@@ -9,6 +9,7 @@ import pytest
 from fnhub.core.packaging import pack
 from fnhub.hub.storage import FileBlobStore
 from fnhub.hub.web.readme import ReadmeCache, render_markdown
+from tests.helpers import blob_digests
 from tests.web.factories import start_tags
 
 
@@ -59,7 +60,7 @@ def test_headings_never_pass_h6() -> None:
 
 
 def _stored(store: FileBlobStore, root: Path, readme: str) -> str:
-    folder = root / str(len(store.blobs()))
+    folder = root / str(len(blob_digests(store)))
     folder.mkdir(parents=True)
     (folder / "README.md").write_text(readme)
     (folder / "function.yaml").write_text("kind: Function\n")  # pack wants one; not parsed
