@@ -151,7 +151,7 @@ def engine_named(engine: str | Engine, *, workers: int | None = None,
         if storage:
             raise InvalidInput(f"storage ({storage}) is for the dask engine (--engine dask), "
                                f"not {engine!r}")
-        return LocalEngine(**given)
+        return LocalEngine() if workers is None else LocalEngine(workers)
     if engine == "dask":
         return DaskEngine(**given)
     raise InvalidInput(f"unknown engine {engine!r} (one of: {', '.join(ENGINES)})")
