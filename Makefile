@@ -1,10 +1,15 @@
-# The two commands of the README: `make demo` (a running hub) and `make test` (the suite).
+# The two commands of the README: `make demo` (a running hub) and `make test` (the suite), and
+# `make test-fast`, the inner loop: every test not marked `slow`.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8080
 DATA ?= .fnhub
+# pytest-xdist workers: `auto` is one per CPU. Each test file runs in one worker, so a module's
+# hub, database and bucket are set up once (`make test JOBS=0` runs serially).
+JOBS ?= auto
+PYTEST := $(VENV)/bin/pytest -n $(JOBS) --dist loadfile
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test test-fast lint clean
 
 setup: $(VENV)/.installed
 
@@ -17,11 +22,16 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(VENV)/bin/hub serve --data-dir $(DATA) --host 127.0.0.1 --port $(PORT) --seed-catalog
 
+# ruff, and the layer contracts of pyproject.toml (import-linter; see tools/check_layers.py)
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(PY) tools/check_layers.py
 
 test: lint
-	$(VENV)/bin/pytest
+	$(PYTEST)
+
+test-fast: setup
+	$(PYTEST) -m "not slow"
 
 clean:
 	rm -rf $(VENV) .fnhub .pytest_cache .ruff_cache

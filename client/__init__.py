@@ -11,21 +11,29 @@ from typing import TYPE_CHECKING, Any
 from fnhub.core import __version__
 
 _EXPORTS = {
+    "ContainerEnv": "fnhub.container",  # loads the docker SDK: only when asked for
+    "CurrentEnv": "fnhub.envs",
+    "DaskEngine": "fnhub.pipeline",
     "Function": "fnhub.function",
     "import_function": "fnhub.function",
+    "LocalEngine": "fnhub.pipeline",
     "Pipeline": "fnhub.pipeline",
     "PipelineRun": "fnhub.pipeline",
     "RunResult": "fnhub.runner",
     "Context": "fnhub.runtime",
     "context": "fnhub.runtime",
+    "VenvEnv": "fnhub.envs",
 }
 
-__all__ = ["Context", "Function", "Pipeline", "PipelineRun", "RunResult", "__version__", "context",
+__all__ = ["ContainerEnv", "Context", "CurrentEnv", "DaskEngine", "Function", "LocalEngine",
+           "Pipeline", "PipelineRun", "RunResult", "VenvEnv", "__version__", "context",
            "import_function"]
 
 if TYPE_CHECKING:
+    from fnhub.container import ContainerEnv
+    from fnhub.envs import CurrentEnv, VenvEnv
     from fnhub.function import Function, import_function
-    from fnhub.pipeline import Pipeline, PipelineRun
+    from fnhub.pipeline import DaskEngine, LocalEngine, Pipeline, PipelineRun
     from fnhub.runner import RunResult
     from fnhub.runtime import Context, context
 

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, ClassVar
 
 import docker
 import docker.errors
@@ -34,6 +34,7 @@ from docker.types import Mount
 from fnhub.build import Log, engine, pull_image
 from fnhub.core.errors import RunError
 from fnhub.core.manifest import Manifest
+from fnhub.envs import Answer, Env
 from fnhub.images import FUNCTION_DIR, ContainerImage
 from fnhub.runtime_flags import fixed_args
 from fnhub.signals import forward_stop_signals
@@ -197,3 +198,19 @@ def _remove(container: Container) -> None:
             container.remove(force=True)
     except docker.errors.DockerException as exc:
         raise RunError(f"could not remove container {container.short_id}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class ContainerEnv(Env):
+    """The function's published image, pinned by digest: it carries its own Python and
+    requirements, so there is nothing to check here before it runs."""
+
+    image: ContainerImage
+    name: ClassVar[str] = "container"
+
+    def check(self, manifest: Manifest) -> None:
+        return None
+
+    def run(self, request: dict[str, Any], manifest: Manifest, work_dir: Path,
+            log: Path) -> Answer:
+        return run_in_container(request, manifest, self.image, work_dir, log)

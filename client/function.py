@@ -16,9 +16,10 @@ from fnhub.core.errors import DigestMismatch
 from fnhub.core.manifest import Manifest, load_manifest
 from fnhub.core.packaging import pack
 from fnhub.core.uri import is_local_ref, local_path, parse_uri
+from fnhub.envs import Env
 from fnhub.images import ContainerImage, recorded_image
 from fnhub.install import Installer, Warn, default_warn
-from fnhub.runner import RunResult, run_function
+from fnhub.runner import RunResult, make_env, run_function
 from fnhub.store import InstallRecord, Store
 
 
@@ -54,18 +55,21 @@ class Function:
     def __call__(self, **inputs: Any) -> dict[str, Any]:
         return self.run(**inputs).outputs
 
-    def run(self, *, env: str = "current", out_dir: str | Path | None = None,
+    def run(self, *, env: str | Env = "current", out_dir: str | Path | None = None,
             **inputs: Any) -> RunResult:
         """Run with `inputs`; artifact inputs are paths. Returns outputs and the run folder.
 
-        `env`: "current" (this interpreter), "venv" (a cached venv with the requirements) or
-        "container" (the function's published image, through DOCKER_HOST's engine)."""
+        `env`: "current" (this interpreter), "venv" (a cached venv with the requirements),
+        "container" (the function's published image, through DOCKER_HOST's engine), or an
+        `fnhub.envs.Env`."""
         self.verify_files()
         store = Store(self.config.home)
-        return run_function(
-            self.folder, self.manifest, inputs, env=env, runs_dir=store.runs_dir,
-            venvs_dir=store.venvs_dir, out_dir=Path(out_dir) if out_dir else None,
-            source=self.source, image=self.image() if env == "container" else None)
+        if not isinstance(env, Env):
+            env = make_env(env, venvs_dir=store.venvs_dir, manifest=self.manifest,
+                           image=self.image)
+        return run_function(self.folder, self.manifest, inputs, env=env,
+                            runs_dir=store.runs_dir, out_dir=Path(out_dir) if out_dir else None,
+                            source=self.source)
 
     def image(self) -> ContainerImage | None:
         """The image the manifest records, pinned by digest (installed, it was verified against

@@ -1,5 +1,5 @@
-"""Run a function folder with given inputs: in this interpreter, in a cached venv, or in the
-function's published image (`fnhub.container`).
+"""Run a function folder with given inputs, in an environment (`fnhub.envs`): this interpreter,
+a cached venv, or the function's published image (`fnhub.container`).
 
 Every path goes through `fnhub.runtime`, so a function behaves the same everywhere. Each run gets a
 folder (`<home>/runs/<run-id>/` or `--out`) holding `outputs/`, `log.txt` and `run.json`.
@@ -7,34 +7,21 @@ folder (`<home>/runs/<run-id>/` or `--out`) holding `outputs/`, `log.txt` and `r
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import secrets
 import shutil
-import subprocess
-import sys
-import threading
 import time
-import traceback
-import venv
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from filelock import FileLock
-from packaging.requirements import Requirement
-from packaging.specifiers import SpecifierSet
-
-from fnhub import runtime
-from fnhub.core.errors import InvalidInput, MissingRequirements, RunError
+from fnhub.core.errors import InvalidInput, RunError
 from fnhub.core.manifest import Manifest, Port
+from fnhub.envs import CurrentEnv, Env, VenvEnv
 from fnhub.images import ContainerImage
-from fnhub.signals import forward_stop_signals
 
-Env = Literal["current", "venv", "container"]
 ENVS: tuple[str, ...] = ("current", "venv", "container")
 
 
@@ -102,29 +89,6 @@ def check_inputs(manifest: Manifest, inputs: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
-def missing_requirements(manifest: Manifest) -> list[str]:
-    problems = []
-    for text in manifest.spec.requirements:
-        req = Requirement(text)
-        if req.marker and not req.marker.evaluate():
-            continue
-        try:
-            have = metadata.version(req.name)
-        except metadata.PackageNotFoundError:
-            problems.append(f"{text} (not installed)")
-            continue
-        if req.specifier and not req.specifier.contains(have, prereleases=True):
-            problems.append(f"{text} (found {have})")
-    return problems
-
-
-def check_python(manifest: Manifest) -> None:
-    current = ".".join(map(str, sys.version_info[:3]))
-    if not SpecifierSet(manifest.spec.python).contains(current):
-        raise MissingRequirements(
-            f"{manifest.metadata.name} needs Python {manifest.spec.python}, this is {current}")
-
-
 def new_run_dir(base: Path, name: str) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     path = base / f"{stamp}-{name}-{secrets.token_hex(3)}"
@@ -144,102 +108,6 @@ def build_request(folder: Path, manifest: Manifest, inputs: dict[str, Any],
         "outputs": [{"name": p.name, "type": p.type} for p in manifest.spec.outputs],
         "output_dir": str(output_dir),
     }
-
-
-def _run_in_process(request: dict[str, Any], log: Path) -> dict[str, Any]:
-    previous = os.environ.get("FNHUB_OUTPUT_DIR")
-    os.environ["FNHUB_OUTPUT_DIR"] = request["output_dir"]
-    try:
-        return {"ok": True, "outputs": runtime.call(request)}
-    except Exception as exc:
-        log.write_text(traceback.format_exc())
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-    finally:
-        if previous is None:
-            os.environ.pop("FNHUB_OUTPUT_DIR", None)
-        else:
-            os.environ["FNHUB_OUTPUT_DIR"] = previous
-
-
-def _uv() -> str | None:
-    """The uv binary, when installed: it builds a venv from its cache in about a second."""
-    try:
-        from uv import find_uv_bin
-    except ImportError:
-        return shutil.which("uv")
-    try:
-        return find_uv_bin()
-    except FileNotFoundError:
-        return shutil.which("uv")
-
-
-def _build_venv(path: Path, requirements: list[str]) -> None:
-    uv = _uv()
-    if uv:
-        steps = [[uv, "venv", "--quiet", "--python", sys.executable, str(path)]]
-        if requirements:
-            steps.append([uv, "pip", "install", "--quiet", "--python",
-                          str(path / "bin" / "python"), *requirements])
-    else:
-        venv.EnvBuilder(with_pip=bool(requirements), clear=True).create(path)
-        steps = [[str(path / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                  "--disable-pip-version-check", *requirements]] if requirements else []
-    for step in steps:
-        proc = subprocess.run(step, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
-            raise RunError(f"could not install the requirements into a venv:\n{tail}")
-
-
-def ensure_venv(manifest: Manifest, venvs_dir: Path) -> Path:
-    """A venv holding the requirements, shared by every function that asks for the same set."""
-    python = ".".join(map(str, sys.version_info[:2]))
-    key = hashlib.sha256(json.dumps([python, sorted(manifest.spec.requirements)]).encode())
-    target = venvs_dir / key.hexdigest()[:16]
-    venvs_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
-        marker = target / ".fnhub-complete"
-        if marker.exists():
-            return target
-        # built at its final path (venv scripts remember it); complete once the marker exists
-        shutil.rmtree(target, ignore_errors=True)
-        try:
-            _build_venv(target, manifest.spec.requirements)
-        except BaseException:
-            shutil.rmtree(target, ignore_errors=True)
-            raise
-        marker.write_text("\n".join(manifest.spec.requirements))
-    return target
-
-
-def run_request(request: dict[str, Any], work_dir: Path, log: Path, *,
-                venv_dir: Path | None = None) -> dict[str, Any]:
-    """Run `request` through `fnhub.runtime` in a child process; its output goes to `log`.
-
-    The child is this interpreter (`python -m fnhub.runtime`) or, given a venv, the venv's
-    Python running the runtime as a script with -I: fnhub is not installed there, and the
-    runtime's own folder (fnhub's modules) must not shadow the function's imports.
-    """
-    request_file, result_file = work_dir / "request.json", work_dir / "result.json"
-    request_file.write_text(json.dumps(request, indent=2))
-    result_file.unlink(missing_ok=True)
-    env = {**os.environ, "FNHUB_OUTPUT_DIR": request["output_dir"]}
-    if venv_dir is None:
-        command = [sys.executable, "-m", "fnhub.runtime"]
-    else:
-        command = [str(venv_dir / "bin" / "python"), "-I", runtime.__file__]
-        env.pop("PYTHONPATH", None)
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    with log.open("w") as fh:
-        proc = subprocess.Popen(
-            [*command, str(request_file), str(result_file)],
-            stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=request["output_dir"], env=env, start_new_session=in_main_thread)
-        with forward_stop_signals(proc.send_signal, enabled=in_main_thread):
-            proc.wait()
-    if not result_file.is_file():
-        return {"ok": False, "error": f"the function's process exited with {proc.returncode}"}
-    return json.loads(result_file.read_text())
 
 
 def collect_outputs(encoded: dict[str, dict[str, Any]], output_dir: Path) -> dict[str, Any]:
@@ -263,26 +131,35 @@ def collect_outputs(encoded: dict[str, dict[str, Any]], output_dir: Path) -> dic
     return outputs
 
 
-def run_function(folder: Path, manifest: Manifest, inputs: dict[str, Any], *, env: str,
-                 runs_dir: Path, venvs_dir: Path, out_dir: Path | None = None,
-                 source: str = "", image: ContainerImage | None = None) -> RunResult:
-    """Run the function in `folder`; `image` is its published image, for `env="container"`."""
-    if env not in ENVS:
-        raise InvalidInput(f"unknown environment {env!r} (one of: {', '.join(ENVS)})")
-    values = check_inputs(manifest, inputs)
-    if env == "container" and image is None:
+def make_env(name: str, *, venvs_dir: Path, manifest: Manifest,
+             image: Callable[[], ContainerImage | None]) -> Env:
+    """The environment `hub run --env NAME` means; `image` finds the function's published image
+    (asked only for `container`)."""
+    if name == "current":
+        return CurrentEnv()
+    if name == "venv":
+        return VenvEnv(venvs_dir)
+    if name != "container":
+        raise InvalidInput(f"unknown environment {name!r} (one of: {', '.join(ENVS)})")
+    found = image()
+    if found is None:
         raise InvalidInput(
             f"{manifest.metadata.name} records no published image to run in a container",
             hint="publish it with its image (`hub publish --image`) and run its hub URI, or "
                  "record the image `hub build --push` printed in spec.image.ref and "
                  "spec.image.digest of its function.yaml")
-    if env != "container":
-        check_python(manifest)
-    if env == "current" and (missing := missing_requirements(manifest)):
-        raise MissingRequirements(
-            f"{manifest.metadata.name} needs packages this environment lacks: "
-            + ", ".join(missing),
-            hint="install them, or run it in its own venv with --env venv")
+    # imported here: the docker SDK is only loaded by the runs that use it
+    from fnhub.container import ContainerEnv
+
+    return ContainerEnv(found)
+
+
+def run_function(folder: Path, manifest: Manifest, inputs: dict[str, Any], *, env: Env,
+                 runs_dir: Path, out_dir: Path | None = None, source: str = "") -> RunResult:
+    """Run the function in `folder` in `env`, in a new run folder under `runs_dir` (or
+    `out_dir`)."""
+    values = check_inputs(manifest, inputs)
+    env.check(manifest)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         run_dir = out_dir.resolve()
@@ -293,18 +170,11 @@ def run_function(folder: Path, manifest: Manifest, inputs: dict[str, Any], *, en
     log = run_dir / "log.txt"
     request = build_request(folder, manifest, values, output_dir)
     started = time.monotonic()
-    if env == "container" and image is not None:
-        # imported here: the docker SDK is only loaded by the runs that use it
-        from fnhub.container import run_in_container
-        answer = run_in_container(request, manifest, image, run_dir, log)
-    elif env == "venv":
-        answer = run_request(request, run_dir, log, venv_dir=ensure_venv(manifest, venvs_dir))
-    else:
-        answer = _run_in_process(request, log)
+    answer = env.run(request, manifest, run_dir, log)
     duration = time.monotonic() - started
     record: dict[str, Any] = {
-        "function": source or manifest.ref, "version": manifest.metadata.version, "env": env,
-        "inputs": request["inputs"], "duration_s": round(duration, 3),
+        "function": source or manifest.ref, "version": manifest.metadata.version,
+        "env": env.name, "inputs": request["inputs"], "duration_s": round(duration, 3),
         "finished_at": datetime.now(timezone.utc).isoformat(),
     }
     if not answer.get("ok"):

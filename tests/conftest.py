@@ -41,16 +41,6 @@ def postgres() -> Iterator[PostgresServer]:
     server.drop_all()
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def hub_database_url(request: pytest.FixtureRequest) -> str | None:
-    """Run a module's hub on each backend: None (SQLite in the data dir), then a fresh
-    PostgreSQL database."""
-    if request.param == "sqlite":
-        return None
-    server: PostgresServer = request.getfixturevalue("postgres")
-    return server.create_database()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def fresh_database_url(request: pytest.FixtureRequest) -> str:
     """A test's own empty database on each backend: "" (the SQLite default in the data dir),

@@ -74,8 +74,9 @@ class HubProcess:
 
 
 def start_hub(data_dir: Path, *, seed: bool = False, extra_env: dict[str, str] | None = None,
-              database_url: str | None = None, timeout: float = 60.0) -> HubProcess:
-    """`hub serve` as a real process on a free loopback port; waits until /healthz answers.
+              database_url: str | None = None, timeout: float = 120.0) -> HubProcess:
+    """`hub serve` as a real process on a free loopback port; waits until /healthz answers
+    (patiently: under `pytest -n` several hubs may be starting at once on a busy machine).
 
     `database_url` None keeps the default SQLite file in `data_dir`.
     """

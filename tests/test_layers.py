@@ -33,12 +33,14 @@ def test_every_client_module_is_in_the_contracts() -> None:
     assert set(contracts["core"]["forbidden_modules"]) == on_disk | {"fnhub.hub"}
 
 
+@pytest.mark.slow
 def test_the_layers_hold() -> None:
     proc = subprocess.run(CHECK, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "0 broken" in proc.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("planted", "broken"), [
     ("fnhub.cli.registry:fnhub.hub.settings", "the client never imports the hub"),
     ("fnhub.hub.services.search:fnhub.install", "the hub never imports the client"),

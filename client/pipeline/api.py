@@ -25,9 +25,11 @@ from typing import Any
 from fnhub.config import Config, load_config
 from fnhub.core.errors import FnhubError, InvalidInput
 from fnhub.core.names import name_problem
+from fnhub.envs import Env
 from fnhub.function import Function
 from fnhub.install import Warn, default_warn
 from fnhub.pipeline.engine import OnEvent, PipelineRun, run_graph
+from fnhub.pipeline.engines import Engine, engine_named, steps_env
 from fnhub.pipeline.graph import (
     OutputRef,
     ParamRef,
@@ -239,32 +241,34 @@ class Pipeline:
         lock_file = self._lock_file(path)
         PipelineLock.read(lock_file).check(self.graph, lock_file)
 
-    def run(self, engine: str = "local", *, params: Mapping[str, Any] | None = None,
-            workers: int = 2, address: str | None = None, storage: str | None = None,
-            env: str = "current",
-            cache: bool = True, locked: bool = False, runs_dir: str | Path | None = None,
-            on_event: OnEvent | None = None, check: bool = True,
-            **more_params: Any) -> PipelineRun:
+    def run(self, engine: str | Engine = "local", *, params: Mapping[str, Any] | None = None,
+            env: str | Env = "current", cache: bool = True, locked: bool = False,
+            runs_dir: str | Path | None = None, on_event: OnEvent | None = None,
+            check: bool = True, workers: int | None = None, address: str | None = None,
+            storage: str | None = None, **more_params: Any) -> PipelineRun:
         """Run every step; pipeline parameters come as `params=` and/or keyword arguments.
 
         engine: `local` (a pool of `workers` child processes) or `dask` (`address` of a
-        scheduler, or a LocalCluster of `workers` processes); storage `s3://bucket/prefix`
+        scheduler, or a LocalCluster of `workers` processes; storage `s3://bucket/prefix`
         passes its functions and artifacts through that bucket, so its workers need no disk
-        shared with this process (outputs are then `s3://` URIs). env: `current` (this interpreter)
-        or `venv` (a cached venv per requirement set). cache=False runs every step even when
-        the step cache has its outputs. locked: refuse to run unless the lock matches.
-        Without `locked`, a pipeline that has a lock file (from_yaml, lock_path) rewrites it.
-        With check (the default) a failed run raises RunError naming the failed steps, with
-        their log tails; otherwise the returned run's `status` says it.
+        shared with this process, and outputs are then `s3://` URIs), or an engine object
+        carrying those options (`LocalEngine(workers=4)`, `DaskEngine(address=...)`).
+        env: `current` (this interpreter) or `venv` (a cached venv per requirement set).
+        cache=False runs every step even when the step cache has its outputs. locked: refuse
+        to run unless the lock matches. Without `locked`, a pipeline that has a lock file
+        (from_yaml, lock_path) rewrites it. With check (the default) a failed run raises
+        RunError naming the failed steps, with their log tails; otherwise the returned run's
+        `status` says it.
         """
+        engine = engine_named(engine, workers=workers, address=address, storage=storage)
+        env = steps_env(env, self.config.home)
         if locked:
             self.check_lock()
         elif self.lock_path is not None and not self.config.offline:
             self.lock()
         result = run_graph(
-            self.graph, {**(params or {}), **more_params}, home=self.config.home,
-            engine=engine, workers=workers, address=address, storage=storage, env=env,
-            use_cache=cache,
+            self.graph, {**(params or {}), **more_params}, engine=engine, env=env,
+            home=self.config.home, use_cache=cache,
             runs_dir=Path(runs_dir) if runs_dir else None, on_event=on_event)
         if check:
             result.raise_for_status()

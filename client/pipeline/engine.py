@@ -1,14 +1,13 @@
 """Running a pipeline graph: checks, scheduling, caching and the run record.
 
-The scheduler is the same for every engine; an engine (an `Executor`) only decides where
-`execute_step` runs: `local` in a bounded pool of threads of this process, each handing its step
-to a warm worker process (`fnhub.pipeline.workers`; a venv step gets a new child process in its
-venv), `dask` on a Dask cluster (`fnhub.pipeline.dask_engine`).
+The scheduler is the same for every engine; an engine (`fnhub.pipeline.engines`: `LocalEngine`,
+`DaskEngine`) only decides where `execute_step` runs, and the steps' environment
+(`fnhub.envs`: current or venv) how it starts the function.
 
 Before any step starts: parameters are checked against their declared types, every step's
 files must still pack to the digest its graph resolved (an installed function was not modified,
-a local folder did not change since the pipeline was built), Python and, for `env="current"`,
-the function's requirements must be satisfied by this interpreter, and constant input artifacts
+a local folder did not change since the pipeline was built), the environment accepts each
+function (Python and, for the current environment, its requirements), and constant input artifacts
 must exist. A failing step stops the steps downstream of it (`skipped`); independent steps still
 finish. A step is `cached` when the step cache holds a run of the same function on the same
 inputs (see `fnhub.pipeline.cache`).
@@ -33,17 +32,15 @@ the run folder holds only run.json):
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from fnhub.core.errors import (
     DigestMismatch,
@@ -54,8 +51,10 @@ from fnhub.core.errors import (
 )
 from fnhub.core.manifest import ARTIFACT_TYPES
 from fnhub.core.names import closest
+from fnhub.envs import Env, run_request
 from fnhub.pipeline.cache import StepCache, artifact_digest, cache_key, is_remote
-from fnhub.pipeline.execute import StepOutcome, StepTask, execute_step, failed_outcome
+from fnhub.pipeline.engines import Engine, Executor
+from fnhub.pipeline.execute import StepOutcome, StepTask, failed_outcome
 from fnhub.pipeline.graph import (
     Constant,
     OutputRef,
@@ -65,21 +64,12 @@ from fnhub.pipeline.graph import (
     check_param_value,
 )
 from fnhub.pipeline.resolve import pack_digest
-from fnhub.pipeline.workers import Worker, WorkerPool, shared_pool
-from fnhub.runner import (
-    ENVS,
-    build_request,
-    check_inputs,
-    check_python,
-    missing_requirements,
-    new_run_dir,
-)
+from fnhub.runner import build_request, check_inputs, new_run_dir
 from fnhub.store import write_atomic
 
 if TYPE_CHECKING:
     from fnhub.pipeline.s3_artifacts import S3Storage
 
-ENGINES = ("local", "dask")
 FINISHED_OK = ("succeeded", "cached")
 RUN_FILE = "run.json"
 SAVE_INTERVAL = 0.5  # seconds between two writes of run.json while a run goes on
@@ -201,74 +191,6 @@ class PipelineRun:
 OnEvent = Callable[[PipelineRun, StepRun], None]
 
 
-class Executor(Protocol):
-    """Where steps run. `slots` is how many may run at once."""
-
-    slots: int
-
-    def submit(self, task: StepTask) -> Future[StepOutcome]: ...
-
-    def close(self) -> None: ...
-
-
-class LocalExecutor:
-    """Steps in warm worker processes, handed over by a bounded pool of threads of this
-    process; `pool` is shared with the process's other runs, so its workers stay warm."""
-
-    def __init__(self, workers: int, pool: WorkerPool) -> None:
-        self.slots = workers
-        self._running: set[Worker] = set()  # the workers running this executor's steps
-        self._warm = partial(pool.run, running=self._running)
-        self._threads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fnhub-step")
-
-    def submit(self, task: StepTask) -> Future[StepOutcome]:
-        return self._threads.submit(execute_step, task, self._warm)
-
-    def close(self) -> None:
-        """Once every step is done; or when the run is abandoned (interrupted), whose steps
-        still running are killed rather than waited for."""
-        self._threads.shutdown(wait=False, cancel_futures=True)
-        WorkerPool.stop_running(self._running)
-        self._threads.shutdown(wait=True)
-
-
-def artifact_storage(engine: str, storage: str | None) -> S3Storage | None:
-    """The bucket `storage` names, checked now (its form, and that it answers)."""
-    if not storage:
-        return None
-    if engine != "dask":
-        raise InvalidInput(f"storage ({storage}) is for the dask engine (--engine dask), "
-                           f"not {engine!r}")
-    if importlib.util.find_spec("boto3") is None:
-        raise InvalidInput("S3 storage needs the fnhub[dask] extra",
-                           hint='pip install "fnhub[dask]"')
-    from fnhub.pipeline.s3_artifacts import S3Storage
-
-    bucket = S3Storage.from_url(storage)
-    bucket.check()
-    return bucket
-
-
-def executor_factory(engine: str, *, workers: int, address: str | None,
-                     storage: S3Storage | None = None) -> Callable[[], Executor]:
-    """Check the engine's options now; the executor itself starts when a step first needs it
-    (a fully cached run never starts a cluster)."""
-    if workers < 1:
-        raise InvalidInput(f"workers must be at least 1, got {workers}")
-    if engine == "local":
-        if address:
-            raise InvalidInput("an address is for the dask engine (--engine dask)")
-        return lambda: LocalExecutor(workers, shared_pool())
-    if engine == "dask":
-        if importlib.util.find_spec("distributed") is None:
-            raise InvalidInput("the dask engine needs the fnhub[dask] extra",
-                               hint='pip install "fnhub[dask]"')
-        from fnhub.pipeline.dask_engine import DaskExecutor
-
-        return lambda: DaskExecutor(address, workers=workers, storage=storage)
-    raise InvalidInput(f"unknown engine {engine!r} (one of: {', '.join(ENGINES)})")
-
-
 # -- checks before any step runs -------------------------------------------------
 
 
@@ -298,12 +220,10 @@ def resolve_params(graph: PipelineGraph, given: dict[str, Any]) -> dict[str, Any
     return values
 
 
-def preflight(graph: PipelineGraph, env: str) -> None:
+def preflight(graph: PipelineGraph, env: Env) -> None:
     """Refuse to start a run that cannot succeed or would run other code than was resolved."""
-    if env not in ENVS:
-        raise InvalidInput(f"unknown environment {env!r} (one of: {', '.join(ENVS)})")
     digests: dict[Path, str] = {}
-    checked: set[str] = set()  # the function digests whose requirements were checked
+    checked: set[str] = set()  # the function digests the environment has checked
     for node in graph.steps.values():
         fn = node.function
         if fn.folder not in digests:
@@ -318,14 +238,10 @@ def preflight(graph: PipelineGraph, env: str) -> None:
         if fn.digest not in checked:  # a function used by many steps is checked once
             checked.add(fn.digest)
             try:
-                check_python(fn.manifest)
+                env.check(fn.manifest)
             except MissingRequirements as exc:
-                raise MissingRequirements(f"step {node.name!r}: {exc.message}") from None
-            if env == "current" and (missing := missing_requirements(fn.manifest)):
-                raise MissingRequirements(
-                    f"step {node.name!r}: {fn.ref} needs packages this environment lacks: "
-                    + ", ".join(missing),
-                    hint="install them, or run the steps in venvs (--env venv)")
+                raise MissingRequirements(f"step {node.name!r}: {exc.message}",
+                                          hint=exc.hint) from None
         for input_name, binding in node.inputs.items():
             port = fn.input(input_name)
             if (isinstance(binding, Constant) and port is not None and port.is_artifact
@@ -341,18 +257,16 @@ class Scheduler:
     """Starts each step once its inputs are ready; a step the cache cannot answer waits in a
     queue for one of the executor's `slots`."""
 
-    def __init__(self, graph: PipelineGraph, params: dict[str, Any],
-                 make_executor: Callable[[], Executor], *, engine: str, env: str,
-                 cache: StepCache, use_cache: bool, runs_dir: Path, venvs_dir: Path,
+    def __init__(self, graph: PipelineGraph, params: dict[str, Any], *, engine: Engine,
+                 env: Env, cache: StepCache, use_cache: bool, runs_dir: Path,
                  storage: S3Storage | None = None, on_event: OnEvent | None = None) -> None:
-        self.graph, self.params, self.make_executor = graph, params, make_executor
+        self.graph, self.params, self.engine = graph, params, engine
         self.storage = storage
         self.env, self.cache, self.use_cache = env, cache, use_cache
-        self.venvs_dir = venvs_dir
         self.on_event = on_event
         run_dir = new_run_dir(runs_dir, graph.name)
         self.run = PipelineRun(
-            pipeline=graph.name, run_dir=run_dir, engine=engine, params=params,
+            pipeline=graph.name, run_dir=run_dir, engine=engine.name, params=params,
             steps={name: StepRun(name, f"{n.function.ref}@{n.function.version}",
                                  n.function.digest, run_dir / name)
                    for name, n in graph.steps.items()})
@@ -426,7 +340,7 @@ class Scheduler:
                     progressed = True
         while self.queue:
             if self.executor is None:
-                self.executor = self.make_executor()
+                self.executor = self.engine.executor(self.storage)
             if len(self.running) >= self.executor.slots:
                 break
             task = self.queue.pop(0)
@@ -479,8 +393,7 @@ class Scheduler:
             return
         task = StepTask(
             step=node.name, request=build_request(fn.folder, fn.manifest, values, output_dir),
-            step_dir=str(step.step_dir), manifest=fn.manifest,
-            venvs_dir=str(self.venvs_dir) if self.env == "venv" else None)
+            step_dir=str(step.step_dir), manifest=fn.manifest, env=self.env)
         self.queue.append(task)
         self._set(step, status="queued")
 
@@ -520,18 +433,17 @@ class Scheduler:
                           error=f"not run: step {step.name!r} failed")
 
 
-def run_graph(graph: PipelineGraph, params: dict[str, Any], *, home: Path,
-              engine: str = "local", workers: int = 2, address: str | None = None,
-              storage: str | None = None, env: str = "current", use_cache: bool = True,
-              runs_dir: Path | None = None, on_event: OnEvent | None = None) -> PipelineRun:
-    """Check, then run every step of `graph`; the returned run may have failed."""
+def run_graph(graph: PipelineGraph, params: dict[str, Any], *, engine: Engine, env: Env,
+              home: Path, use_cache: bool = True, runs_dir: Path | None = None,
+              on_event: OnEvent | None = None) -> PipelineRun:
+    """Check, then run every step of `graph`; the returned run may have failed. A step in
+    this interpreter runs in a child process (a warm worker with the local engine), never in
+    this one."""
     values = resolve_params(graph, params)
     preflight(graph, env)
-    bucket = artifact_storage(engine, storage)
-    make_executor = executor_factory(engine, workers=workers, address=address, storage=bucket)
     scheduler = Scheduler(
-        graph, values, make_executor, engine=engine, env=env,
+        graph, values, engine=engine, env=env.for_steps(run_request),
         cache=StepCache(home / "cache" / "steps"), use_cache=use_cache,
-        runs_dir=runs_dir or home / "runs", venvs_dir=home / "venvs", storage=bucket,
+        runs_dir=runs_dir or home / "runs", storage=engine.artifact_storage(),
         on_event=on_event)
     return scheduler.execute()

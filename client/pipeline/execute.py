@@ -1,10 +1,11 @@
 """One step, run where an engine puts it: a thread of this process or a Dask worker.
 
 `execute_step` is the only code that runs a step, so every engine runs it the same way: the
-function is called in a process of its own through `fnhub.runtime`: a warm worker of this
-interpreter when the local engine passes `warm` (`fnhub.pipeline.workers`), otherwise a new
-child process (`python -m fnhub.runtime`, or the cached venv of its requirements: venv
-steps and Dask always take this path). Its artifact outputs are collected into
+step's environment (`fnhub.envs`) calls the function in a process of its own through
+`fnhub.runtime`: for `current`, a warm worker of this interpreter when the local engine runs it
+(`fnhub.pipeline.workers`), otherwise a new child process (`python -m fnhub.runtime`); for
+`venv`, a child process in the cached venv of its requirements. Its artifact outputs are
+collected into
 `<step dir>/outputs/` and hashed there, next to the data. It never raises: a failure is an
 outcome with an error and the tail of the step's log. Tasks and outcomes are plain picklable
 dataclasses.
@@ -15,7 +16,6 @@ from __future__ import annotations
 import socket
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,12 +23,11 @@ from typing import Any
 
 from fnhub.core.errors import FnhubError
 from fnhub.core.manifest import Manifest
+from fnhub.envs import Env
 from fnhub.pipeline.cache import artifact_digest
-from fnhub.runner import collect_outputs, ensure_venv, run_request
+from fnhub.runner import collect_outputs
 
 LOG_TAIL_LINES = 20
-
-WarmRun = Callable[[dict[str, Any], str], dict[str, Any]]  # (request, log path) -> answer
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,7 @@ class StepTask:
     request: dict[str, Any]  # the runtime request (`fnhub.runner.build_request`)
     step_dir: str
     manifest: Manifest
-    venvs_dir: str | None = None  # set: run in the cached venv of the function's requirements
+    env: Env  # as the engine runs it (`Env.for_steps`): never in the scheduler's process
 
 
 @dataclass
@@ -76,8 +75,8 @@ def failed_outcome(step: str, error: str, *, started_at: str | None = None,
                        log_tail=log_tail)
 
 
-def execute_step(task: StepTask, warm: WarmRun | None = None) -> StepOutcome:
-    """Run one step; given `warm`, a current-environment step runs through it (a worker)."""
+def execute_step(task: StepTask) -> StepOutcome:
+    """Run one step in its environment."""
     step_dir = Path(task.step_dir)
     output_dir = Path(task.request["output_dir"])
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -87,13 +86,7 @@ def execute_step(task: StepTask, warm: WarmRun | None = None) -> StepOutcome:
     digests: dict[str, str] = {}
     error: str | None = None
     try:
-        if task.venvs_dir:
-            venv_dir = ensure_venv(task.manifest, Path(task.venvs_dir))
-            answer = run_request(task.request, step_dir, log, venv_dir=venv_dir)
-        elif warm is not None:
-            answer = warm(task.request, str(log))
-        else:
-            answer = run_request(task.request, step_dir, log)
+        answer = task.env.run(task.request, task.manifest, step_dir, log)
         if answer.get("ok"):
             for name, value in collect_outputs(answer["outputs"], output_dir).items():
                 if isinstance(value, Path):

@@ -269,9 +269,8 @@ def execute_remote(remote: RemoteStep) -> StepOutcome:
             return failed("fetching the function and inputs from", exc)
         request = {**task.request, "folder": str(folder), "inputs": inputs,
                    "output_dir": str(output_dir)}
-        outcome = execute_step(replace(
-            task, request=request, step_dir=str(work),
-            venvs_dir=str(home / "venvs") if task.venvs_dir else None))
+        outcome = execute_step(replace(task, request=request, step_dir=str(work),
+                                       env=task.env.on_host(home)))
         try:
             log = Path(outcome.log)
             outcome.log = storage.upload(log, f"{base}/log.txt") if log.is_file() else ""

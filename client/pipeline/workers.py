@@ -26,7 +26,7 @@ started can never write into a later step's log. A worker that dies in a step (a
 `os._exit`) fails that step with its exit status; other steps and workers carry on.
 
 Requests and answers cross a socket as the same JSON `fnhub.runtime` reads and writes, so a
-step's answer is exactly what the subprocess path (`fnhub.runner.run_request`) would give.
+step's answer is exactly what the subprocess path (`fnhub.envs.run_request`) would give.
 
 This file is also the worker's program, run as a script so that starting a worker does not
 import the `fnhub.pipeline` package: the part below `if __name__ == "__main__"` and everything

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -114,3 +115,35 @@ spec:
     built = marker.stat().st_mtime_ns
     assert fn.run(env="venv").outputs == first
     assert marker.stat().st_mtime_ns == built
+
+
+def test_an_env_object_is_what_a_name_means(scale: Path, data: Path, tmp_path: Path) -> None:
+    """`env=` takes an Env as well as a name; a VenvEnv keeps its venvs where it says."""
+    result = fnhub.import_function(str(scale)).run(env=fnhub.VenvEnv(tmp_path / "my-venvs"),
+                                                   table=data, factor=2)
+    assert result.outputs["total"] == 6.0
+    assert [p.name for p in (tmp_path / "my-venvs").iterdir() if p.is_dir()]
+    assert json.loads((result.run_dir / "run.json").read_text())["env"] == "venv"
+
+
+@pytest.mark.slow
+def test_only_container_runs_load_the_docker_sdk(scale: Path, data: Path,
+                                                 tmp_path: Path) -> None:
+    """The docker SDK loads with `fnhub.container`, which only a container run imports."""
+    code = (
+        "import sys, fnhub\n"
+        f"fn = fnhub.import_function({str(scale)!r})\n"
+        f"fn.run(table={str(data)!r})\n"
+        f"fn.run(env='venv', table={str(data)!r})\n"
+        "before = 'docker' in sys.modules\n"
+        "try:\n"
+        "    fn.run(env='container')\n"
+        "except fnhub.core.errors.InvalidInput as exc:\n"
+        "    print(exc.message)\n"
+        "fnhub.ContainerEnv\n"
+        "print(before, 'docker' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["scale records no published image to run in a container",
+                                        "False True"]

@@ -265,13 +265,13 @@ def _folder(world: World, name: str, transform: Callable[[str], str]) -> Path:
     return folder
 
 
-CLI_CASES: dict[str, tuple[Callable[[World], list[str]], str]] = {
+# Cases the client refuses before any request: they run once (on the SQLite hub), since no
+# backend is involved; the hub still must hold nothing new afterwards.
+CLIENT_CASES: dict[str, tuple[Callable[[World], list[str]], str]] = {
     "uppercase name": (lambda w: ["install", "hub://Bad"], "invalid function name 'Bad'"),
     "too many components": (lambda w: ["install", "hub://a.b/c/d/e"], "invalid URI"),
     "bad version spec": (lambda w: ["install", "hub://alice/scale:^x"], "version"),
     "bad digest algorithm": (lambda w: ["install", "hub://alice/scale@md5:abc"], "digest"),
-    "unknown function with hint": (lambda w: ["show", "hub://alice/scael"], "scale"),
-    "no matching version": (lambda w: ["install", "hub://alice/scale:^5"], "^5"),
     "malformed yaml": (lambda w: ["publish", str(_folder(w, "yaml", lambda t: t + "  : [\n"))],
                        "malformed YAML"),
     "unknown field": (lambda w: ["publish", str(_folder(
@@ -289,8 +289,6 @@ CLI_CASES: dict[str, tuple[Callable[[World], list[str]], str]] = {
         w, "entry", lambda t: t.replace("  entrypoint: scale.py:scale\n", "")))],
         "spec.entrypoint: required field is missing"),
     "no function.yaml": (lambda w: ["publish", str(w.root)], "no function.yaml"),
-    "republish existing version": (lambda w: ["publish", str(w.fn)], "1.0.0"),
-    "another user's namespace": (lambda w: ["--as-bob", "publish", str(w.fn)], "alice"),
     "bad -p value": (lambda w: ["run", str(w.fn), "-p", "factor=abc", "-i",
                                 f"table={w.fn / 'scale.py'}"], "expects float, got 'abc'"),
     "missing input file": (lambda w: ["run", str(w.fn), "-i", "table=/nope.csv"],
@@ -310,10 +308,16 @@ CLI_CASES: dict[str, tuple[Callable[[World], list[str]], str]] = {
     "pack without manifest": (lambda w: ["pack", str(w.root / "admin")], "function.yaml"),
 }
 
+# Cases the hub answers (lookups, conflicts, ownership): on every backend.
+CLI_CASES: dict[str, tuple[Callable[[World], list[str]], str]] = {
+    "unknown function with hint": (lambda w: ["show", "hub://alice/scael"], "scale"),
+    "no matching version": (lambda w: ["install", "hub://alice/scale:^5"], "^5"),
+    "republish existing version": (lambda w: ["publish", str(w.fn)], "1.0.0"),
+    "another user's namespace": (lambda w: ["--as-bob", "publish", str(w.fn)], "alice"),
+}
 
-@pytest.mark.parametrize("case", sorted(CLI_CASES))
-def test_cli_bad_input(world: World, case: str) -> None:
-    make_args, message = CLI_CASES[case]
+
+def _refused(world: World, make_args: Callable[[World], list[str]], message: str) -> None:
     args = make_args(world)
     cli = world.alice
     if args[0] == "--as-bob":
@@ -324,6 +328,17 @@ def test_cli_bad_input(world: World, case: str) -> None:
     assert world.blob_files() == before
 
 
+@pytest.mark.parametrize("case", sorted(CLI_CASES))
+def test_cli_bad_input(world: World, case: str) -> None:
+    _refused(world, *CLI_CASES[case])
+
+
+@pytest.mark.parametrize("hub_backend", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("case", sorted(CLIENT_CASES))
+def test_client_refuses_bad_input(world: World, case: str) -> None:
+    _refused(world, *CLIENT_CASES[case])
+
+
 def test_nothing_was_left_behind(world: World) -> None:
     """After every case ran: one published version, one blob, no temp files anywhere."""
     versions = world.alice.json("show", "hub://alice/scale")["function"]["versions"]
@@ -332,4 +347,4 @@ def test_nothing_was_left_behind(world: World) -> None:
 
 
 def test_there_are_at_least_forty_cases() -> None:
-    assert len(HTTP_CASES) + len(CLI_CASES) >= 40
+    assert len(HTTP_CASES) + len(CLI_CASES) + len(CLIENT_CASES) >= 40

@@ -1,7 +1,10 @@
 """Acceptance: the client refuses what was tampered with on the hub's side, installing nothing.
 
 The hub's own stores are altered directly (the blob file on disk, the envelope in the DB), the
-way an attacker who owns the hub's storage could, and `hub install` must refuse each.
+way an attacker who owns the hub's storage could, and `hub install` must refuse each. What is
+tested is the client's checks, so one backend (SQLite, blobs in the data dir) serves; the
+publish flow (`test_publish_flow`) covers the signed envelope's round trip through PostgreSQL
+and S3.
 """
 
 from __future__ import annotations
@@ -17,16 +20,15 @@ from fnhub.core.signing import generate_key, load_private_key, make_statement, s
 from tests.helpers import CLI, HubProcess, hub_database, start_hub, write_function
 
 pytestmark = pytest.mark.slow
-# The columns these tests touch, typed so JSON reads and writes alike on every database.
+# The columns these tests touch, typed so JSON reads and writes alike on any database.
 VERSIONS = table("versions", column("version", String()), column("envelope", JSON()),
                  column("package_digest", String()))
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory,
-          hub_database_url: str | None) -> Iterator[tuple[HubProcess, CLI, Path]]:
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HubProcess, CLI, Path]]:
     root = tmp_path_factory.mktemp("tamper")
-    hub = start_hub(root / "hub", database_url=hub_database_url)
+    hub = start_hub(root / "hub")
     admin = CLI(root / "admin", hub.url, hub.admin_token)
     token = admin.json("tokens", "create", "carol", "--scope", "publish:*", "--user", "carol")
     carol = CLI(root / "carol", hub.url, token["token"])

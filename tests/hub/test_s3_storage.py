@@ -103,6 +103,7 @@ def test_too_large_is_refused_and_leaves_nothing(store: S3BlobStore, s3: S3Serve
     assert _keys(s3, store) == []
 
 
+@pytest.mark.slow
 def test_listing_pages_and_ignores_foreign_keys(store: S3BlobStore, s3: S3Server) -> None:
     blobs = [f"blob {i}".encode() for i in range(1005)]  # more than one page of 1000
     client = s3.client()
@@ -126,6 +127,7 @@ def _add(uploads: S3UploadParts, session: UploadSession, parts: list[Part], data
     return [p for p in parts if p not in absorbed] + added
 
 
+@pytest.mark.slow
 def test_chunks_become_parts_of_one_multipart_upload(store: S3BlobStore, uploads: S3UploadParts,
                                                      tmp_path: Path) -> None:
     chunks = [os.urandom(3 * MiB), os.urandom(3 * MiB), os.urandom(12 * MiB)]

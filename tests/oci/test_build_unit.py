@@ -71,6 +71,7 @@ def test_image_names() -> None:
             parse_image_ref(bad)
 
 
+@pytest.mark.slow
 def test_without_an_engine_build_and_publish_fail_with_one_clear_line(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     missing = f"unix://{tmp_path / 'no-engine.sock'}"

@@ -10,6 +10,8 @@ import pytest
 
 from tests.helpers import CLI
 
+pytestmark = pytest.mark.slow  # the real CLI in subprocesses
+
 PIPELINE = """\
 apiVersion: fnhub/v1
 kind: Pipeline

@@ -9,6 +9,8 @@ import pytest
 
 from fnhub.pipeline import Pipeline
 
+pytestmark = pytest.mark.slow  # a LocalCluster of worker processes
+
 pytest.importorskip("distributed")
 
 

@@ -48,6 +48,7 @@ def files_in(folder: Path) -> list[str]:
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
 
+@pytest.mark.slow
 def test_functions_artifacts_and_logs_go_through_the_bucket(
         fns: dict[str, Path], s3: S3Server, bucket: str, tmp_path: Path) -> None:
     table = tmp_path / "mine.csv"
@@ -120,6 +121,7 @@ def test_an_unreachable_endpoint_is_refused_before_any_step(
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_cli_names_an_unusable_bucket(fns: dict[str, Path], bucket: str, tmp_path: Path) -> None:
     (tmp_path / "pipeline.yaml").write_text(
         "apiVersion: fnhub/v1\nkind: Pipeline\nmetadata: {name: cli-s3}\n"

@@ -262,3 +262,22 @@ def test_artifact_params_and_dir_outputs(tmp_path: Path) -> None:
     cached = p.run(table=str(data))
     assert statuses(cached) == {"split": "cached", "count": "cached"}
     assert (cached.outputs["split"]["parts"] / "sub" / "2.txt").read_text() == "c"
+
+
+def test_engine_and_env_objects_carry_their_options(fns: dict[str, Path], tmp_path: Path) -> None:
+    """`engine=`/`env=` take objects as well as names; options go with the object, not beside
+    it; a pipeline's steps do not run in containers (an export does that)."""
+    p = branches(fns)
+    run = p.run(engine=fnhub.LocalEngine(workers=1), env=fnhub.VenvEnv(tmp_path / "venvs"))
+    assert run.status == "succeeded" and run.engine == "local"
+    assert [d for d in (tmp_path / "venvs").iterdir() if d.is_dir()]
+    for kwargs, message in [
+        ({"engine": fnhub.LocalEngine(), "workers": 3},
+         "give workers to the local engine object, not beside it"),
+        ({"engine": "local", "storage": "s3://bucket"}, "storage (s3://bucket) is for the dask"),
+        ({"env": "container"}, "not in containers"),
+    ]:
+        with pytest.raises(InvalidInput, match=re.escape(message)):
+            p.run(**kwargs)
+    with pytest.raises(InvalidInput, match="workers must be at least 1, got 0"):
+        fnhub.DaskEngine(workers=0)

@@ -232,6 +232,7 @@ def test_what_a_cluster_cannot_run_is_refused(imaged: dict[str, Path], tmp_path:
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_cli_export(imaged: dict[str, Path], tmp_path: Path) -> None:
     (tmp_path / "pipeline.yaml").write_text("""\
 apiVersion: fnhub/v1

@@ -134,6 +134,7 @@ def launch(ir: dict[str, Any], task: str, folder: Path, inputs: dict[str, str],
                           capture_output=True, text=True, check=False, timeout=120)
 
 
+@pytest.mark.slow
 def test_the_command_lines_run_the_functions(imaged: dict[str, Path], tmp_path: Path) -> None:
     ir = yaml.safe_load(demo(imaged).export("kfp", tmp_path / "kfp.yaml").read_text())
     out = tmp_path / "launcher"
@@ -270,6 +271,7 @@ def test_catalog_functions_run_from_artifact_paths_without_suffixes(tmp_path: Pa
     assert json.loads(metrics.read_text())["n_rows"] == 30
 
 
+@pytest.mark.slow
 def test_the_exporters_do_not_import_docker() -> None:
     """The function folder comes from where `hub build` defines it, without its docker SDK."""
     code = ("import sys, fnhub.pipeline.export_kfp, fnhub.pipeline.export_argo; "
@@ -328,6 +330,7 @@ spec:
 """
 
 
+@pytest.mark.slow
 def test_cli_export(imaged: dict[str, Path], tmp_path: Path) -> None:
     (tmp_path / "pipeline.yaml").write_text(PIPELINE)
     cli = CLI(tmp_path / "user")

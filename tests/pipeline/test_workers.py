@@ -190,6 +190,7 @@ p.run()
 """
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_kills_its_running_steps(tmp_path: Path, fns: dict[str, Path]) -> None:
     script = tmp_path / "interrupted.py"
     script.write_text(INTERRUPTED)

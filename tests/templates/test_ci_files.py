@@ -40,6 +40,7 @@ def load_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+@pytest.mark.slow
 def test_every_ci_file_is_valid_for_its_ci_system(projects: dict[tuple[str, str], Path]) -> None:
     for ci, schema in (("github", "vendor.github-workflows"), ("gitlab", "vendor.gitlab-ci")):
         name = ".github/workflows/ci.yml" if ci == "github" else ".gitlab-ci.yml"
@@ -49,6 +50,7 @@ def test_every_ci_file_is_valid_for_its_ci_system(projects: dict[tuple[str, str]
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_the_schema_check_catches_a_broken_workflow(tmp_path: Path) -> None:
     """The check above can fail: a step with a misspelt key is refused."""
     broken = tmp_path / "ci.yml"

@@ -5,10 +5,14 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from fnhub.core.manifest import load_manifest
 from fnhub.templates import list_templates
 from tests.helpers import CLI, HUB_BIN, ROOT
 from tests.templates.baking import files_of, promised_files
+
+pytestmark = pytest.mark.slow  # the real CLI in subprocesses
 
 
 def test_list_shows_one_line_per_template(tmp_path: Path) -> None:
