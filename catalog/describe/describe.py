@@ -18,13 +18,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from vendor.tables import (
-    is_numeric,
-    output_dir,
-    read_table_strictly,
-    replace_dir,
-    write_atomic,
-)
+from vendor.tables import is_numeric, output_dir, read_table_strictly, replace_dir, write_atomic
 
 SUMMARY_COLUMNS = [
     "column", "dtype", "count", "missing", "missing_pct", "mean", "std",
