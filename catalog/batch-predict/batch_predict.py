@@ -9,25 +9,19 @@ types, so a model file cannot run arbitrary code the way a pickle can.
 from __future__ import annotations
 
 import json
-import math
-import os
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-import skops.io as sio
 from scipy.stats import ks_2samp
 from sklearn.base import is_classifier
 
-T = TypeVar("T")
-MODEL_FILE = "model.skops"
-META_FILE = "model.json"
-TASKS = ("classification", "regression")
-SAFE_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
+from vendor.models import load_model
+from vendor.tables import finite, is_numeric, output_dir, read_table, reader_for, write_atomic
+
 CHUNK_ROWS = 50_000  # rows read, predicted and written at a time
 PREDICTION = "prediction"
 PROBA_PREFIX = "proba_"
@@ -36,11 +30,6 @@ PSI_FLOOR = 1e-4  # stands in for an empty bin, whose log would be infinite
 PSI_DRIFT = 0.25  # the usual "significant shift" level of the population stability index
 MAX_CATEGORIES = 50  # text features: rarer reference values are pooled as OTHER
 OTHER = "(other)"
-READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
-    ".csv": pd.read_csv,
-    ".parquet": pd.read_parquet,
-    ".pq": pd.read_parquet,
-}
 
 
 def batch_predict(
@@ -54,16 +43,15 @@ def batch_predict(
     features: list[str] = meta["features"]
     reference_frame = None
     if reference is not None:
-        reference_frame = read_table(Path(reference))
+        reference_frame = read_table(Path(reference), "dataset")
         _require(reference_frame, features, "the reference")
     classes = _proba_classes(estimator)
 
-    out_dir = Path(os.environ.get("FNHUB_OUTPUT_DIR") or tempfile.mkdtemp(prefix="batch-predict-"))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = output_dir("batch-predict-")
     predictions_path = out_dir / "predictions.csv"
     current: list[pd.DataFrame] = []  # the dataset's features, kept for drift statistics only
     keep = None if reference_frame is None else current
-    n_rows = _write_atomic(
+    n_rows = write_atomic(
         predictions_path,
         lambda path: write_predictions(
             estimator, Path(dataset), features, label_column, classes, path, keep
@@ -74,7 +62,7 @@ def batch_predict(
         drift = drift_report(reference_frame, pd.concat(current, ignore_index=True), features)
     drift_path = out_dir / "drift.json"
     text = json.dumps(drift, indent=2, allow_nan=False) + "\n"
-    _write_atomic(drift_path, lambda path: path.write_text(text))
+    write_atomic(drift_path, lambda path: path.write_text(text))
     return {"predictions": predictions_path, "drift": drift_path, "n_rows": n_rows}
 
 
@@ -116,55 +104,9 @@ def write_predictions(
     return n_rows
 
 
-def load_model(folder: Path) -> tuple[Any, dict[str, Any]]:
-    """Load a model directory, refusing any type outside scikit-learn, numpy and scipy."""
-    model_file, meta_file = folder / MODEL_FILE, folder / META_FILE
-    if not (model_file.is_file() and meta_file.is_file()):
-        raise ValueError(
-            f"{folder} is not a model directory: it needs {MODEL_FILE} and {META_FILE}"
-        )
-    try:
-        meta = json.loads(meta_file.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{meta_file} is not valid JSON: {exc}") from None
-    features = meta.get("features") if isinstance(meta, dict) else None
-    if not isinstance(features, list) or not features or meta.get("task") not in TASKS:
-        raise ValueError(
-            f"{meta_file} must hold a 'task' ({' or '.join(TASKS)}) and a non-empty 'features' list"
-        )
-    try:
-        untrusted = sio.get_untrusted_types(file=model_file)
-    except Exception as exc:  # a corrupt or foreign file fails inside zipfile/json
-        raise ValueError(f"{model_file} is not a skops file: {exc}") from None
-    refused = sorted(t for t in untrusted if not t.startswith(SAFE_TYPE_PREFIXES))
-    if refused:
-        raise ValueError(
-            f"refusing to load {model_file}: it contains types outside scikit-learn, numpy and "
-            f"scipy: {', '.join(refused)}"
-        )
-    estimator = sio.load(model_file, trusted=untrusted)
-    if not hasattr(estimator, "predict"):
-        raise ValueError(f"{model_file} holds a {type(estimator).__name__}, not a fitted model")
-    if (meta["task"] == "classification") != is_classifier(estimator):
-        raise ValueError(
-            f"{meta_file} says task {meta['task']!r} but {model_file} holds a "
-            f"{type(estimator).__name__} that does not do it"
-        )
-    return estimator, meta
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a whole CSV or Parquet file by its suffix; failures become a clear ValueError."""
-    reader = _reader_for(path)
-    try:
-        return reader(path)
-    except Exception as exc:  # pandas/pyarrow raise many unrelated types for a bad file
-        raise ValueError(f"cannot read {path.name} as {path.suffix[1:]}: {exc}") from exc
-
-
 def iter_chunks(path: Path) -> Iterator[pd.DataFrame]:
     """The table in chunks of CHUNK_ROWS rows (Parquet by record batch, CSV by rows)."""
-    _reader_for(path)
+    reader_for(path, "dataset")
     try:
         if path.suffix.lower() == ".csv":
             with pd.read_csv(path, chunksize=CHUNK_ROWS) as chunks:
@@ -186,7 +128,7 @@ def drift_report(
     stats: dict[str, dict[str, Any]] = {}
     for name in features:
         ref, cur = reference[name], current[name]
-        numeric = _is_numeric(ref) and _is_numeric(cur)
+        numeric = is_numeric(ref) and is_numeric(cur)
         stats[name] = numeric_drift(ref, cur) if numeric else categorical_drift(ref, cur)
         stats[name]["reference_missing"] = float(ref.isna().mean()) if len(ref) else None
         stats[name]["current_missing"] = float(cur.isna().mean()) if len(cur) else None
@@ -217,10 +159,10 @@ def numeric_drift(reference: pd.Series, current: pd.Series) -> dict[str, Any]:
     test = ks_2samp(ref, cur)
     result.update(
         psi=psi(ref_counts, cur_counts),
-        ks_statistic=_finite(test.statistic),
-        ks_pvalue=_finite(test.pvalue),
-        reference_mean=_finite(ref.mean()),
-        current_mean=_finite(cur.mean()),
+        ks_statistic=finite(test.statistic),
+        ks_pvalue=finite(test.pvalue),
+        reference_mean=finite(ref.mean()),
+        current_mean=finite(cur.mean()),
     )
     return result
 
@@ -269,39 +211,3 @@ def _require(frame: pd.DataFrame, features: list[str], what: str) -> None:
             f"{what} lacks feature column(s) the model needs: {', '.join(missing)} "
             f"(columns: {', '.join(map(str, frame.columns))})"
         )
-
-
-def _reader_for(path: Path) -> Callable[[Path], pd.DataFrame]:
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise ValueError(
-            f"cannot read {path.name}: unsupported suffix {path.suffix or '(none)'!r}; "
-            f"use one of: {', '.join(READERS)}"
-        )
-    if not path.is_file():
-        raise ValueError(f"dataset file not found: {path}")
-    return reader
-
-
-def _is_numeric(series: pd.Series) -> bool:
-    """Numbers, not booleans: booleans drift like categories."""
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-
-
-def _finite(value: float) -> float | None:
-    """JSON has no NaN: an undefined statistic becomes null."""
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def _write_atomic(target: Path, write: Callable[[Path], T]) -> T:
-    """Write through a temp file in the same folder, so readers never see half a file."""
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        result = write(tmp)
-        os.replace(tmp, target)
-        return result
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
-    ".csv": pd.read_csv,
-    ".parquet": pd.read_parquet,
-    ".pq": pd.read_parquet,
-}
+from vendor.tables import is_numeric, output_dir, read_table, write_atomic
+
 STATISTICS = ("mean", "median", "most_frequent")
 NUMERIC_ONLY = ("mean", "median")  # on other columns these fall back to most_frequent
 CHOICES = "mean, median, most_frequent, constant:<value>, drop"
@@ -49,7 +43,7 @@ def clean_data(
 ) -> dict[str, Any]:
     """Write `cleaned.csv` and `report.json` (every change made) for `table`."""
     path = Path(table)
-    frame = read_table(path)
+    frame = read_table(path, require_rows=True)
     flags = {
         "drop_constant": drop_constant,
         "drop_duplicates": drop_duplicates,
@@ -110,32 +104,12 @@ def clean_data(
     frame = frame.reset_index(drop=True)
     report["output"] = {"rows": int(frame.shape[0]), "columns": int(frame.shape[1])}
 
-    out_dir = Path(os.environ.get("FNHUB_OUTPUT_DIR") or tempfile.mkdtemp(prefix="clean-data-"))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = output_dir("clean-data-")
     cleaned_path, report_path = out_dir / "cleaned.csv", out_dir / "report.json"
-    _write_atomic(cleaned_path, lambda p: frame.to_csv(p, index=False))
+    write_atomic(cleaned_path, lambda p: frame.to_csv(p, index=False))
     text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
-    _write_atomic(report_path, lambda p: p.write_text(text, encoding="utf-8"))
+    write_atomic(report_path, lambda p: p.write_text(text, encoding="utf-8"))
     return {"cleaned": cleaned_path, "report": report_path, "n_rows": int(frame.shape[0])}
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file by its suffix, turning every failure into a clear ValueError."""
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise ValueError(
-            f"cannot read {path.name}: unsupported suffix {path.suffix or '(none)'!r}; "
-            f"use one of: {', '.join(READERS)}"
-        )
-    if not path.is_file():
-        raise ValueError(f"table file not found: {path}")
-    try:
-        frame = reader(path)
-    except Exception as exc:  # pandas/pyarrow raise many unrelated types for a bad file
-        raise ValueError(f"cannot read {path.name} as {path.suffix[1:]}: {exc}") from exc
-    if frame.empty:
-        raise ValueError(f"table {path.name} has no rows")
-    return frame
 
 
 def parse_strategy(text: Any, where: str) -> Strategy:
@@ -150,11 +124,6 @@ def parse_strategy(text: Any, where: str) -> Strategy:
     if sep or kind not in (*STATISTICS, "drop"):
         raise ValueError(f"{where}: unknown strategy {text!r} (choices: {CHOICES})")
     return Strategy(kind)
-
-
-def is_numeric(series: pd.Series) -> bool:
-    """Numbers, not booleans: a boolean column is imputed like a category."""
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
 def _column_strategies(
@@ -311,15 +280,3 @@ def _plain(value: Any) -> Any:
 
 def _names(columns: pd.Index) -> str:
     return ", ".join(map(str, columns))
-
-
-def _write_atomic(target: Path, write: Callable[[Path], object]) -> None:
-    """Write through a temp file in the same folder, so readers never see half a file."""
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
-import os
 import re
-import shutil
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,24 +18,20 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
-    ".csv": pd.read_csv,
-    ".parquet": pd.read_parquet,
-    ".pq": pd.read_parquet,
-}
+from vendor.tables import is_numeric, output_dir, read_table_strictly, replace_dir, write_atomic
+
 SUMMARY_COLUMNS = [
     "column", "dtype", "count", "missing", "missing_pct", "mean", "std",
     "min", "25%", "50%", "75%", "max", "unique", "top",
 ]  # fmt: skip
 MAX_GROUPS = 10  # more label values than this are grouped, or the legend becomes unreadable
 QUANTILE_GROUPS = 4
-SNIFF_BYTES = 64 * 1024
 
 
 def describe(table: Path, label_column: str | None = None, bins: int = 20) -> dict[str, Any]:
     """Write `summary.csv`, `correlations.csv`, `plots/` (one histogram per numeric column) and
     `report.html` (all of them on one page) for `table`."""
-    frame = read_table(Path(table))
+    frame = read_table_strictly(Path(table))
     if label_column is not None and label_column not in frame.columns:
         raise ValueError(
             f"label column {label_column!r} not found in {Path(table).name} "
@@ -48,19 +40,18 @@ def describe(table: Path, label_column: str | None = None, bins: int = 20) -> di
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
         raise ValueError(f"bins must be a positive integer, got {bins!r}")
 
-    out_dir = Path(os.environ.get("FNHUB_OUTPUT_DIR") or tempfile.mkdtemp(prefix="describe-"))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = output_dir("describe-")
     summary_path, correlations_path = out_dir / "summary.csv", out_dir / "correlations.csv"
     report_path = out_dir / "report.html"
     summary = summarize(frame)
-    _write_atomic(summary_path, lambda path: summary.to_csv(path, index=False))
+    write_atomic(summary_path, lambda path: summary.to_csv(path, index=False))
     correlations = correlate(frame)
-    _write_atomic(correlations_path, correlations.to_csv)
+    write_atomic(correlations_path, correlations.to_csv)
     plots_dir = out_dir / "plots"
     plot_files = _write_plots(frame, plots_dir, label_column, bins)
     histograms = [(name, (plots_dir / file).read_bytes()) for name, file in plot_files]
     page = render_html(Path(table).name, frame.shape, summary, correlations, histograms)
-    _write_atomic(report_path, lambda path: path.write_text(page, encoding="utf-8"))
+    write_atomic(report_path, lambda path: path.write_text(page, encoding="utf-8"))
     return {
         "summary": summary_path,
         "correlations": correlations_path,
@@ -69,51 +60,6 @@ def describe(table: Path, label_column: str | None = None, bins: int = 20) -> di
         "n_rows": int(frame.shape[0]),
         "n_columns": int(frame.shape[1]),
     }
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file by its suffix, turning every failure into a clear ValueError.
-
-    Empty files and tables without rows are refused too: every statistic of them would be
-    empty, which reads like a bug further down rather than a problem with the input.
-    """
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise ValueError(
-            f"cannot read {path.name}: unsupported suffix {path.suffix or '(none)'!r}; "
-            f"use one of: {', '.join(READERS)}"
-        )
-    if not path.is_file():
-        raise ValueError(f"table file not found: {path}")
-    if path.stat().st_size == 0:
-        raise ValueError(f"table {path.name} is empty (0 bytes)")
-    kind = "CSV" if reader is pd.read_csv else "Parquet"
-    if kind == "CSV" and _looks_binary(path):
-        raise ValueError(
-            f"could not parse {path.name} as CSV: it holds binary data (NUL bytes), not text"
-        )
-    try:
-        frame = reader(path)
-    except pd.errors.EmptyDataError:
-        raise ValueError(f"table {path.name} is empty (no columns)") from None
-    except Exception as exc:  # pandas/pyarrow raise many unrelated types for a bad file
-        raise ValueError(f"could not parse {path.name} as {kind}: {exc}") from exc
-    if not len(frame.columns):
-        raise ValueError(f"table {path.name} is empty (no columns)")
-    if not len(frame):
-        raise ValueError(f"table {path.name} is empty (no rows)")
-    return frame
-
-
-def _looks_binary(path: Path) -> bool:
-    """Text CSV never holds NUL bytes; images, archives and other binaries nearly always do."""
-    with path.open("rb") as handle:
-        return b"\x00" in handle.read(SNIFF_BYTES)
-
-
-def is_numeric(series: pd.Series) -> bool:
-    """Numbers, not booleans: pandas treats booleans as categories too."""
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
 def summarize(frame: pd.DataFrame) -> pd.DataFrame:
@@ -186,8 +132,8 @@ def _write_plots(
 
     Returns (column, file name) pairs, so the report can embed the very files written here.
     """
-    work = Path(tempfile.mkdtemp(dir=target.parent, prefix=".plots-", suffix=".tmp"))
-    try:
+
+    def draw_all(work: Path) -> list[tuple[Any, str]]:
         groups = label_groups(frame[label_column]) if label_column is not None else None
         used: set[str] = set()
         files = []
@@ -199,13 +145,9 @@ def _write_plots(
             file_name = _file_name(str(name), used)
             figure.savefig(work / file_name, format="png", dpi=100)
             files.append((name, file_name))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(work, target)
-    finally:
-        if work.exists():
-            shutil.rmtree(work)
-    return files
+        return files
+
+    return replace_dir(target, draw_all)
 
 
 def _histogram(
@@ -342,15 +284,3 @@ def _cell(value: Any, spec: str, tag: str = "td") -> str:
     else:
         text = html.escape(str(value))
     return f"<{tag}>{text}</{tag}>"
-
-
-def _write_atomic(target: Path, write: Callable[[Path], object]) -> None:
-    """Write through a temp file in the same folder, so readers never see half a file."""
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)

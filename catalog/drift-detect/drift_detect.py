@@ -11,9 +11,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +18,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
-    ".csv": pd.read_csv,
-    ".parquet": pd.read_parquet,
-    ".pq": pd.read_parquet,
-}
+from vendor.tables import is_numeric, output_dir, read_table_strictly, write_atomic
+
 REPORT_COLUMNS = ["feature", "kind", "psi", "ks_stat", "ks_p", "chi2_p", "drifted"]
 EPSILON = 1e-4  # floor for a bin's share, so PSI stays finite when a bin is empty on one side
-SNIFF_BYTES = 64 * 1024
 RULE = (
     "a feature drifts when psi >= psi_threshold or its test's p-value < p_value "
     "(KS for numeric features, chi-square for categorical ones); "
@@ -49,8 +42,8 @@ def drift_detect(
     Columns only `current` has are left out and listed as `ignored_columns`.
     """
     _check_parameters(psi_threshold, p_value, bins)
-    ref = read_table(Path(reference))
-    cur = read_table(Path(current))
+    ref = read_table_strictly(Path(reference))
+    cur = read_table_strictly(Path(current))
     features, ignored = feature_columns(ref, cur, label_column)
 
     rows = [compare(ref[name], cur[name], bins) for name in features]
@@ -73,16 +66,15 @@ def drift_detect(
         "rule": RULE,
     }
 
-    out_dir = Path(os.environ.get("FNHUB_OUTPUT_DIR") or tempfile.mkdtemp(prefix="drift-detect-"))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = output_dir("drift-detect-")
     paths = {name: out_dir / name for name in ("report.csv", "summary.json", "report.html")}
-    _write_atomic(paths["report.csv"], lambda p: report.to_csv(p, index=False))
-    _write_atomic(
+    write_atomic(paths["report.csv"], lambda p: report.to_csv(p, index=False))
+    write_atomic(
         paths["summary.json"],
         lambda p: p.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8"),
     )
     page = render_html(report, summary, Path(reference).name, Path(current).name)
-    _write_atomic(paths["report.html"], lambda p: p.write_text(page, encoding="utf-8"))
+    write_atomic(paths["report.html"], lambda p: p.write_text(page, encoding="utf-8"))
     return {
         "report": paths["report.csv"],
         "summary": paths["summary.json"],
@@ -105,34 +97,6 @@ def _check_parameters(psi_threshold: float, p_value: float, bins: int) -> None:
         raise ValueError(f"p_value must be between 0 and 1, got {p_value!r}")
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 2:
         raise ValueError(f"bins must be an integer of at least 2, got {bins!r}")
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file by its suffix, turning every failure into a clear ValueError."""
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise ValueError(
-            f"cannot read {path.name}: unsupported suffix {path.suffix or '(none)'!r}; "
-            f"use one of: {', '.join(READERS)}"
-        )
-    if not path.is_file():
-        raise ValueError(f"table file not found: {path}")
-    if path.stat().st_size == 0:
-        raise ValueError(f"table {path.name} is empty (0 bytes)")
-    kind = "CSV" if reader is pd.read_csv else "Parquet"
-    if kind == "CSV":
-        with path.open("rb") as handle:
-            if b"\x00" in handle.read(SNIFF_BYTES):  # text CSV never holds NUL bytes
-                raise ValueError(f"could not parse {path.name} as CSV: it holds binary data")
-    try:
-        frame = reader(path)
-    except pd.errors.EmptyDataError:
-        raise ValueError(f"table {path.name} is empty (no columns)") from None
-    except Exception as exc:  # pandas/pyarrow raise many unrelated types for a bad file
-        raise ValueError(f"could not parse {path.name} as {kind}: {exc}") from exc
-    if not len(frame):
-        raise ValueError(f"table {path.name} is empty (no rows)")
-    return frame
 
 
 def feature_columns(
@@ -159,11 +123,6 @@ def feature_columns(
         raise ValueError(f"current lacks column(s) of the reference: {', '.join(missing)}")
     ignored = [str(c) for c in cur.columns if c not in ref_columns]
     return features, ignored
-
-
-def is_numeric(series: pd.Series) -> bool:
-    """Numbers, not booleans: booleans are compared as categories."""
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
 def compare(ref: pd.Series, cur: pd.Series, bins: int) -> dict[str, Any]:
@@ -301,15 +260,3 @@ p_value = {summary["p_value"]:g}, bins = {summary["bins"]}.</p>
 </body>
 </html>
 """
-
-
-def _write_atomic(target: Path, write: Callable[[Path], object]) -> None:
-    """Write through a temp file in the same folder, so readers never see half a file."""
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import skops.io as sio
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from sklearn.base import is_classifier
 from sklearn.metrics import (
     accuracy_score,
     auc,
@@ -39,15 +34,9 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
-    ".csv": pd.read_csv,
-    ".parquet": pd.read_parquet,
-    ".pq": pd.read_parquet,
-}
-MODEL_FILE = "model.skops"
-META_FILE = "model.json"
-TASKS = ("classification", "regression")
-SAFE_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
+from vendor.models import load_model
+from vendor.tables import finite, is_numeric, output_dir, read_table, replace_dir, write_atomic
+
 MAX_ANNOTATED_CLASSES = 20  # beyond this the confusion matrix cells are too small for numbers
 MAX_CURVES = 10  # one-vs-rest curves drawn per plot; more would be unreadable
 
@@ -55,14 +44,15 @@ MAX_CURVES = 10  # one-vs-rest curves drawn per plot; more would be unreadable
 def evaluate(model: Path, dataset: Path, label_column: str = "target") -> dict[str, Any]:
     """Score `model` on `dataset`: write `metrics.json` and `plots/`, return the main score."""
     estimator, meta = load_model(Path(model))
-    features, labels = select_columns(read_table(Path(dataset)), meta["features"], label_column)
+    table = read_table(Path(dataset), "dataset")
+    features, labels = select_columns(table, meta["features"], label_column)
     predictions = estimator.predict(features)
     if meta["task"] == "classification":
         labels = align_labels(labels, estimator.classes_)
         metrics, draw = classification_report(estimator, features, labels, predictions)
         score = metrics["accuracy"]
     else:
-        if not pd.api.types.is_numeric_dtype(labels) or pd.api.types.is_bool_dtype(labels):
+        if not is_numeric(labels):
             raise ValueError(
                 f"label column {label_column!r} is not numeric ({labels.dtype}), "
                 "but the model is a regressor"
@@ -77,66 +67,12 @@ def evaluate(model: Path, dataset: Path, label_column: str = "target") -> dict[s
         **metrics,
     }
 
-    out_dir = Path(os.environ.get("FNHUB_OUTPUT_DIR") or tempfile.mkdtemp(prefix="evaluate-"))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = output_dir("evaluate-")
     metrics_path = out_dir / "metrics.json"
     text = json.dumps(metrics, indent=2, allow_nan=False) + "\n"
-    _write_atomic(metrics_path, lambda path: path.write_text(text))
+    write_atomic(metrics_path, lambda path: path.write_text(text))
     plots_dir = _write_plots(out_dir / "plots", draw)
     return {"metrics": metrics_path, "plots": plots_dir, "score": score}
-
-
-def load_model(folder: Path) -> tuple[Any, dict[str, Any]]:
-    """Load a model directory, refusing any type outside scikit-learn, numpy and scipy."""
-    model_file, meta_file = folder / MODEL_FILE, folder / META_FILE
-    if not (model_file.is_file() and meta_file.is_file()):
-        raise ValueError(
-            f"{folder} is not a model directory: it needs {MODEL_FILE} and {META_FILE}"
-        )
-    try:
-        meta = json.loads(meta_file.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{meta_file} is not valid JSON: {exc}") from None
-    features = meta.get("features") if isinstance(meta, dict) else None
-    if not isinstance(features, list) or not features or meta.get("task") not in TASKS:
-        raise ValueError(
-            f"{meta_file} must hold a 'task' ({' or '.join(TASKS)}) and a non-empty 'features' list"
-        )
-    try:
-        untrusted = sio.get_untrusted_types(file=model_file)
-    except Exception as exc:  # a corrupt or foreign file fails inside zipfile/json
-        raise ValueError(f"{model_file} is not a skops file: {exc}") from None
-    refused = sorted(t for t in untrusted if not t.startswith(SAFE_TYPE_PREFIXES))
-    if refused:
-        raise ValueError(
-            f"refusing to load {model_file}: it contains types outside scikit-learn, numpy and "
-            f"scipy: {', '.join(refused)}"
-        )
-    estimator = sio.load(model_file, trusted=untrusted)
-    if not hasattr(estimator, "predict"):
-        raise ValueError(f"{model_file} holds a {type(estimator).__name__}, not a fitted model")
-    if (meta["task"] == "classification") != is_classifier(estimator):
-        raise ValueError(
-            f"{meta_file} says task {meta['task']!r} but {model_file} holds a "
-            f"{type(estimator).__name__} that does not do it"
-        )
-    return estimator, meta
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file by its suffix, turning every failure into a clear ValueError."""
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise ValueError(
-            f"cannot read {path.name}: unsupported suffix {path.suffix or '(none)'!r}; "
-            f"use one of: {', '.join(READERS)}"
-        )
-    if not path.is_file():
-        raise ValueError(f"dataset file not found: {path}")
-    try:
-        return reader(path)
-    except Exception as exc:  # pandas/pyarrow raise many unrelated types for a bad file
-        raise ValueError(f"cannot read {path.name} as {path.suffix[1:]}: {exc}") from exc
 
 
 def select_columns(
@@ -214,7 +150,7 @@ def classification_report(
     if proba is None:
         notes.setdefault("log_loss", "the model gives no probabilities")
     elif "log_loss" not in notes:
-        metrics["log_loss"] = _finite(log_loss(labels, proba, labels=classes))
+        metrics["log_loss"] = finite(log_loss(labels, proba, labels=classes))
     metrics.setdefault("roc_auc", None)
     metrics.setdefault("log_loss", None)
     matrix = confusion_matrix(labels, predictions, labels=matrix_labels)
@@ -239,7 +175,7 @@ def regression_report(
     actual = labels.to_numpy(dtype=float)
     predicted = np.asarray(predictions, dtype=float)
     metrics = {
-        "r2": _finite(r2_score(actual, predicted)) if len(actual) > 1 else None,
+        "r2": finite(r2_score(actual, predicted)) if len(actual) > 1 else None,
         "rmse": float(math.sqrt(mean_squared_error(actual, predicted))),
         "mae": float(mean_absolute_error(actual, predicted)),
     }
@@ -328,26 +264,16 @@ def _draw_residuals(figure: Figure, actual: np.ndarray, predicted: np.ndarray) -
 
 def _write_plots(target: Path, draw: dict[str, Callable[[Figure], None]]) -> Path:
     """Draw every plot into a fresh folder, then swap it in place of any older `plots/`."""
-    work = Path(tempfile.mkdtemp(dir=target.parent, prefix=".plots-", suffix=".tmp"))
-    try:
+
+    def draw_all(work: Path) -> None:
         for name, paint in draw.items():
             figure = Figure(figsize=(6.4, 4.8), layout="constrained")
             FigureCanvasAgg(figure)
             paint(figure)
             figure.savefig(work / name, format="png", dpi=100)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(work, target)
-    finally:
-        if work.exists():
-            shutil.rmtree(work)
+
+    replace_dir(target, draw_all)
     return target
-
-
-def _finite(value: float) -> float | None:
-    """JSON has no NaN: an undefined metric becomes null."""
-    number = float(value)
-    return number if math.isfinite(number) else None
 
 
 def _json_value(value: Any) -> Any:
@@ -355,15 +281,3 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, np.generic):
         value = value.item()
     return value if value is None or isinstance(value, (str, bool, int, float)) else str(value)
-
-
-def _write_atomic(target: Path, write: Callable[[Path], object]) -> None:
-    """Write through a temp file in the same folder, so readers never see half a file."""
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)

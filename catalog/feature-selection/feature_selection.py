@@ -7,10 +7,7 @@ can be checked and a different cut made without running the scoring again.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +22,8 @@ from sklearn.feature_selection import (
     mutual_info_regression,
 )
 
-READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
-    ".csv": pd.read_csv,
-    ".parquet": pd.read_parquet,
-    ".pq": pd.read_parquet,
-}
+from vendor.tables import output_dir, read_table, write_atomic
+
 METHODS = ("variance", "mutual_info", "chi2", "f_test", "model")
 TASKS = ("auto", "classification", "regression")
 MAX_AUTO_CLASSES = 20  # a whole-number label with more distinct values is taken as a quantity
@@ -48,7 +42,7 @@ def feature_selection(
 ) -> dict[str, Any]:
     """Write `selected.csv` (kept features + label) and `scores.csv` (every feature, ranked)."""
     path = Path(table)
-    frame = read_table(path)
+    frame = read_table(path, require_rows=True)
     _check_parameters(method, k, task, threshold, seed)
     if label_column is None and method != "variance":
         raise ValueError(
@@ -80,13 +74,10 @@ def feature_selection(
         }
     ).sort_values("rank")
 
-    out_dir = Path(
-        os.environ.get("FNHUB_OUTPUT_DIR") or tempfile.mkdtemp(prefix="feature-selection-")
-    )
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = output_dir("feature-selection-")
     selected_path, scores_path = out_dir / "selected.csv", out_dir / "scores.csv"
-    _write_atomic(selected_path, lambda p: selected.to_csv(p, index=False))
-    _write_atomic(scores_path, lambda p: score_table.to_csv(p, index=False))
+    write_atomic(selected_path, lambda p: selected.to_csv(p, index=False))
+    write_atomic(scores_path, lambda p: score_table.to_csv(p, index=False))
     return {
         "selected": selected_path,
         "scores": scores_path,
@@ -122,25 +113,6 @@ def _above(scores: np.ndarray, threshold: float, method: str) -> np.ndarray:
             f"no feature scores above threshold {threshold} with method {method!r} ({best})"
         )
     return chosen
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file by its suffix, turning every failure into a clear ValueError."""
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise ValueError(
-            f"cannot read {path.name}: unsupported suffix {path.suffix or '(none)'!r}; "
-            f"use one of: {', '.join(READERS)}"
-        )
-    if not path.is_file():
-        raise ValueError(f"table file not found: {path}")
-    try:
-        frame = reader(path)
-    except Exception as exc:  # pandas/pyarrow raise many unrelated types for a bad file
-        raise ValueError(f"cannot read {path.name} as {path.suffix[1:]}: {exc}") from exc
-    if frame.empty:
-        raise ValueError(f"table {path.name} has no rows")
-    return frame
 
 
 def feature_matrix(features: pd.DataFrame) -> pd.DataFrame:
@@ -243,15 +215,3 @@ def _supervised_scores(
         if method == "chi2":
             return chi2(values, target)[0]
         return (f_classif if classify else f_regression)(values, target)[0]
-
-
-def _write_atomic(target: Path, write: Callable[[Path], object]) -> None:
-    """Write through a temp file in the same folder, so readers never see half a file."""
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -7,14 +7,12 @@ benchmarks and teaching pipelines without downloading anything.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from sklearn.datasets import make_classification
+
+from vendor.tables import output_dir, write_atomic
 
 TARGET = "target"
 MAX_CELLS = 50_000_000  # n_samples * n_features; about 400 MB of float64 before the CSV
@@ -64,10 +62,9 @@ def gen_class_data(
     frame = pd.DataFrame(features, columns=[f"f{i}" for i in range(n_features)])
     frame[TARGET] = labels
 
-    out_dir = Path(os.environ.get("FNHUB_OUTPUT_DIR") or tempfile.mkdtemp(prefix="gen-class-data-"))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = output_dir("gen-class-data-")
     target = out_dir / "classification.csv"
-    _write_atomic(target, lambda path: frame.to_csv(path, index=False))
+    write_atomic(target, lambda path: frame.to_csv(path, index=False))
     return {"dataset": target, "n_rows": int(frame.shape[0])}
 
 
@@ -128,15 +125,3 @@ def _check_int(name: str, value: Any, minimum: int, maximum: int | None = None) 
     if value < minimum or (maximum is not None and value > maximum):
         bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
         raise ValueError(f"{name} must be {bound}, got {value}")
-
-
-def _write_atomic(target: Path, write: Callable[[Path], object]) -> None:
-    """Write through a temp file in the same folder, so readers never see half a table."""
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)

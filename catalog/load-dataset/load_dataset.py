@@ -5,14 +5,13 @@ The loaders read files shipped inside scikit-learn, so nothing is downloaded at 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from sklearn import datasets
+
+from vendor.tables import output_dir, write_atomic
 
 LOADERS: dict[str, Callable[..., Any]] = {
     "iris": datasets.load_iris,
@@ -33,27 +32,14 @@ def load_dataset(name: str = "iris", format: str = "csv") -> dict[str, Any]:
         raise ValueError(f"unknown format {format!r}; choose one of: {', '.join(FORMATS)}")
 
     frame: pd.DataFrame = LOADERS[name](as_frame=True).frame
-    out_dir = Path(os.environ.get("FNHUB_OUTPUT_DIR") or tempfile.mkdtemp(prefix="load-dataset-"))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = output_dir("load-dataset-")
     target = out_dir / f"{name}.{format}"
     if format == "csv":
-        _write_atomic(target, lambda path: frame.to_csv(path, index=False))
+        write_atomic(target, lambda path: frame.to_csv(path, index=False))
     else:
-        _write_atomic(target, lambda path: frame.to_parquet(path, index=False))
+        write_atomic(target, lambda path: frame.to_parquet(path, index=False))
     return {
         "dataset": target,
         "n_rows": int(frame.shape[0]),
         "n_features": int(frame.shape[1] - 1),
     }
-
-
-def _write_atomic(target: Path, write: Callable[[Path], object]) -> None:
-    """Write through a temp file in the same folder, so readers never see half a table."""
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -7,20 +7,14 @@ are exact row counts computed from the fractions of the whole table.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
-    ".csv": pd.read_csv,
-    ".parquet": pd.read_parquet,
-    ".pq": pd.read_parquet,
-}
+from vendor.tables import output_dir, read_table, write_atomic
+
 MAX_SEED = 2**32 - 1  # numpy's RandomState accepts seeds up to this value
 ROUNDING_SLACK = 1e-9  # 0.07 * 100 is 7.000000000000001: not 8 rows
 
@@ -35,7 +29,7 @@ def split_dataset(
 ) -> dict[str, Any]:
     """Write `train.csv`, `test.csv` and `validation.csv` (headers only when not asked for)."""
     path = Path(table)
-    frame = read_table(path)
+    frame = read_table(path, require_rows=True)
     _check_fraction("test_size", test_size, allow_zero=False)
     _check_fraction("validation_size", validation_size, allow_zero=True)
     if test_size + validation_size >= 1:
@@ -65,34 +59,14 @@ def split_dataset(
     else:
         train, validation = rest, frame.iloc[0:0]
 
-    out_dir = Path(os.environ.get("FNHUB_OUTPUT_DIR") or tempfile.mkdtemp(prefix="split-dataset-"))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = output_dir("split-dataset-")
     outputs: dict[str, Any] = {}
     for name, part in [("train", train), ("test", test), ("validation", validation)]:
         target = out_dir / f"{name}.csv"
-        _write_atomic(target, lambda p, part=part: part.to_csv(p, index=False))
+        write_atomic(target, lambda p, part=part: part.to_csv(p, index=False))
         outputs[name] = target
     outputs["sizes"] = {"train": len(train), "test": len(test), "validation": len(validation)}
     return outputs
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file by its suffix, turning every failure into a clear ValueError."""
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise ValueError(
-            f"cannot read {path.name}: unsupported suffix {path.suffix or '(none)'!r}; "
-            f"use one of: {', '.join(READERS)}"
-        )
-    if not path.is_file():
-        raise ValueError(f"table file not found: {path}")
-    try:
-        frame = reader(path)
-    except Exception as exc:  # pandas/pyarrow raise many unrelated types for a bad file
-        raise ValueError(f"cannot read {path.name} as {path.suffix[1:]}: {exc}") from exc
-    if frame.empty:
-        raise ValueError(f"table {path.name} has no rows")
-    return frame
 
 
 def _check_fraction(name: str, value: Any, allow_zero: bool) -> None:
@@ -149,15 +123,3 @@ def _split(
             f"(use a larger {part}_size, or set stratify=false)"
         ) from None
     return kept, taken
-
-
-def _write_atomic(target: Path, write: Callable[[Path], object]) -> None:
-    """Write through a temp file in the same folder, so readers never see half a table."""
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)

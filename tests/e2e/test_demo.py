@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fnhub.core.manifest import load_manifest
 from tests.helpers import CLI, ENV_VARS, ROOT, free_port
 
 pytestmark = pytest.mark.slow
@@ -40,7 +41,8 @@ def test_make_demo_serves_the_seeded_catalog(tmp_path: Path) -> None:
         assert {"load-dataset", "describe"} <= names
         best = user.json("search", "summary statistics")["items"][0]
         assert best["name"] == "describe"
-        assert user.json("verify", "hub://load-dataset:1.0.0")["function"] == (
+        seeded = load_manifest(ROOT / "catalog" / "load-dataset").metadata.version
+        assert user.json("verify", f"hub://load-dataset:{seeded}")["function"] == (
             "library/load-dataset")
 
         loaded = user.json("run", "hub://load-dataset:^1", "-p", "name=wine")

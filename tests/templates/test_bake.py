@@ -5,6 +5,7 @@ how templates are found and answered."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ from fnhub.core.manifest import load_manifest
 from fnhub.core.names import name_problem, namespace_problem
 from fnhub.pipeline.spec import load_pipeline_file
 from fnhub.templates import Template, builtin_root, list_templates, new_project
+from tests.helpers import ROOT
 from tests.templates.baking import bake, files_of, module_name, promised_files, unrendered
 
 TEMPLATES = ["python-job", "serving", "pipeline"]
@@ -171,6 +173,19 @@ def test_templates_share_their_hooks() -> None:
     root = builtin_root()
     for hook in ("pre_gen_project.py", "post_gen_project.py"):
         assert len({(root / t / "hooks" / hook).read_bytes() for t in TEMPLATES}) == 1, hook
+
+
+def test_each_hook_is_written_once_and_linked_into_every_template() -> None:
+    """In the repository there is no copy to drift: function-templates/_shared holds each hook,
+    and every template's hooks/ holds a relative link to it (a wheel ships the linked files)."""
+    source = ROOT / "function-templates"
+    for hook in ("pre_gen_project.py", "post_gen_project.py"):
+        shared = source / "_shared" / hook
+        assert shared.is_file() and not shared.is_symlink()
+        for template in TEMPLATES:
+            link = source / template / "hooks" / hook
+            assert link.is_symlink() and os.readlink(link) == f"../../_shared/{hook}", link
+            assert link.resolve() == shared.resolve()
 
 
 def test_answers_are_checked_before_anything_is_written(tmp_path: Path) -> None:

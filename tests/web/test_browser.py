@@ -1,7 +1,7 @@
 """Acceptance 1 and 2, in a real browser: Debian's headless Chromium driven by Playwright
 against a real `hub serve --seed-catalog` process.
 
-Besides the catalog, the hub holds `library/describe` 1.2.0 (the catalog's 1.1.0 is yanked
+Besides the catalog, the hub holds `library/describe` 1.2.0 (the catalog's 1.1.x is yanked
 with a reason) and `mallory/evil`, whose README tries scripts and `javascript:` links.
 Screenshots of each step are written to the test's temp dir (`<tmp>/screenshots/*.png`) for
 inspection.
@@ -18,6 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from fnhub.core.manifest import load_manifest
 from fnhub.core.packaging import pack
 from fnhub.core.signing import load_private_key
 from tests.helpers import ROOT, HubProcess, require_file, start_hub
@@ -32,6 +33,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 YANK_REASON = "histograms used the wrong bins"
 PHONE = {"width": 375, "height": 800}
 TIMEOUT_MS = 20_000  # generous: CI machines may be busy
+DESCRIBE = load_manifest(ROOT / "catalog" / "describe").metadata.version  # the seeded version
 
 
 def _publish_describe_1_2(hub: HubProcess, work: Path) -> None:
@@ -40,7 +42,7 @@ def _publish_describe_1_2(hub: HubProcess, work: Path) -> None:
     shutil.copytree(ROOT / "catalog" / "describe", folder,
                     ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
     manifest = folder / "function.yaml"
-    manifest.write_text(manifest.read_text().replace("version: 1.1.0", "version: 1.2.0", 1))
+    manifest.write_text(manifest.read_text().replace(f"version: {DESCRIBE}", "version: 1.2.0", 1))
     packed = pack(folder, work / "describe.tar.gz")
     key = load_private_key(hub.data_dir / "keys" / "library.key")
     upload = Upload("library", "describe", manifest.read_text(),
@@ -57,8 +59,8 @@ def live_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
     hub = start_hub(root / "hub", seed=True)
     try:
         _publish_describe_1_2(hub, root)
-        response = httpx.post(f"{hub.url}/api/v1/functions/library/describe/versions/1.1.0/yank",
-                              json={"reason": YANK_REASON}, headers=auth(hub.admin_token))
+        yank = f"{hub.url}/api/v1/functions/library/describe/versions/{DESCRIBE}/yank"
+        response = httpx.post(yank, json={"reason": YANK_REASON}, headers=auth(hub.admin_token))
         assert response.status_code == 200, response.text
         with httpx.Client(base_url=hub.url, timeout=30) as client:
             mallory = make_publisher(client, hub.admin_token, "mallory", root / "work")
@@ -138,14 +140,14 @@ def test_search_filter_open_switch_versions_and_copy(tab: Tab, live_hub: HubProc
     expect(page.locator("h1")).to_have_text("library/describe 1.2.0")
     yanked = page.locator("tr.is-yanked")
     expect(yanked).to_have_count(1)
-    expect(yanked).to_contain_text("1.1.0")
+    expect(yanked).to_contain_text(DESCRIBE)
     expect(yanked.locator(".badge.yanked")).to_have_text("yanked")
     expect(yanked).to_contain_text(YANK_REASON)
     tab.shot("4-function")
 
-    page.select_option("#version-select", "1.1.0")
-    page.wait_for_url("**/library/describe/1.1.0")
-    expect(page.locator("h1")).to_have_text("library/describe 1.1.0")
+    page.select_option("#version-select", DESCRIBE)
+    page.wait_for_url(f"**/library/describe/{DESCRIBE}")
+    expect(page.locator("h1")).to_have_text(f"library/describe {DESCRIBE}")
     expect(page.locator("#yanked-notice")).to_contain_text(f"This version was yanked: "
                                                            f"{YANK_REASON}")
     tab.shot("5-yanked-version")
@@ -154,7 +156,7 @@ def test_search_filter_open_switch_versions_and_copy(tab: Tab, live_hub: HubProc
     copy = page.locator("button[data-copy='snippet-install']")
     copy.click()
     expect(copy).to_have_text("Copied")
-    assert page.evaluate("navigator.clipboard.readText()") == "hub install hub://describe:1.1.0"
+    assert page.evaluate("navigator.clipboard.readText()") == f"hub install hub://describe:{DESCRIBE}"
     tab.shot("6-copied")
     assert tab.errors == []
     assert sorted(p.name for p in tab.shots.iterdir()) == [
@@ -212,7 +214,7 @@ def test_phone_width_and_labels(browser: Browser, live_hub: HubProcess, tmp_path
     tab = Tab(context, tmp_path / "screenshots")
     try:
         for path, name in (("/", "home"), ("/?q=data&category=data-preparation", "filtered"),
-                           ("/library/describe", "function"), ("/library/describe/1.1.0",
+                           ("/library/describe", "function"), (f"/library/describe/{DESCRIBE}",
                                                               "version"),
                            ("/library", "namespace"), ("/library/nope", "not-found")):
             tab.page.goto(path)

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 from sqlmodel import select
 
+from fnhub.core.manifest import load_manifest
 from fnhub.hub.app import create_app
 from fnhub.hub.context import Hub
 from fnhub.hub.models import Version
 from fnhub.hub.settings import ServerSettings
+from tests.helpers import ROOT
 from tests.hub.factories import Publisher, auth, make_client
 from tests.web.conftest import browser_client
 from tests.web.factories import EVIL_README, publish_with_readme, start_tags
@@ -20,6 +22,8 @@ from tests.web.population import Population
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
+
+DESCRIBE = load_manifest(ROOT / "catalog" / "describe").metadata.version  # the seeded version
 
 
 def _results(html: str) -> list[str]:
@@ -86,7 +90,7 @@ def test_bad_parameters_get_an_html_400(catalog: TestClient) -> None:
 
 
 def test_function_page_shows_the_whole_card(catalog: TestClient) -> None:
-    version = catalog.get("/api/v1/functions/library/describe/versions/1.1.0").json()
+    version = catalog.get(f"/api/v1/functions/library/describe/versions/{DESCRIBE}").json()
     [key] = catalog.get("/api/v1/keys", params={"namespace": "library"}).json()
     html = catalog.get("/library/describe").text
     assert "<h1><span class=\"ns\">library/</span>describe" in html
@@ -101,7 +105,7 @@ def test_function_page_shows_the_whole_card(catalog: TestClient) -> None:
     # snippets, from the manifest's example
     assert '<code id="snippet-install">hub install hub://describe</code>' in html
     assert "fnhub.import_function(&#34;hub://describe:^1.1&#34;)" in html
-    assert ("hub run hub://describe:1.1.0 -i table=iris.csv -p label_column=target "
+    assert (f"hub run hub://describe:{DESCRIBE} -i table=iris.csv -p label_column=target "
             "-p bins=15") in html
     assert 'data-copy="snippet-install"' in html
     # provenance and trust
@@ -115,24 +119,26 @@ def test_function_page_shows_the_whole_card(catalog: TestClient) -> None:
     assert "<h3>describe</h3>" in html and "<h4>Inputs</h4>" in html
     assert "<td><code>table</code></td>" in html
     # the versions list
-    assert re.search(r'<a href="/library/describe/1.1.0" aria-current="page">1.1.0</a>', html)
+    current = rf'<a href="/library/describe/{re.escape(DESCRIBE)}" aria-current="page">'
+    assert re.search(rf"{current}{re.escape(DESCRIBE)}</a>", html)
 
 
 def test_version_page_pins_its_snippets(catalog: TestClient) -> None:
-    html = catalog.get("/library/describe/1.1.0").text
-    assert '<code id="snippet-install">hub install hub://describe:1.1.0</code>' in html
-    assert "fnhub.import_function(&#34;hub://describe:1.1.0&#34;)" in html
-    assert 'aria-current="page">1.1.0</a></li>' in html  # the breadcrumb ends at the version
+    html = catalog.get(f"/library/describe/{DESCRIBE}").text
+    assert f'<code id="snippet-install">hub install hub://describe:{DESCRIBE}</code>' in html
+    assert f"fnhub.import_function(&#34;hub://describe:{DESCRIBE}&#34;)" in html
+    assert f'aria-current="page">{DESCRIBE}</a></li>' in html  # the breadcrumb ends at the version
 
 
 def test_tags_and_ranges_redirect_to_the_exact_version(catalog: TestClient) -> None:
     for spec in ("latest", "^1", "1", ">=1,<2"):
         response = catalog.get(f"/library/describe/{spec}", follow_redirects=False)
         assert response.status_code == 302, spec
-        assert response.headers["location"] == "/library/describe/1.1.0"
-    picker = catalog.get("/library/describe", params={"version": "1.1.0"},
+        assert response.headers["location"] == f"/library/describe/{DESCRIBE}"
+    picker = catalog.get("/library/describe", params={"version": DESCRIBE},
                          follow_redirects=False)
-    assert picker.status_code == 303 and picker.headers["location"] == "/library/describe/1.1.0"
+    assert picker.status_code == 303
+    assert picker.headers["location"] == f"/library/describe/{DESCRIBE}"
 
 
 def test_not_found_pages_suggest_close_names(catalog: TestClient) -> None:
@@ -147,8 +153,8 @@ def test_not_found_pages_suggest_close_names(catalog: TestClient) -> None:
     assert "/library/describe" in links("/alice/describe")  # the same name elsewhere
     assert links("/librar")[0] == "/library"
     assert links("/Library")[0] == "/library"
-    assert links("/library/describe/9.9.9")[0] == "/library/describe/1.1.0"
-    assert links("/library/describe/^9")[0] == "/library/describe/1.1.0"
+    assert links("/library/describe/9.9.9")[0] == f"/library/describe/{DESCRIBE}"
+    assert links("/library/describe/^9")[0] == f"/library/describe/{DESCRIBE}"
     assert "/?q=describ" in links("/library/describ")
     page = catalog.get("/library/describe/9.9.9").text
     assert "Version 9.9.9 of library/describe does not exist." in page

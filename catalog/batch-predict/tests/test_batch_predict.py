@@ -228,7 +228,7 @@ def test_examples_return_the_declared_outputs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     manifest = load_manifest(FOLDER)
-    assert manifest.ref == "library/batch-predict@1.0.0"
+    assert manifest.ref == "library/batch-predict@1.0.1"
     assert manifest.spec.entrypoint == "batch_predict.py:batch_predict"
     assert manifest.metadata.categories == ["model-serving"]
 

@@ -239,7 +239,7 @@ def test_examples_return_the_declared_outputs(
     raw: pd.DataFrame, tmp_path: Path, out_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     manifest = load_manifest(FOLDER)
-    assert manifest.ref == "library/clean-data@1.0.0"
+    assert manifest.ref == "library/clean-data@1.0.1"
     assert manifest.spec.entrypoint == "clean_data.py:clean_data"
 
     write_table(raw, tmp_path / "raw.csv")

@@ -346,7 +346,7 @@ def test_examples_return_the_declared_outputs(
     iris_csv: Path, out_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     manifest = load_manifest(FOLDER)
-    assert manifest.ref == "library/describe@1.1.0"
+    assert manifest.ref == "library/describe@1.1.1"
     assert manifest.spec.entrypoint == "describe.py:describe"
 
     monkeypatch.chdir(iris_csv.parent)  # the example names iris.csv relative to the run

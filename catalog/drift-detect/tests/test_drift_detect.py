@@ -225,7 +225,7 @@ def test_examples_return_the_declared_outputs(
     tmp_path: Path, out_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     manifest = load_manifest(FOLDER)
-    assert manifest.ref == "library/drift-detect@1.1.0"
+    assert manifest.ref == "library/drift-detect@1.1.1"
     assert manifest.spec.entrypoint == "drift_detect.py:drift_detect"
     assert manifest.metadata.categories == ["monitoring"]
 

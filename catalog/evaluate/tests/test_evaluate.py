@@ -246,7 +246,7 @@ def test_examples_return_the_declared_outputs(
     iris: pd.DataFrame, tmp_path: Path, out_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     manifest = load_manifest(FOLDER)
-    assert manifest.ref == "library/evaluate@1.0.0"
+    assert manifest.ref == "library/evaluate@1.0.1"
     assert manifest.spec.entrypoint == "evaluate.py:evaluate"
     assert manifest.metadata.categories == ["model-evaluation"]
 

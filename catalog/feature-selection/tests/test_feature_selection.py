@@ -234,7 +234,7 @@ def test_examples_return_the_declared_outputs(
     tmp_path: Path, out_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     manifest = load_manifest(FOLDER)
-    assert manifest.ref == "library/feature-selection@1.0.0"
+    assert manifest.ref == "library/feature-selection@1.0.1"
     assert manifest.spec.entrypoint == "feature_selection.py:feature_selection"
 
     write_table(datasets.load_wine(as_frame=True).frame, tmp_path / "wine.csv")

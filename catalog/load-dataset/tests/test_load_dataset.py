@@ -84,7 +84,7 @@ def test_unknown_format_lists_the_choices(out_dir: Path) -> None:
 
 def test_examples_return_the_declared_outputs(out_dir: Path) -> None:
     manifest = load_manifest(FOLDER)
-    assert manifest.ref == "library/load-dataset@1.0.0"
+    assert manifest.ref == "library/load-dataset@1.0.1"
     assert manifest.spec.entrypoint == "load_dataset.py:load_dataset"
 
     for out in run_examples(FOLDER, MODULE.load_dataset):

@@ -149,7 +149,7 @@ def test_examples_return_the_declared_outputs(
     iris_csv: Path, out_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     manifest = load_manifest(FOLDER)
-    assert manifest.ref == "library/split-dataset@1.0.0"
+    assert manifest.ref == "library/split-dataset@1.0.1"
     assert manifest.spec.entrypoint == "split_dataset.py:split_dataset"
 
     monkeypatch.chdir(iris_csv.parent)  # the examples name iris.csv relative to the run

@@ -215,7 +215,7 @@ def test_examples_return_the_declared_outputs(
     iris_csv: Path, diabetes_csv: Path, out_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     manifest = load_manifest(FOLDER)
-    assert manifest.ref == "library/train@1.0.0"
+    assert manifest.ref == "library/train@1.0.1"
     assert manifest.spec.entrypoint == "train.py:train"
     assert manifest.metadata.categories == ["model-training"]
     listed = manifest.input("estimator").description

@@ -154,7 +154,7 @@ def test_examples_return_the_declared_outputs(
     iris_csv: Path, diabetes_csv: Path, out_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     manifest = load_manifest(FOLDER)
-    assert manifest.ref == "library/tune@1.0.0"
+    assert manifest.ref == "library/tune@1.0.1"
     assert manifest.spec.entrypoint == "tune.py:tune"
     assert manifest.metadata.categories == ["model-training"]
     listed = manifest.input("estimator").description
