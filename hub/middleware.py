@@ -1,19 +1,24 @@
 """Rate limiting at the edge: a pure ASGI middleware in front of the publish, login and
-search endpoints (see fnhub.hub.services.ratelimit), answering 429 with `Retry-After`."""
+search endpoints and of every request with credentials (failed authentication, per client
+address; see fnhub.hub.services.ratelimit), answering 429 with `Retry-After`."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
+from typing import TypeVar
 
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fnhub.core.errors import RateLimited
 from fnhub.hub.context import Hub
 from fnhub.hub.services import ratelimit
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _bearer(scope: Scope) -> str | None:
@@ -26,8 +31,29 @@ def _bearer(scope: Scope) -> str | None:
     return None
 
 
+def _has_credentials(scope: Scope) -> bool:
+    return any(key == b"authorization" and value.strip()
+               for key, value in scope.get("headers", []))
+
+
+async def _counted(what: str, count: Callable[[], T]) -> T | None:
+    """Run a counter in a worker thread; None (and a log line) when it fails."""
+    try:
+        return await run_in_threadpool(count)
+    except Exception:
+        logger.exception("rate limit %s could not be counted; letting the request in", what)
+        return None
+
+
+def _too_many(message: str, wait: int, limit: int) -> JSONResponse:
+    error = RateLimited(message, hint=f"retry in {wait} s", retry_after=wait)
+    return JSONResponse(error.to_payload(), status_code=error.status,
+                        headers={"Retry-After": str(wait), "X-RateLimit-Limit": str(limit)})
+
+
 class RateLimitMiddleware:
-    """Counts each guarded request in the database; over the limit, answers 429 itself.
+    """Counts each guarded request (and each failed authentication); over a limit, answers
+    429 itself.
 
     A failure to count (the database is down, say) lets the request through: the limiter
     must not become the outage. It is logged.
@@ -37,29 +63,57 @@ class RateLimitMiddleware:
         self.app = app
         self.hub = hub
         self.rules = ratelimit.rules(hub.settings)
+        self.failures = ratelimit.AuthFailures.from_settings(hub.db, hub.settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        name = (ratelimit.rule_name(scope["method"], scope["path"])
-                if scope["type"] == "http" and self.rules else None)
-        rule = self.rules.get(name) if name else None
-        if rule is None:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
-        who = ratelimit.subject(rule, _bearer(scope), client[0] if client else None)
-        try:
-            wait = await run_in_threadpool(ratelimit.hit, self.hub.db, rule, who)
-        except Exception:
-            logger.exception("rate limit %s could not be counted; letting the request in",
-                             rule.name)
-            wait = None
-        if wait is None:
+        address = client[0] if client else None
+        watched = self.failures is not None and _has_credentials(scope)
+        if watched:
+            refusal = await self._blocked(address)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        refusal = await self._over_rule(scope, address)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        if not watched:
             await self.app(scope, receive, send)
             return
-        error = RateLimited(
+        statuses: list[int] = []
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+            await send(message)
+
+        await self.app(scope, receive, watch)
+        if statuses[:1] == [401]:
+            assert self.failures is not None
+            await _counted("failed authentications", partial(self.failures.failed, address))
+
+    async def _blocked(self, address: str | None) -> JSONResponse | None:
+        assert self.failures is not None
+        wait = await _counted("failed authentications", partial(self.failures.blocked, address))
+        if wait is None:
+            return None
+        rule = self.failures.rule
+        return _too_many(f"too many failed authentications from this address: the limit is "
+                         f"{rule.limit} per {rule.period} s", wait, rule.limit)
+
+    async def _over_rule(self, scope: Scope, address: str | None) -> JSONResponse | None:
+        name = ratelimit.rule_name(scope["method"], scope["path"]) if self.rules else None
+        rule = self.rules.get(name) if name else None
+        if rule is None:
+            return None
+        who = ratelimit.subject(rule, _bearer(scope), address)
+        wait = await _counted(rule.name, partial(ratelimit.hit, self.hub.db, rule, who))
+        if wait is None:
+            return None
+        return _too_many(
             f"too many {rule.name} requests: the limit is {rule.limit} per {rule.period} s",
-            hint=f"retry in {wait} s", retry_after=wait)
-        response = JSONResponse(error.to_payload(), status_code=error.status,
-                                headers={"Retry-After": str(wait),
-                                         "X-RateLimit-Limit": str(rule.limit)})
-        await response(scope, receive, send)
+            wait, rule.limit)

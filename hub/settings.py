@@ -100,8 +100,12 @@ class ServerSettings(BaseSettings):
     rate_limit_publish: str = "60/minute"  # per token (or client IP without one)
     rate_limit_login: str = "30/minute"  # token minting, per client IP
     rate_limit_search: str = "600/minute"  # per token (or client IP without one)
+    # Failed authentications (bad API tokens, Basic or Bearer, /v2/token included), per
+    # client IP; past it every request with credentials from that IP gets 429.
+    rate_limit_auth_failures: str = "30/minute"
 
-    @field_validator("rate_limit_publish", "rate_limit_login", "rate_limit_search")
+    @field_validator("rate_limit_publish", "rate_limit_login", "rate_limit_search",
+                     "rate_limit_auth_failures")
     @classmethod
     def _rate(cls, value: str) -> str:
         parse_rate(value)

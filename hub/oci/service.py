@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import exists, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -140,6 +141,31 @@ def _writable(session: Session, caller: Caller, name: str) -> OciRepository:
     except IntegrityError:
         return _existing(session, name)
     return repository
+
+
+def _has_content() -> Any:
+    """SQL: the repository holds a manifest or a blob (an upload in progress is not content)."""
+    return or_(
+        exists().where(OciManifest.repository_id == OciRepository.id),
+        exists().where(OciBlobLink.repository_id == OciRepository.id),
+    )
+
+
+def _drop_if_empty(session: Session, repository_id: int | None) -> None:
+    """Delete the repository once nothing is in it or on its way into it, so no repository
+    row is left without content (a push that fell back from a mount and was abandoned, or
+    whose last blob or manifest was deleted). The row is locked first: a concurrent writer
+    adding to it either commits before (and keeps it) or after (and finds it gone)."""
+    session.flush()
+    row = session.exec(select(OciRepository).where(OciRepository.id == repository_id)
+                       .with_for_update()).first()
+    if row is None:
+        return
+    pending = exists().where(OciUpload.repository_id == OciRepository.id)
+    busy = session.exec(select(OciRepository.id).where(
+        OciRepository.id == repository_id, or_(_has_content(), pending))).first()
+    if busy is None:
+        session.delete(row)
 
 
 def check_push(hub: Hub, caller: Caller, repository: str) -> None:
@@ -259,6 +285,7 @@ def delete_blob(hub: Hub, caller: Caller, repository: str, digest: str) -> None:
         if link is None:
             raise BlobUnknown(f"blob {digest} is not in repository {repository}")
         session.delete(link)
+        _drop_if_empty(session, repo.id)
 
 
 # -- upload sessions ---------------------------------------------------------------------
@@ -288,6 +315,8 @@ def expire_uploads(hub: Hub) -> int:
                 for upload in stale]
         for upload in stale:
             session.delete(upload)
+        for repository_id in sorted({upload.repository_id for upload in stale}):
+            _drop_if_empty(session, repository_id)
     for store_session, parts in held:
         hub.store.abort_session(store_session, parts)
     return len(held)
@@ -412,6 +441,7 @@ def cancel_upload(hub: Hub, caller: Caller, repository: str, upload_id: str) -> 
         store_session, parts = _store_session(upload), [_part(p)
                                                         for p in _parts(session, upload.id)]
         session.delete(upload)
+        _drop_if_empty(session, upload.repository_id)
     hub.store.abort_session(store_session, parts)
 
 
@@ -448,6 +478,8 @@ def finish_upload(hub: Hub, caller: Caller, repository: str, upload_id: str,
             if info.digest == digest:
                 _add_link(session, repo, info.digest, info.size)
                 hub.store.commit_part(closed)
+            else:
+                _drop_if_empty(session, repo.id)
         _check_received(info.digest, digest)
     finally:
         hub.store.abort_session(store_session, [*parts, closed])
@@ -602,6 +634,7 @@ def delete_manifest(hub: Hub, caller: Caller, repository: str, reference: str) -
         if is_digest(reference):
             _refuse_pinned(session, repository, row.digest, None)
             session.delete(row)
+            _drop_if_empty(session, repo.id)
             return
         _refuse_pinned(session, repository, row.digest, reference)
         tag = session.exec(select(OciTag).where(
@@ -633,7 +666,7 @@ def catalog(hub: Hub, n: int | None, last: str | None) -> tuple[list[str], bool]
     if not limit:
         return [], False
     with hub.db.read() as session:
-        query = select(OciRepository.name)
+        query = select(OciRepository.name).where(_has_content())
         if last:
             query = query.where(col(OciRepository.name) > last)
         names = list(session.exec(
