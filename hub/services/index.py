@@ -132,7 +132,12 @@ def rotate(hub: Hub) -> Rotation:
     new = generate_key()
     new_id = key_id(new.public_key())
     pending = _pending(path)
-    save_private_key(new, pending, overwrite=True)
+    try:
+        save_private_key(new, pending, overwrite=True)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write the new index key next to {path}: {exc.strerror}",
+                           hint="rotate where the key file is writable, then give every "
+                                "replica the new file") from None
     try:
         with hub.db.write() as session:
             current = _current(session)

@@ -290,6 +290,11 @@ def test_admin_rotate_index_key_command(settings: ServerSettings, hub: Hub,
     assert info.keyid == rotated["keyid"] and len(info.chain) == 1
     assert main(["admin", "rotate-index-key", "--data-dir", str(settings.data_dir / "none")]) == 1
     assert "no private key at" in capsys.readouterr().err
+    blocked = settings.data_dir / "index-key.pem.next"
+    blocked.mkdir()  # the new key cannot be written (as in a read-only Secret mount)
+    assert main(["admin", "rotate-index-key", "--data-dir", str(settings.data_dir)]) == 1
+    assert "cannot write the new index key" in capsys.readouterr().err
+    assert index.key_info(hub).keyid == rotated["keyid"]  # nothing changed
 
 
 def test_a_replica_left_with_a_rotated_key_stops_signing(hub: Hub, client: TestClient,
