@@ -1,14 +1,19 @@
 """Rate limiting at the edge: a pure ASGI middleware in front of the publish, login and
-search endpoints (see fnhub.hub.services.ratelimit), answering 429 with `Retry-After`
-(through `fnhub.hub.errors.render_error`, like every other error)."""
+search endpoints and of every request with credentials (failed authentication, per client
+address; see fnhub.hub.services.ratelimit), answering 429 with `Retry-After` (through
+`fnhub.hub.errors.render_error`, like every other error)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
+from typing import TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fnhub.core.errors import RateLimited
 from fnhub.hub.context import Hub
@@ -16,6 +21,7 @@ from fnhub.hub.errors import render_error
 from fnhub.hub.services import ratelimit
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _bearer(scope: Scope) -> str | None:
@@ -28,8 +34,29 @@ def _bearer(scope: Scope) -> str | None:
     return None
 
 
+def _has_credentials(scope: Scope) -> bool:
+    return any(key == b"authorization" and value.strip()
+               for key, value in scope.get("headers", []))
+
+
+async def _counted(what: str, count: Callable[[], T]) -> T | None:
+    """Run a counter in a worker thread; None (and a log line) when it fails."""
+    try:
+        return await run_in_threadpool(count)
+    except Exception:
+        logger.exception("rate limit %s could not be counted; letting the request in", what)
+        return None
+
+
+def _too_many(scope: Scope, message: str, wait: int, limit: int) -> Response:
+    """The 429, rendered like every other error (JSON, OCI body or page)."""
+    error = RateLimited(message, hint=f"retry in {wait} s", retry_after=wait)
+    return render_error(Request(scope), error, headers={"X-RateLimit-Limit": str(limit)})
+
+
 class RateLimitMiddleware:
-    """Counts each guarded request in the database; over the limit, answers 429 itself.
+    """Counts each guarded request (and each failed authentication); over a limit, answers
+    429 itself.
 
     A failure to count (the database is down, say) lets the request through: the limiter
     must not become the outage. It is logged.
@@ -39,28 +66,58 @@ class RateLimitMiddleware:
         self.app = app
         self.hub = hub
         self.rules = ratelimit.rules(hub.settings)
+        self.failures = ratelimit.AuthFailures.from_settings(hub.db, hub.settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        name = (ratelimit.rule_name(scope["method"], scope["path"])
-                if scope["type"] == "http" and self.rules else None)
-        rule = self.rules.get(name) if name else None
-        if rule is None:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
-        who = ratelimit.subject(rule, _bearer(scope), client[0] if client else None)
-        try:
-            wait = await run_in_threadpool(ratelimit.hit, self.hub.db, rule, who)
-        except Exception:
-            logger.exception("rate limit %s could not be counted; letting the request in",
-                             rule.name)
-            wait = None
-        if wait is None:
+        address = client[0] if client else None
+        watched = self.failures is not None and _has_credentials(scope)
+        if watched:
+            refusal = await self._blocked(scope, address)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        refusal = await self._over_rule(scope, address)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        if not watched:
             await self.app(scope, receive, send)
             return
-        error = RateLimited(
+        statuses: list[int] = []
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+            await send(message)
+
+        await self.app(scope, receive, watch)
+        if statuses[:1] == [401]:
+            assert self.failures is not None
+            await _counted("failed authentications", partial(self.failures.failed, address))
+
+    async def _blocked(self, scope: Scope, address: str | None) -> Response | None:
+        assert self.failures is not None
+        wait = await _counted("failed authentications", partial(self.failures.blocked, address))
+        if wait is None:
+            return None
+        rule = self.failures.rule
+        return _too_many(scope, f"too many failed authentications from this address: the limit "
+                                f"is {rule.limit} per {rule.period} s", wait, rule.limit)
+
+    async def _over_rule(self, scope: Scope, address: str | None) -> Response | None:
+        name = ratelimit.rule_name(scope["method"], scope["path"]) if self.rules else None
+        rule = self.rules.get(name) if name else None
+        if rule is None:
+            return None
+        who = ratelimit.subject(rule, _bearer(scope), address)
+        wait = await _counted(rule.name, partial(ratelimit.hit, self.hub.db, rule, who))
+        if wait is None:
+            return None
+        return _too_many(
+            scope,
             f"too many {rule.name} requests: the limit is {rule.limit} per {rule.period} s",
-            hint=f"retry in {wait} s", retry_after=wait)
-        response = render_error(Request(scope), error,
-                                headers={"X-RateLimit-Limit": str(rule.limit)})
-        await response(scope, receive, send)
+            wait, rule.limit)

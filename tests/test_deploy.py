@@ -24,6 +24,7 @@ DEPLOY = ROOT / "deploy"
 CHART = DEPLOY / "helm" / "fnhub"
 OTHER_ENV = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
              "FORWARDED_ALLOW_IPS"}
+FILES = {"index-key.pem"}  # Secret keys mounted as files, not variables
 SETTINGS = {f"FNHUB_SERVER_{name.upper()}" for name in ServerSettings.model_fields}
 
 
@@ -63,6 +64,9 @@ def test_compose_runs_two_replicas_behind_a_proxy(compose: dict[str, Any],
     assert env["FNHUB_SERVER_S3_ENDPOINT_URL"] == "http://minio:9000"
     assert "FNHUB_SERVER_ADMIN_TOKEN" in hub1["environment"]
     assert "FNHUB_SERVER_OCI_TOKEN_SECRET" in hub1["environment"]  # shared by the replicas
+    assert hub1["secrets"] == ["index_key"]  # one index key file, shared by the replicas
+    assert env["FNHUB_SERVER_INDEX_KEY"] == "/run/secrets/index_key"
+    assert compose["secrets"]["index_key"]["file"] == "./index-key.pem"
     assert hub1["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["command"] == ["hub", "admin", "migrate"]
     assert services["migrate"]["environment"] == hub1["environment"]
@@ -101,7 +105,8 @@ def test_chart_renders_every_object(monkeypatch: pytest.MonkeyPatch) -> None:
     assert kinds == ["ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Ingress", "Job",
                      "Secret", "Service"]
     config, secret = _one(docs, "ConfigMap"), _one(docs, "Secret")
-    settings = _check_env({**config["data"], **secret["stringData"]}, monkeypatch)
+    variables = {k: v for k, v in secret["stringData"].items() if k not in FILES}
+    settings = _check_env({**config["data"], **variables}, monkeypatch)
     assert settings.database_url.startswith("postgresql+psycopg://")
     assert settings.rate_limit_enabled and settings.log_format == "json"
     assert settings.oci_token_secret is not None  # shared by the replicas
@@ -113,6 +118,15 @@ def test_chart_renders_every_object(monkeypatch: pytest.MonkeyPatch) -> None:
     assert refs == {"configMapRef": config["metadata"]["name"],
                     "secretRef": secret["metadata"]["name"]}
     assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    # the index key: the Secret's index-key.pem, mounted where FNHUB_SERVER_INDEX_KEY points
+    assert "index-key.pem" in secret["stringData"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    key_volume = volumes["index-key"]["secret"]
+    assert key_volume["secretName"] == secret["metadata"]["name"]
+    [item] = key_volume["items"]
+    assert item["key"] == "index-key.pem"
+    assert f"{mounts['index-key']}/{item['path']}" == str(settings.index_key)
     assert container["image"] == "fnhub-hub:0.1.0"
 
     service = _one(docs, "Service")

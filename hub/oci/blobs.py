@@ -15,7 +15,7 @@ from fnhub.hub.context import Hub
 from fnhub.hub.oci.errors import BlobUnknown, DigestInvalid, TooLarge
 from fnhub.hub.oci.models import OciBlobLink, OciRepository
 from fnhub.hub.oci.names import check_digest, check_repository
-from fnhub.hub.oci.repositories import find, writable
+from fnhub.hub.oci.repositories import drop_if_empty, find, writable
 from fnhub.hub.services.auth import Caller
 from fnhub.hub.storage import Staged, StagingWriter
 
@@ -142,3 +142,4 @@ def delete_blob(hub: Hub, caller: Caller, repository: str, digest: str) -> None:
         if link is None:
             raise BlobUnknown(f"blob {digest} is not in repository {repository}")
         session.delete(link)
+        drop_if_empty(session, repo.id)

@@ -26,6 +26,7 @@ from fnhub.core.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     Unauthorized,
 )
 
@@ -125,6 +126,7 @@ class NeedsToken(RegistryError, Unauthorized):
 
 _BY_CLASS: tuple[tuple[type[FnhubError], str], ...] = (
     (MethodNotAllowed, "UNSUPPORTED"),
+    (RateLimited, "TOOMANYREQUESTS"),
     (Unauthorized, "UNAUTHORIZED"),
     (Forbidden, "DENIED"),
     (Conflict, "DENIED"),

@@ -22,7 +22,7 @@ from fnhub.hub.oci.errors import (
 )
 from fnhub.hub.oci.models import OciBlobLink, OciManifest, OciRepository, OciTag
 from fnhub.hub.oci.names import check_digest, check_reference, check_repository, is_digest
-from fnhub.hub.oci.repositories import existing, writable
+from fnhub.hub.oci.repositories import drop_if_empty, existing, writable
 from fnhub.hub.oci.tags import refuse_pinned, set_tag
 from fnhub.hub.services.auth import Caller
 
@@ -140,6 +140,7 @@ def delete_manifest(hub: Hub, caller: Caller, repository: str, reference: str) -
         if is_digest(reference):
             refuse_pinned(session, repository, row.digest, None)
             session.delete(row)
+            drop_if_empty(session, repo.id)
             return
         refuse_pinned(session, repository, row.digest, reference)
         tag = session.exec(select(OciTag).where(

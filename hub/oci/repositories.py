@@ -3,12 +3,15 @@ namespace they may push into, and listed (`/v2/_catalog`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import exists, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from fnhub.hub.context import Hub
 from fnhub.hub.oci.errors import NameUnknown
-from fnhub.hub.oci.models import OciRepository
+from fnhub.hub.oci.models import OciBlobLink, OciManifest, OciRepository, OciUpload
 from fnhub.hub.oci.names import check_repository, namespace_of
 from fnhub.hub.services import namespaces
 from fnhub.hub.services.auth import Caller
@@ -53,6 +56,31 @@ def check_push(hub: Hub, caller: Caller, repository: str) -> None:
         namespaces.authorize(session, caller, namespace_of(repository), create=False)
 
 
+def has_content() -> Any:
+    """SQL: the repository holds a manifest or a blob (an upload in progress is not content)."""
+    return or_(
+        exists().where(OciManifest.repository_id == OciRepository.id),
+        exists().where(OciBlobLink.repository_id == OciRepository.id),
+    )
+
+
+def drop_if_empty(session: Session, repository_id: int | None) -> None:
+    """Delete the repository once nothing is in it or on its way into it, so no repository
+    row is left without content (a push that fell back from a mount and was abandoned, or
+    whose last blob or manifest was deleted). The row is locked first: a concurrent writer
+    adding to it either commits before (and keeps it) or after (and finds it gone)."""
+    session.flush()
+    row = session.exec(select(OciRepository).where(OciRepository.id == repository_id)
+                       .with_for_update()).first()
+    if row is None:
+        return
+    pending = exists().where(OciUpload.repository_id == OciRepository.id)
+    busy = session.exec(select(OciRepository.id).where(
+        OciRepository.id == repository_id, or_(has_content(), pending))).first()
+    if busy is None:
+        session.delete(row)
+
+
 def page_size(n: int | None) -> int:
     """A page of `n` entries at most, never more than MAX_PAGE."""
     return MAX_PAGE if n is None else min(n, MAX_PAGE)
@@ -63,7 +91,7 @@ def catalog(hub: Hub, n: int | None, last: str | None) -> tuple[list[str], bool]
     if not limit:
         return [], False
     with hub.db.read() as session:
-        query = select(OciRepository.name)
+        query = select(OciRepository.name).where(has_content())
         if last:
             query = query.where(col(OciRepository.name) > last)
         names = list(session.exec(

@@ -25,7 +25,7 @@ from fnhub.hub.oci.blobs import MAX_BLOB_SIZE, BlobInfo, add_link, check_receive
 from fnhub.hub.oci.errors import BlobUploadInvalid, BlobUploadUnknown, RangeInvalid
 from fnhub.hub.oci.models import OciRepository, OciUpload, OciUploadPart
 from fnhub.hub.oci.names import check_digest, check_repository
-from fnhub.hub.oci.repositories import check_push, writable
+from fnhub.hub.oci.repositories import check_push, drop_if_empty, writable
 from fnhub.hub.services.auth import Caller
 from fnhub.hub.storage import Staged
 from fnhub.hub.upload_parts import LiveUploads, Part, UploadSession
@@ -74,6 +74,8 @@ def expire_uploads(hub: Hub) -> int:
                 for upload in stale]
         for upload in stale:
             session.delete(upload)
+        for repository_id in sorted({upload.repository_id for upload in stale}):
+            drop_if_empty(session, repository_id)
     for store_session, parts in held:
         hub.parts.abort_session(store_session, parts)
     return len(held)
@@ -198,6 +200,7 @@ def cancel_upload(hub: Hub, caller: Caller, repository: str, upload_id: str) -> 
         store_session, parts = _store_session(upload), [_part(p)
                                                         for p in _parts(session, upload.id)]
         session.delete(upload)
+        drop_if_empty(session, upload.repository_id)
     hub.parts.abort_session(store_session, parts)
 
 
@@ -234,6 +237,8 @@ def finish_upload(hub: Hub, caller: Caller, repository: str, upload_id: str,
             if info.digest == digest:
                 add_link(session, repo, info.digest, info.size)
                 hub.parts.commit_part(closed)
+            else:
+                drop_if_empty(session, repo.id)
         check_received(info.digest, digest)
     finally:
         hub.parts.abort_session(store_session, [*parts, closed])

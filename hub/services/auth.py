@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy import String, cast
 from sqlmodel import Session, col, select
 
 from fnhub.core.api_models import TokenCreate, TokenCreated, TokenInfo, WhoAmI
-from fnhub.core.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from fnhub.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from fnhub.core.names import namespace_problem
 from fnhub.hub.context import Hub
 from fnhub.hub.models import Namespace, NamespaceOwner, Token, User, utcnow
@@ -160,14 +161,33 @@ def list_tokens(hub: Hub, caller: Caller) -> list[TokenInfo]:
         return [_info(token, caller.user) for token in tokens]
 
 
+def _other_admin_tokens(session: Session, token_id: int) -> int:
+    """How many unexpired admin tokens besides `token_id` exist; their rows are locked
+    (FOR UPDATE on PostgreSQL), so two revocations cannot each leave the other's as last."""
+    candidates = session.exec(
+        select(Token).where(Token.id != token_id,
+                            cast(Token.scopes, String).contains(f'"{ADMIN}"'))
+        .order_by(col(Token.id)).with_for_update()
+    ).all()
+    now = utcnow()
+    return sum(1 for token in candidates
+               if ADMIN in token.scopes and (token.expires_at is None or token.expires_at > now))
+
+
 def revoke_token(hub: Hub, caller: Caller, token_id: int) -> None:
-    """Delete one of the caller's tokens (admins may delete anyone's)."""
+    """Delete one of the caller's tokens (admins may delete anyone's), but never the last
+    admin token: that would lock the hub's operators out."""
     if not 1 <= token_id <= MAX_ID:
         raise NotFound(f"you have no token with id {token_id}")
     with hub.db.write() as session:
         token = session.get(Token, token_id)
         if token is None or (token.user_id != caller.user_id and not caller.is_admin):
             raise NotFound(f"you have no token with id {token_id}")
+        if ADMIN in token.scopes and not _other_admin_tokens(session, token_id):
+            raise Conflict(
+                f"token {token.name!r} is the hub's last admin token: revoking it would lock "
+                "the hub's operators out",
+                hint="mint another admin token first (hub tokens create NAME --scope admin)")
         session.delete(token)
 
 

@@ -2,18 +2,20 @@
 
 A function's card (description, kind, categories, labels, latest version, search entry) is
 derived from its versions by `refresh`, which every change of a version calls in the same
-transaction. Deleting a version keeps its row (the number stays taken forever) and drops
-its blob once no live version shares it.
+transaction; it also raises the function's index serial (`bump_index_serials`), as do tag
+changes and changes of the namespace's keys. Deleting a version keeps its row (the number
+stays taken forever) and drops its blob once no live version shares it.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import ColumnElement, case, or_, update
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from fnhub.core.api_models import (
@@ -132,6 +134,21 @@ def shown_version(live: list[Version], latest: str | None) -> Version:
     return max(live, key=lambda v: (v.version == latest, not v.yanked, parse_version(v.version)))
 
 
+def bump_index_serials(session: Session, where: ColumnElement[bool]) -> None:
+    """Raise the index serial of the functions `where` selects to max(serial + 1, now in ms).
+
+    One UPDATE in the caller's transaction (so with the change it stands for), which locks
+    the rows it raises; the clock term keeps serials rising after a backup is restored.
+    """
+    now_ms = int(time.time() * 1000)
+    serial = col(Function.index_serial)
+    session.execute(
+        update(Function).where(where)
+        .values(index_serial=case((serial + 1 > now_ms, serial + 1), else_=now_ms))
+        .execution_options(synchronize_session=False)
+    )
+
+
 def refresh(session: Session, function: Function, namespace: str) -> None:
     """Recompute the card, category rows and search entry from the function's versions.
 
@@ -141,6 +158,7 @@ def refresh(session: Session, function: Function, namespace: str) -> None:
     """
     session.flush()
     session.refresh(function, with_for_update={"key_share": True})
+    bump_index_serials(session, col(Function.id) == function.id)
     live = [v for v in all_versions(session, function) if not v.deleted]
     function.live_versions = len(live)
     try:
@@ -332,6 +350,7 @@ def set_tag(hub: Hub, caller: Caller, namespace: str, name: str, tag: str,
         existing.updated_at = utcnow()
         session.add(existing)
         session.flush()
+        bump_index_serials(session, col(Function.id) == function.id)
         return _detail(session, function, namespace)
 
 

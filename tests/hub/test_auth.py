@@ -187,3 +187,38 @@ def test_private_hub_needs_a_token_to_read(tmp_path: Path) -> None:
         assert client.get(path, headers=auth(token)).status_code == 200, path
     assert client.get("/healthz").status_code == 200
     app.state.hub.close()
+
+
+def test_the_last_admin_token_cannot_be_revoked(tmp_path: Path,
+                                                fresh_database_url: str) -> None:
+    """409 naming why; an expired admin token does not count as another one."""
+    app = create_app(ServerSettings(data_dir=tmp_path / "data", database_url=fresh_database_url))
+    try:
+        client = make_client(app)
+        bootstrap = (tmp_path / "data" / "admin-token").read_text().strip()
+        own = client.get("/api/v1/tokens", headers=auth(bootstrap)).json()[0]["id"]
+        refused = client.delete(f"/api/v1/tokens/{own}", headers=auth(bootstrap))
+        assert refused.status_code == 409 and error_code(refused) == "conflict"
+        assert "last admin token" in refused.json()["error"]["message"]
+        expired = client.post("/api/v1/tokens", headers=auth(bootstrap), json={
+            "name": "old", "scopes": ["admin"], "expires_in": 60}).json()
+        with app.state.hub.db.write() as session:
+            row = session.get(Token, expired["id"])
+            assert row is not None
+            row.expires_at = utcnow() - timedelta(seconds=1)
+        assert client.delete(f"/api/v1/tokens/{own}", headers=auth(bootstrap)).status_code \
+            == 409
+        second = client.post("/api/v1/tokens", headers=auth(bootstrap), json={
+            "name": "ops", "scopes": ["admin"], "user": "ops"}).json()
+        assert client.delete(f"/api/v1/tokens/{own}", headers=auth(bootstrap)).status_code \
+            == 204
+        last = client.delete(f"/api/v1/tokens/{second['id']}", headers=auth(second["token"]))
+        assert last.status_code == 409
+        assert client.get("/api/v1/whoami", headers=auth(second["token"])).status_code == 200
+        # tokens without the admin scope are revoked as before
+        reader = client.post("/api/v1/tokens", headers=auth(second["token"]), json={
+            "name": "r", "scopes": ["read"]}).json()
+        assert client.delete(f"/api/v1/tokens/{reader['id']}",
+                             headers=auth(second["token"])).status_code == 204
+    finally:
+        app.state.hub.close()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import func
 from sqlmodel import select
@@ -17,13 +20,17 @@ from fnhub.hub.models import RateLimitWindow
 from fnhub.hub.services import ratelimit
 from fnhub.hub.settings import ServerSettings, parse_rate
 from tests.hub.factories import auth, error_code, make_client, make_publisher
+from tests.postgres import PostgresServer
 
 SEARCH = "/api/v1/functions"
 
 
 def _limited(response: httpx.Response, period: int = 3600) -> None:
     assert response.status_code == 429, response.text
-    assert error_code(response) == "rate_limited"
+    if response.request.url.path.startswith("/v2/"):  # the registry answers in OCI's body
+        assert [e["code"] for e in response.json()["errors"]] == ["TOOMANYREQUESTS"]
+    else:
+        assert error_code(response) == "rate_limited"
     assert 1 <= int(response.headers["Retry-After"]) <= period
     assert response.headers["X-Request-ID"]
 
@@ -135,3 +142,94 @@ def test_rates() -> None:
     assert ratelimit.rule_name("POST", "/api/v1/functions/a/b/versions") == "publish"
     assert ratelimit.rule_name("POST", "/api/v1/oidc/mint-token") == "login"
     assert ratelimit.rule_name("GET", "/api/v1/functions/a/b") is None
+
+
+def _bad_auth(client: TestClient, n: int) -> list[int]:
+    return [client.get("/api/v1/whoami", headers=auth(f"fnhub_guess{i}")).status_code
+            for i in range(n)]
+
+
+def test_failed_authentication_is_limited_per_address(tmp_path: Path) -> None:
+    """30 bad tokens a minute get 401; then every request with credentials from that address
+    gets 429 with Retry-After, a valid token included (a guess that hits must not show),
+    while anonymous reads and other addresses go on."""
+    app = create_app(ServerSettings(data_dir=tmp_path / "data"))
+    try:
+        client = make_client(app)
+        admin = (tmp_path / "data" / "admin-token").read_text().strip()
+        assert client.get("/api/v1/whoami", headers=auth(admin)).status_code == 200
+        assert _bad_auth(client, 30) == [401] * 30
+        _limited(client.get("/api/v1/whoami", headers=auth("fnhub_guess31")), period=60)
+        _limited(client.get("/api/v1/whoami", headers=auth(admin)), period=60)
+        basic = httpx.BasicAuth("x", "fnhub_guess").auth_flow(httpx.Request("GET", "/"))
+        header = next(basic).headers["authorization"]
+        _limited(client.get("/v2/token", headers={"Authorization": header}), period=60)
+        assert client.get(SEARCH).status_code == 200  # no credentials: not refused
+        elsewhere = TestClient(app, client=("192.0.2.7", 50000))
+        assert elsewhere.get("/api/v1/whoami", headers=auth(admin)).status_code == 200
+    finally:
+        app.state.hub.close()
+
+
+def test_failed_registry_token_requests_count(tmp_path: Path) -> None:
+    app = create_app(ServerSettings(data_dir=tmp_path / "data",
+                                    rate_limit_auth_failures="3/minute"))
+    try:
+        client = make_client(app)
+        assert client.get("/v2/token").status_code == 200  # anonymous: no failure
+        assert [client.get("/v2/token", auth=("x", f"fnhub_guess{i}")).status_code
+                for i in range(3)] == [401] * 3
+        _limited(client.get("/v2/token", auth=("x", "fnhub_guess")), period=60)
+        _limited(client.get("/v2/", headers=auth("not-a-jwt")), period=60)
+    finally:
+        app.state.hub.close()
+
+
+def test_failures_are_counted_without_the_sqlite_write_lock(tmp_path: Path) -> None:
+    """Another writer holds SQLite's write lock: failed authentications are still answered
+    (and counted) at once, since a single process counts them in memory."""
+    app = create_app(ServerSettings(data_dir=tmp_path / "data",
+                                    rate_limit_auth_failures="3/minute"))
+    blocker = sqlite3.connect(tmp_path / "data" / "hub.db", isolation_level=None)
+    try:
+        client = make_client(app)
+        blocker.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        assert _bad_auth(client, 3) == [401] * 3
+        _limited(client.get("/api/v1/whoami", headers=auth("fnhub_x")), period=60)
+        assert time.monotonic() - started < 5
+    finally:
+        blocker.rollback()
+        blocker.close()
+        app.state.hub.close()
+    with app.state.hub.db.read() as session:
+        assert session.exec(select(func.count()).select_from(RateLimitWindow)).one() == 0
+
+
+def test_failures_are_shared_by_replicas_on_postgresql(tmp_path: Path,
+                                                       postgres: PostgresServer) -> None:
+    settings = ServerSettings(data_dir=tmp_path / "data", database_url=postgres.create_database(),
+                              rate_limit_auth_failures="4/minute")
+    first, second = create_app(settings), create_app(settings)
+    try:
+        a, b = make_client(first), make_client(second)
+        assert _bad_auth(a, 2) + _bad_auth(b, 2) == [401] * 4
+        _limited(a.get("/api/v1/whoami", headers=auth("fnhub_x")), period=60)
+        _limited(b.get("/api/v1/whoami", headers=auth("fnhub_x")), period=60)
+    finally:
+        first.state.hub.close()
+        second.state.hub.close()
+
+
+def test_auth_failure_windows_in_memory_roll_over() -> None:
+    failures = ratelimit.AuthFailures(Database("sqlite://"), ratelimit.Rule(
+        "auth-failures", limit=2, period=60, per_address=True))
+    t0 = 6000.0
+    failures.failed("1.2.3.4", t0)
+    assert failures.blocked("1.2.3.4", t0 + 1) is None
+    failures.failed("1.2.3.4", t0 + 1)
+    assert failures.blocked("1.2.3.4", t0 + 10) == 50
+    assert failures.blocked("5.6.7.8", t0 + 10) is None
+    assert failures.blocked("1.2.3.4", t0 + 60) is None  # the next window
+    failures.failed("5.6.7.8", t0 + 61)  # a new window forgets the ended ones
+    assert len(failures._counts) == 1

@@ -11,7 +11,14 @@ import json
 import re
 from pathlib import Path
 
+from sqlalchemy import update
+from sqlmodel import select
+
 from fnhub.hub.context import Hub
+from fnhub.hub.models import utcnow
+from fnhub.hub.oci import uploads
+from fnhub.hub.oci.models import OciRepository, OciUpload
+from fnhub.hub.oci.uploads import UPLOAD_TTL
 from tests.helpers import blob_digests, leftover_names
 from tests.oci.helpers import (
     DOCKER_LIST,
@@ -288,6 +295,51 @@ def test_cross_repository_mount(alice: Pusher, bob: Pusher) -> None:
     bob_mount = bob.http.post("/v2/bob/copy/blobs/uploads/", headers=bob.headers,
                               params={"mount": digest(data), "from": REPO})
     assert bob_mount.status_code == 201
+
+
+def _repositories(hub: Hub) -> list[str]:
+    with hub.db.read() as session:
+        return sorted(session.exec(select(OciRepository.name)).all())
+
+
+def _catalog(alice: Pusher) -> list[str]:
+    listed: list[str] = alice.http.get("/v2/_catalog").json()["repositories"]
+    return listed
+
+
+def test_a_mount_falling_back_to_an_upload_leaves_no_empty_repository(
+        hub: Hub, alice: Pusher) -> None:
+    """While the fallback upload runs, the repository is not listed; if the upload is
+    cancelled or expires, no row is left; once a blob lands, it is listed."""
+    assert alice.blob(REPO, b"layer").status_code == 201
+    for end in ("cancel", "expire", "wrong digest", "finish"):
+        fallback = alice.http.post("/v2/alice/fresh/blobs/uploads/", headers=alice.headers,
+                                   params={"mount": digest(b"missing"), "from": REPO})
+        assert fallback.status_code == 202, fallback.text
+        assert _catalog(alice) == [REPO]
+        location = fallback.headers["Location"]
+        if end == "cancel":
+            assert alice.http.delete(location, headers=alice.headers).status_code == 204
+        elif end == "expire":
+            with hub.db.write() as session:
+                session.execute(update(OciUpload).values(updated_at=utcnow() - 2 * UPLOAD_TTL))
+            assert uploads.expire_uploads(hub) == 1
+        else:
+            data = b"missing" if end == "finish" else b"other bytes"
+            done = alice.http.put(location, params={"digest": digest(b"missing")},
+                                  content=data, headers=alice.headers)
+            assert done.status_code == (201 if end == "finish" else 400), done.text
+        present = [REPO, "alice/fresh"] if end == "finish" else [REPO]
+        assert _repositories(hub) == present, end
+        assert _catalog(alice) == present, end
+
+
+def test_deleting_the_last_content_drops_the_repository(hub: Hub, alice: Pusher) -> None:
+    assert alice.blob("alice/brief", b"x").status_code == 201
+    assert alice.http.delete(f"/v2/alice/brief/blobs/{digest(b'x')}",
+                             headers=alice.headers).status_code == 202
+    assert "alice/brief" not in _repositories(hub)
+    assert errors(alice.http.get("/v2/alice/brief/tags/list")) == ["NAME_UNKNOWN"]
 
 
 def test_deleting_tags_manifests_and_blobs(alice: Pusher) -> None:
