@@ -31,6 +31,7 @@ from packaging.specifiers import SpecifierSet
 from fnhub import runtime
 from fnhub.core.errors import InvalidInput, MissingRequirements, RunError
 from fnhub.core.manifest import Manifest, Port
+from fnhub.frames import frame_inputs, write_frames
 from fnhub.images import ContainerImage
 from fnhub.signals import forward_stop_signals
 
@@ -266,10 +267,15 @@ def collect_outputs(encoded: dict[str, dict[str, Any]], output_dir: Path) -> dic
 def run_function(folder: Path, manifest: Manifest, inputs: dict[str, Any], *, env: str,
                  runs_dir: Path, venvs_dir: Path, out_dir: Path | None = None,
                  source: str = "", image: ContainerImage | None = None) -> RunResult:
-    """Run the function in `folder`; `image` is its published image, for `env="container"`."""
+    """Run the function in `folder`; `image` is its published image, for `env="container"`.
+
+    A pandas DataFrame given for a dataset input is written to `<run folder>/inputs/NAME.parquet`
+    and the function gets that path."""
     if env not in ENVS:
         raise InvalidInput(f"unknown environment {env!r} (one of: {', '.join(ENVS)})")
-    values = check_inputs(manifest, inputs)
+    frames = frame_inputs(manifest, inputs)
+    # a frame is no file to look for yet: checked as absent, its path filled in below
+    values = check_inputs(manifest, {**inputs, **dict.fromkeys(frames)})
     if env == "container" and image is None:
         raise InvalidInput(
             f"{manifest.metadata.name} records no published image to run in a container",
@@ -290,6 +296,7 @@ def run_function(folder: Path, manifest: Manifest, inputs: dict[str, Any], *, en
         run_dir = new_run_dir(runs_dir, manifest.metadata.name)
     output_dir = run_dir / "outputs"
     output_dir.mkdir(exist_ok=True)
+    values.update(write_frames(frames, run_dir / "inputs"))
     log = run_dir / "log.txt"
     request = build_request(folder, manifest, values, output_dir)
     started = time.monotonic()
