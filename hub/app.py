@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fnhub.core import __version__
 from fnhub.core.errors import FnhubError, InvalidInput
-from fnhub.hub.api import functions, keys, namespaces, oidc, site, tokens
+from fnhub.hub.api import docs, functions, keys, namespaces, oidc, site, tokens
 from fnhub.hub.context import Hub
 from fnhub.hub.logs import RequestContextMiddleware
 from fnhub.hub.metrics import Metrics, MetricsMiddleware, route_of
@@ -163,6 +163,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         version=__version__,
         description="A registry of reusable, signed ML functions.",
         lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # served from shipped files instead of a CDN
     )
     app.state.hub = hub
     app.state.metrics = metrics
@@ -173,6 +174,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     for module in (functions, namespaces, keys, tokens, site, oci_router):
         app.include_router(module.router)
     app.include_router(oidc.router)
+    docs.include_docs(app)
     site.include_catalog(app)
     _install_error_handlers(app)
     return app
