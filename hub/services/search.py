@@ -54,8 +54,9 @@ _PG_DOCUMENT = (
 )
 
 
-# the vocabulary's words (see `vocabulary`); a query word is corrected from 4 letters on
-MIN_TERM, MAX_TERM, MIN_CORRECTED = 3, 32, 4
+# the vocabulary's words (see `vocabulary`); a query word is corrected from 4 letters on, and
+# at most 4 words of a query are (their candidates are bound parameters, ~2,500 for a long word)
+MIN_TERM, MAX_TERM, MIN_CORRECTED, MAX_CORRECTED_WORDS = 3, 32, 4, 4
 _EDIT_LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 # A query word, or the words that may stand in its place (any one of them must match).
@@ -131,7 +132,7 @@ def corrections(session: Session, words: list[str]) -> dict[str, list[str]]:
     """{word: the indexed words one edit away} for the words that start no indexed word."""
     unknown = [w for w in dict.fromkeys(words)
                if MIN_CORRECTED <= len(w) <= MAX_TERM and w.isalnum()
-               and not _starts_a_term(session, w)]
+               and not _starts_a_term(session, w)][:MAX_CORRECTED_WORDS]
     candidates = {w: one_edit_away(w) for w in unknown}
     wanted = sorted(set().union(*candidates.values()))
     if not wanted:

@@ -37,6 +37,7 @@ from tests.hub.test_search import (  # noqa: F401  (collected again, on PostgreS
     test_search_service_checks_its_arguments,
     test_sorting_and_paging,
     test_summary_fields,
+    test_the_longest_unknown_query_is_answered,
     test_ties_break_by_downloads,
     test_words_are_prefixes_and_all_must_match,
 )

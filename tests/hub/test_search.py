@@ -179,6 +179,16 @@ def test_only_a_search_that_finds_nothing_is_corrected(client: TestClient) -> No
         assert (body["items"], body["suggestion"]) == ([], None), q
 
 
+def test_the_longest_unknown_query_is_answered(client: TestClient, alice: Publisher) -> None:
+    """As many unknown 32-letter words as a query holds: their corrections are looked up at
+    once, as bound parameters, and stay within what both databases take."""
+    alice.publish("fn", "1.0.0", description="words")
+    q = " ".join(f"{'zq' * 15}{i:02d}" for i in range(7))
+    assert len(q) <= search.MAX_QUERY
+    body = _search(client, q=q)
+    assert (body["items"], body["suggestion"]) == ([], None)
+
+
 def test_a_typo_finds_the_library_dataset_function(client: TestClient, library: Publisher,
                                                    alice: Publisher) -> None:
     library.publish("load-dataset", "1.0.0", description="Load a bundled table")
