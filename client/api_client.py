@@ -11,8 +11,10 @@ import httpx
 from pydantic import BaseModel, TypeAdapter
 
 from fnhub import __version__
+from fnhub.config import HubEntry
 from fnhub.core.api_models import (
     FunctionDetail,
+    FunctionSummary,
     KeyInfo,
     KeyRegister,
     NamespaceInfo,
@@ -206,3 +208,53 @@ class HubClient:
 
     def remove_trusted_publisher(self, namespace: str, publisher_id: int) -> None:
         self._send("DELETE", f"/namespaces/{namespace}/trusted-publishers/{publisher_id}")
+
+
+class HubSearchItem(FunctionSummary):
+    """A search result, labelled with the hub that has it."""
+
+    hub: str
+
+
+class HubSearchStatus(BaseModel):
+    """How one hub answered: its number of matches and correction, or why it was skipped."""
+
+    url: str
+    total: int = 0
+    suggestion: str | None = None
+    error: str | None = None
+
+
+class HubsSearchResults(BaseModel):
+    """Every configured hub's best matches, hub by hub in the configured order."""
+
+    items: list[HubSearchItem]
+    total: int
+    limit: int
+    hubs: list[HubSearchStatus]
+
+
+def search_hubs(hubs: list[HubEntry], query: str = "", *, category: str | None = None,
+                kind: str | None = None, sort: str = "relevance",
+                limit: int = 20) -> HubsSearchResults:
+    """Search each hub in order (as URIs resolve: the first hub first); each gives up to
+    `limit` results. An unreachable hub is skipped and reported, unless none answers."""
+    items: list[HubSearchItem] = []
+    statuses: list[HubSearchStatus] = []
+    failures: list[HubUnavailable] = []
+    for hub in hubs:
+        with HubClient(hub.url, hub.token) as client:
+            try:
+                found = client.search(query, category=category, kind=kind, sort=sort,
+                                      limit=limit)
+            except HubUnavailable as exc:
+                failures.append(exc)
+                statuses.append(HubSearchStatus(url=hub.url, error=exc.message))
+                continue
+        items += [HubSearchItem(hub=hub.url, **item.model_dump()) for item in found.items]
+        statuses.append(HubSearchStatus(url=hub.url, total=found.total,
+                                        suggestion=found.suggestion))
+    if failures and len(failures) == len(hubs):
+        raise failures[0]
+    return HubsSearchResults(items=items, total=sum(s.total for s in statuses), limit=limit,
+                             hubs=statuses)

@@ -20,6 +20,7 @@ from typing import Any
 from fnhub.core.errors import InvalidInput, RunError
 from fnhub.core.manifest import Manifest, Port
 from fnhub.envs import CurrentEnv, Env, VenvEnv
+from fnhub.frames import frame_inputs, write_frames
 from fnhub.images import ContainerImage
 
 ENVS: tuple[str, ...] = ("current", "venv", "container")
@@ -157,8 +158,13 @@ def make_env(name: str, *, venvs_dir: Path, manifest: Manifest,
 def run_function(folder: Path, manifest: Manifest, inputs: dict[str, Any], *, env: Env,
                  runs_dir: Path, out_dir: Path | None = None, source: str = "") -> RunResult:
     """Run the function in `folder` in `env`, in a new run folder under `runs_dir` (or
-    `out_dir`)."""
-    values = check_inputs(manifest, inputs)
+    `out_dir`).
+
+    A pandas DataFrame given for a dataset input is written to `<run folder>/inputs/NAME.parquet`
+    and the function gets that path."""
+    frames = frame_inputs(manifest, inputs)
+    # a frame is no file to look for yet: checked as absent, its path filled in below
+    values = check_inputs(manifest, {**inputs, **dict.fromkeys(frames)})
     env.check(manifest)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -167,6 +173,7 @@ def run_function(folder: Path, manifest: Manifest, inputs: dict[str, Any], *, en
         run_dir = new_run_dir(runs_dir, manifest.metadata.name)
     output_dir = run_dir / "outputs"
     output_dir.mkdir(exist_ok=True)
+    values.update(write_frames(frames, run_dir / "inputs"))
     log = run_dir / "log.txt"
     request = build_request(folder, manifest, values, output_dir)
     started = time.monotonic()

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from fnhub.core import __version__
-from fnhub.hub.api import functions, index, keys, namespaces, oidc, site, tokens
+from fnhub.hub.api import docs, functions, index, keys, namespaces, oidc, site, tokens
 from fnhub.hub.context import Hub
 from fnhub.hub.errors import install_handlers
 from fnhub.hub.logs import RequestContextMiddleware
@@ -42,6 +42,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         version=__version__,
         description="A registry of reusable, signed ML functions.",
         lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # served from shipped files instead of a CDN
     )
     app.state.hub = hub
     app.state.metrics = metrics
@@ -52,6 +53,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     for module in (functions, index, namespaces, keys, tokens, site, oci_router):
         app.include_router(module.router)
     app.include_router(oidc.router)
+    docs.include_docs(app)
     site.include_catalog(app)
     install_handlers(app)
     return app

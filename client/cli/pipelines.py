@@ -193,15 +193,29 @@ def export(
     file: FileArg,
     to: Annotated[str, typer.Option("--to", help="kfp (Kubeflow Pipelines) or argo.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="The file to write.")],
+    hub_url: Annotated[str | None, typer.Option(
+        "--hub-url", help="The hub as the cluster reaches it, where steps without an image "
+                          "install their function (pipeline parameter fnhub_hub_url; default: "
+                          "the configured URL of the hub the steps come from).")] = None,
+    fnhub_spec: Annotated[str | None, typer.Option(
+        "--fnhub-spec", help="The pip requirement that installs fnhub in those steps "
+                             "(pipeline parameter fnhub_pip_spec; default: fnhub==<this "
+                             "version>), e.g. 'fnhub @ https://files.example/fnhub.whl'.")
+    ] = None,
     insecure_skip_verify: SkipVerifyOpt = False,
 ) -> None:
     """Write the pipeline for another workflow engine.
 
-    Example: `hub pipeline export pipeline.yaml --to kfp -o pipeline-kfp.yaml`
+    Steps whose function has no image of its own start from its base image, pip-install fnhub
+    and install the pinned function from the hub; the hub URL and the fnhub requirement are
+    pipeline parameters (fnhub_hub_url, fnhub_pip_spec), so a run can change them.
+
+    Example: `hub pipeline export pipeline.yaml --to kfp -o pipeline-kfp.yaml
+    --hub-url https://hub.internal.example`
     """
     exporter_module(to)  # an unknown target fails before any function is resolved
     pipeline = Pipeline.from_yaml(file, warn=warn, insecure_skip_verify=insecure_skip_verify)
-    console.print(f"wrote {pipeline.export(to, output)}")
+    console.print(f"wrote {pipeline.export(to, output, hub_url=hub_url, fnhub_spec=fnhub_spec)}")
 
 
 app.command("run")(run)

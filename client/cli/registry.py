@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 from rich.table import Table
 
+from fnhub.api_client import search_hubs
 from fnhub.cli import context
-from fnhub.core.console import console, emit_json
+from fnhub.core.console import console, emit_json, warn
 from fnhub.core.errors import NotFound
 from fnhub.core.uri import parse_uri
 from fnhub.core.versions import Candidate, resolve
@@ -28,23 +30,31 @@ def search(
     limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
     as_json: JsonOpt = False,
 ) -> None:
-    """Search the hub.
+    """Search the configured hubs, in order; each result names its hub.
+
+    A query that matches nothing on a hub is retried there with its typos corrected.
 
     Examples: `hub search describe`, `hub search --category data-analysis --sort downloads`
     """
     cfg = context.config()
-    with context.client(context.default_hub(cfg)) as hub:
-        results = hub.search(query, category=category, kind=kind, sort=sort, limit=limit)
+    context.default_hub(cfg)  # refuses offline mode
+    results = search_hubs(cfg.hubs, query, category=category, kind=kind, sort=sort, limit=limit)
     if as_json:
         emit_json(results)
         return
+    for status in results.hubs:
+        if status.error:
+            warn(f"skipped {status.url}: {status.error}")
+        elif status.suggestion:
+            console.print(f"nothing matches {query!r} on {status.url}: showing results for "
+                          f"{status.suggestion!r}")
     if not results.items:
         console.print(f"no functions match {query!r}")
         return
-    table = Table("function", "latest", "kind", "downloads", "description")
+    table = Table("function", "latest", "kind", "downloads", "hub", "description")
     for item in results.items:
         table.add_row(f"{item.namespace}/{item.name}", item.latest_version or "-", item.kind,
-                      str(item.downloads), item.description)
+                      str(item.downloads), urlsplit(item.hub).netloc, item.description)
     console.print(table)
     if results.total > len(results.items):
         console.print(f"[dim]{len(results.items)} of {results.total} shown[/dim]")

@@ -82,6 +82,9 @@ class SearchResults(_Wire):
     total: int
     limit: int
     offset: int
+    # set when nothing matched the query as given: the query with its unknown words corrected
+    # (one typo away from an indexed word), whose results these are
+    suggestion: str | None = None
 
 
 class Resolution(_Wire):

@@ -28,6 +28,7 @@ from fnhub.core.names import name_problem
 from fnhub.envs import Env
 from fnhub.function import Function
 from fnhub.install import Warn, default_warn
+from fnhub.pipeline.containers import Bootstrap
 from fnhub.pipeline.engine import OnEvent, PipelineRun, run_graph
 from fnhub.pipeline.engines import Engine, engine_named, steps_env
 from fnhub.pipeline.graph import (
@@ -274,9 +275,17 @@ class Pipeline:
             result.raise_for_status()
         return result
 
-    def export(self, target: str, path: str | Path) -> Path:
+    def export(self, target: str, path: str | Path, *, hub_url: str | None = None,
+               fnhub_spec: str | None = None) -> Path:
         """Write the pipeline for another workflow engine: `kfp` (Kubeflow Pipelines IR YAML)
-        or `argo` (an Argo Workflow). Each needs its extra: `pip install "fnhub[kfp]"`."""
+        or `argo` (an Argo Workflow). Each needs its extra: `pip install "fnhub[kfp]"`.
+
+        Steps without an image of their own install fnhub (`fnhub_spec`, a pip requirement;
+        default `fnhub==<this version>`) and their function from the hub at `hub_url` (as the
+        cluster reaches it; default the configured URL of the hub the steps come from); both
+        are pipeline parameters, `fnhub_pip_spec` and `fnhub_hub_url`, set when a run is
+        submitted."""
+        bootstrap = Bootstrap.for_graph(self.graph, self.config, hub_url, fnhub_spec)
         module_name = exporter_module(target)
         try:
             module = import_module(module_name)
@@ -288,5 +297,5 @@ class Pipeline:
                                f"({exc.name} is not installed)",
                                hint=f'pip install "fnhub[{target}]"') from None
         out = Path(path)
-        module.export(self.graph, out)
+        module.export(self.graph, out, bootstrap)
         return out

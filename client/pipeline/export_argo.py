@@ -24,7 +24,10 @@ Needs the `fnhub[argo]` extra (`hera>=5`). What the Workflow holds:
 - constants as task arguments; other steps' outputs as `{{tasks.TASK.outputs.parameters.NAME}}`
   or artifacts `from: {{tasks.TASK.outputs.artifacts.NAME}}`;
 - the manifest's resources as requests and limits: `cpu`, `memory`, and `gpu` as
-  `nvidia.com/gpu`.
+  `nvidia.com/gpu`;
+- when a step installs its function (it has no image of its own), two more workflow
+  parameters, `fnhub_hub_url` and `fnhub_pip_spec` (defaults from `Bootstrap`), the first two
+  arguments of those steps' containers.
 """
 
 from __future__ import annotations
@@ -39,8 +42,13 @@ from fnhub.core.errors import InvalidInput
 from fnhub.core.manifest import ARTIFACT_TYPES
 from fnhub.pipeline.containers import (
     GPU_RESOURCE,
+    HUB_URL_PARAM,
+    PIP_SPEC_PARAM,
+    Bootstrap,
     check_constants,
+    check_parameter_names,
     k8s_name,
+    needs_bootstrap,
     step_container,
     task_names,
 )
@@ -77,7 +85,9 @@ def _template(graph: PipelineGraph, node: StepNode, task: str) -> Container:
     """The container template of one step."""
     container = step_container(node)
     check_constants(node)
-    args = list(container.args)
+    args = [f"{{{{workflow.parameters.{name}}}}}" for name in (HUB_URL_PARAM, PIP_SPEC_PARAM)
+            ] if container.bootstrap else []
+    args += container.args
     inputs: list[Parameter | Artifact] = []
     for port in node.function.manifest.spec.inputs:
         binding = node.inputs.get(port.name)
@@ -126,11 +136,18 @@ def _arguments(graph: PipelineGraph, node: StepNode,
     return arguments
 
 
-def build(graph: PipelineGraph) -> Workflow:
+def build(graph: PipelineGraph, bootstrap: Bootstrap) -> Workflow:
     """The pipeline as a hera Workflow."""
     names = task_names(graph)
+    check_parameter_names(graph)
     parameters: list[Parameter | Artifact] = []
     artifacts: list[Artifact] = []
+    if needs_bootstrap(graph):
+        parameters += [
+            Parameter(name=HUB_URL_PARAM, value=bootstrap.hub_url,
+                      description="The hub the steps install their functions from"),
+            Parameter(name=PIP_SPEC_PARAM, value=bootstrap.pip_spec,
+                      description="The pip requirement that installs fnhub in the steps")]
     for spec in graph.params.values():
         if spec.type in ARTIFACT_TYPES:
             artifacts.append(Artifact(name=spec.name))
@@ -153,6 +170,6 @@ def build(graph: PipelineGraph) -> Workflow:
     return workflow
 
 
-def export(graph: PipelineGraph, path: Path) -> None:
+def export(graph: PipelineGraph, path: Path, bootstrap: Bootstrap) -> None:
     """Write `graph` as an Argo Workflow YAML file at `path` (atomically)."""
-    write_atomic(path, build(graph).to_yaml().encode())
+    write_atomic(path, build(graph, bootstrap).to_yaml().encode())

@@ -21,7 +21,10 @@ Needs the `fnhub[kfp]` extra (`kfp>=2.7`). What the IR holds:
   output named like one of its function's inputs is `<name>_output` in KFP (a Python signature
   cannot repeat a name);
 - the manifest's resources: `cpu` and `memory` as request and limit, `gpu` as an accelerator
-  limit of type `nvidia.com/gpu`.
+  limit of type `nvidia.com/gpu`;
+- when a step installs its function (it has no image of its own), two more pipeline
+  parameters, `fnhub_hub_url` and `fnhub_pip_spec` (defaults from `Bootstrap`), given to those
+  steps' components as their first two arguments.
 """
 
 from __future__ import annotations
@@ -38,8 +41,13 @@ from fnhub.core.errors import InvalidInput
 from fnhub.core.manifest import Port
 from fnhub.pipeline.containers import (
     GPU_RESOURCE,
+    HUB_URL_PARAM,
+    PIP_SPEC_PARAM,
+    Bootstrap,
     check_constants,
+    check_parameter_names,
     k8s_name,
+    needs_bootstrap,
     step_container,
     task_names,
 )
@@ -74,8 +82,15 @@ class _StepComponent:
         self.outputs: dict[str, str] = {}  # fnhub output name -> KFP output key
         container = step_container(node)
         check_constants(node)
+        self.bootstrap = container.bootstrap
         parameters: list[inspect.Parameter] = []
         pieces: list[Piece] = []
+        if container.bootstrap:  # the hub URL and pip spec, first
+            for name in (HUB_URL_PARAM, PIP_SPEC_PARAM):
+                parameters.append(inspect.Parameter(name, _KEYWORD, annotation=str))
+            pieces.append(lambda v: [v[HUB_URL_PARAM], v[PIP_SPEC_PARAM], *container.args])
+        else:
+            pieces.append(lambda _: list(container.args))
         for port in node.function.manifest.spec.inputs:
             binding = node.inputs.get(port.name)
             if binding is None or (isinstance(binding, Constant) and binding.value is None):
@@ -106,7 +121,7 @@ class _StepComponent:
 
         def container_spec(*placeholders: Any) -> dsl.ContainerSpec:
             values = dict(zip(names, placeholders, strict=True))
-            args = list(container.args)
+            args: list[Any] = []
             for piece in pieces:
                 args.extend(piece(values))
             return dsl.ContainerSpec(image=container.image, command=container.command, args=args)
@@ -145,8 +160,14 @@ class _StepComponent:
         return inspect.Parameter(name, _KEYWORD, annotation=annotation)
 
 
-def _pipeline_parameters(graph: PipelineGraph) -> list[inspect.Parameter]:
+def _pipeline_parameters(graph: PipelineGraph,
+                         bootstrap: Bootstrap | None) -> list[inspect.Parameter]:
     parameters = []
+    if bootstrap is not None:
+        parameters += [
+            inspect.Parameter(HUB_URL_PARAM, _KEYWORD, default=bootstrap.hub_url, annotation=str),
+            inspect.Parameter(PIP_SPEC_PARAM, _KEYWORD, default=bootstrap.pip_spec,
+                              annotation=str)]
     for spec in graph.params.values():
         artifact = spec.type not in PARAMETER_TYPES
         annotation: Any = str if artifact else PARAMETER_TYPES[spec.type]
@@ -178,12 +199,13 @@ def _set_resources(task: dsl.PipelineTask, node: StepNode) -> None:
                            ) from None
 
 
-def build(graph: PipelineGraph) -> Any:
+def build(graph: PipelineGraph, bootstrap: Bootstrap) -> Any:
     """The pipeline as a KFP graph component (`@dsl.pipeline`), ready to compile."""
     names = task_names(graph)
+    check_parameter_names(graph)
     components = {step: _StepComponent(graph, node, names[step])
                   for step, node in graph.steps.items()}
-    parameters = _pipeline_parameters(graph)
+    parameters = _pipeline_parameters(graph, bootstrap if needs_bootstrap(graph) else None)
     parameter_names = [p.name for p in parameters]
 
     def pipeline(*channels: Any) -> None:
@@ -213,8 +235,10 @@ def build(graph: PipelineGraph) -> Any:
 
         for step, node in graph.steps.items():
             component = components[step]
-            task = component.component(**{name: argument(node, name)
-                                          for name in component.inputs})
+            arguments = {name: argument(node, name) for name in component.inputs}
+            if component.bootstrap:
+                arguments.update({name: params[name] for name in (HUB_URL_PARAM, PIP_SPEC_PARAM)})
+            task = component.component(**arguments)
             if task.name != names[step]:
                 raise InvalidInput(f"step {step!r} would be KFP task {task.name!r}: its name "
                                    "is taken by an importer task; rename the step")
@@ -226,9 +250,9 @@ def build(graph: PipelineGraph) -> Any:
     return dsl.pipeline(name=k8s_name(graph.name))(pipeline)
 
 
-def export(graph: PipelineGraph, path: Path) -> None:
+def export(graph: PipelineGraph, path: Path, bootstrap: Bootstrap) -> None:
     """Compile `graph` to KFP IR YAML at `path` (written whole or not at all)."""
-    pipeline = build(graph)
+    pipeline = build(graph, bootstrap)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.yaml")
     try:

@@ -4,24 +4,34 @@ On SQLite the index is the FTS5 table `functions_fts` (rowid = functions.id), cr
 first migration; on PostgreSQL it is the table `functions_fts` (function_id, document
 tsvector) with a GIN index, created by migration 0004. Either is rewritten here whenever a
 function's displayed version changes. Results rank by relevance (bm25 on SQLite, ts_rank on
-PostgreSQL; a name match weighs most), then downloads. The user's words never reach either
-engine as syntax: on SQLite each is quoted, on PostgreSQL the query is built from bare
-alphanumeric words, and every word is prefix-matched, so `q` may contain anything.
-`_text_match` and `index_function` are the only dialect-specific code.
+PostgreSQL; a name match weighs most), then downloads. A function whose whole name is the
+query comes first, and on every kind of tie the curated `library` namespace ranks before the
+others. The user's words never reach either engine as syntax: on SQLite each is quoted, on
+PostgreSQL the query is built from bare alphanumeric words, and every word is prefix-matched,
+so `q` may contain anything. `_text_match` and `index_function` are the only dialect-specific
+code.
+
+Typos: when nothing matches, each query word that starts no indexed word is replaced by the
+indexed words one edit away (a letter deleted, inserted, changed, or two swapped), looked up
+by primary key in the vocabulary table `functions_fts_terms` (migration 0008; every word
+`index_function` indexes), and the search runs once more; the answer's `suggestion` then
+says which words it used ("did you mean"). A search that matches costs nothing extra.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, get_args
 
-from sqlalchemy import Float, Integer, exists, false, func, literal, text
+from sqlalchemy import Float, Integer, bindparam, case, exists, false, func, literal, or_, text
 from sqlalchemy.sql import ColumnElement, Select
 from sqlmodel import Session, col, select
 
 from fnhub.core.api_models import FunctionSummary, SearchResults, SortOrder
 from fnhub.core.errors import InvalidInput
 from fnhub.core.manifest import Spec
+from fnhub.core.names import DEFAULT_NAMESPACE
 from fnhub.hub.context import Hub
 from fnhub.hub.models import Function, FunctionCategory, Namespace
 
@@ -44,14 +54,29 @@ _PG_DOCUMENT = (
 )
 
 
+# the vocabulary's words (see `vocabulary`); a query word is corrected from 4 letters on, and
+# at most 4 words of a query are (their candidates are bound parameters, ~2,500 for a long word)
+MIN_TERM, MAX_TERM, MIN_CORRECTED, MAX_CORRECTED_WORDS = 3, 32, 4, 4
+_EDIT_LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+# A query word, or the words that may stand in its place (any one of them must match).
+Word = str | Sequence[str]
+
+
 def terms(q: str | None) -> list[str]:
     """The words of a query, lowercased; punctuation and FTS operators are just separators."""
     return re.findall(r"\w+", (q or "").lower())[:MAX_TERMS]
 
 
-def fts_query(words: list[str]) -> str:
-    """An FTS5 MATCH expression: every word must appear, as a prefix of a token."""
-    return " ".join(f'"{word}"*' for word in words)
+def _alternatives(word: Word) -> Sequence[str]:
+    return [word] if isinstance(word, str) else word
+
+
+def fts_query(words: Sequence[Word]) -> str:
+    """An FTS5 MATCH expression: every word (one of its alternatives) must appear, as a
+    prefix of a token."""
+    groups = [" OR ".join(f'"{w}"*' for w in _alternatives(word)) for word in words]
+    return " ".join(g if " OR " not in g else f"({g})" for g in groups)
 
 
 def _alnum(text: str) -> list[str]:
@@ -59,17 +84,68 @@ def _alnum(text: str) -> list[str]:
     return re.findall(r"[^\W_]+", text.lower())
 
 
-def ts_query(words: list[str]) -> str:
-    """A `to_tsquery` expression: every alphanumeric piece of every word, as a prefix.
+def ts_query(words: Sequence[Word]) -> str:
+    """A `to_tsquery` expression: every alphanumeric piece of every word, as a prefix (of
+    a word with alternatives, one of them).
 
     Only bare letters and digits reach PostgreSQL (`foo_bar` becomes `foo:* & bar:*`), so
     no operator, quote or parenthesis a user typed can make the query invalid.
     """
-    return " & ".join(f"{piece}:*" for word in words for piece in _alnum(word))
+    groups = []
+    for word in words:
+        options = [" & ".join(f"{piece}:*" for piece in _alnum(w)) for w in _alternatives(word)]
+        options = [o for o in options if o]
+        if len(options) == 1:
+            groups.append(options[0])
+        elif options:
+            groups.append("(" + " | ".join(f"({o})" for o in options) + ")")
+    return " & ".join(groups)
+
+
+def vocabulary(*texts: str) -> set[str]:
+    """The words a typo may be corrected to: letter-and-digit runs of 3 to 32 characters that
+    are not bare numbers."""
+    return {word for text in texts for word in _alnum(text)
+            if MIN_TERM <= len(word) <= MAX_TERM and not word.isdigit()}
+
+
+def one_edit_away(word: str) -> set[str]:
+    """Every word one deletion, transposition, substitution or insertion from `word`."""
+    letters = set(_EDIT_LETTERS) | set(word)
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    edits = {a + b[1:] for a, b in splits if b}
+    edits |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    edits |= {a + c + b[1:] for a, b in splits if b for c in letters}
+    edits |= {a + c + b for a, b in splits for c in letters}
+    edits.discard(word)
+    return edits
+
+
+def _starts_a_term(session: Session, word: str) -> bool:
+    """Whether some indexed word starts with `word` (a range of the vocabulary's key)."""
+    return session.execute(
+        text("SELECT 1 FROM functions_fts_terms WHERE term >= :low AND term < :high LIMIT 1"),
+        {"low": word, "high": word + "\U0010ffff"}).first() is not None
+
+
+def corrections(session: Session, words: list[str]) -> dict[str, list[str]]:
+    """{word: the indexed words one edit away} for the words that start no indexed word."""
+    unknown = [w for w in dict.fromkeys(words)
+               if MIN_CORRECTED <= len(w) <= MAX_TERM and w.isalnum()
+               and not _starts_a_term(session, w)][:MAX_CORRECTED_WORDS]
+    candidates = {w: one_edit_away(w) for w in unknown}
+    wanted = sorted(set().union(*candidates.values()))
+    if not wanted:
+        return {}
+    known = set(session.execute(
+        text("SELECT term FROM functions_fts_terms WHERE term IN :terms")
+        .bindparams(bindparam("terms", expanding=True)), {"terms": wanted}).scalars())
+    found = {w: sorted(candidates[w] & known) for w in unknown}
+    return {w: found[w] for w in unknown if found[w]}
 
 
 def _text_match(session: Session, query: Select[Any],
-                words: list[str]) -> tuple[Select[Any], ColumnElement[Any]]:
+                words: Sequence[Word]) -> tuple[Select[Any], ColumnElement[Any]]:
     """`query` narrowed to functions matching every word, and a rank (lower is better)."""
     if session.get_bind().dialect.name == "sqlite":
         hits = (
@@ -92,9 +168,21 @@ def _text_match(session: Session, query: Select[Any],
     return query.join(hits, hits.c.function_id == Function.id), hits.c.rank
 
 
+def _add_vocabulary(session: Session, function: Function, namespace: str,
+                    keywords: list[str]) -> None:
+    words = vocabulary(function.name, namespace, function.description, *keywords)
+    if words:  # the same statement on both databases (SQLite 3.24+)
+        session.execute(
+            text("INSERT INTO functions_fts_terms (term) VALUES (:term) ON CONFLICT DO NOTHING"),
+            [{"term": word} for word in sorted(words)])
+
+
 def index_function(session: Session, function: Function, namespace: str,
                    keywords: list[str]) -> None:
-    """Rewrite the function's index entry; a function with no live version leaves the index."""
+    """Rewrite the function's index entry; a function with no live version leaves the index.
+    Its words join the vocabulary typos are corrected to."""
+    if function.live_versions > 0:
+        _add_vocabulary(session, function, namespace, keywords)
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("DELETE FROM functions_fts WHERE function_id = :id"),
                         {"id": function.id})
@@ -166,11 +254,17 @@ def search(
                 FunctionCategory.function_id == Function.id,
                 FunctionCategory.category == category,
             ))
-        rank = None
-        if words := terms(q):
-            query, rank = _text_match(session, query, words)
+        words = terms(q)
+        rank, suggestion, filtered = None, None, query
+        if words:
+            query, rank = _text_match(session, filtered, words)
         total = session.exec(select(func.count()).select_from(query.subquery())).one()
-        by_name = (col(Function.name), col(Namespace.name))
+        if total == 0 and words and (fixes := corrections(session, words)):
+            query, rank = _text_match(session, filtered, [fixes.get(w, w) for w in words])
+            total = session.exec(select(func.count()).select_from(query.subquery())).one()
+            suggestion = " ".join(fixes[w][0] if w in fixes else w for w in words)
+        library_first = case((Namespace.name == DEFAULT_NAMESPACE, 0), else_=1)
+        by_name = (col(Function.name), library_first, col(Namespace.name))
         order: tuple[Any, ...] = {
             "relevance": (col(Function.downloads).desc(), *by_name),
             "downloads": (col(Function.downloads).desc(), *by_name),
@@ -178,10 +272,20 @@ def search(
             "name": by_name,
         }[sort]
         if sort == "relevance" and rank is not None:
-            order = (rank, *order)
+            order = (_whole_name_first(suggestion or " ".join(words)), rank, library_first,
+                     *order)
         rows = session.exec(query.order_by(*order).limit(limit).offset(offset)).all()
         items = [summary(function, ns) for function, ns in rows]
-    return SearchResults(items=items, total=total, limit=limit, offset=offset)
+    return SearchResults(items=items, total=total, limit=limit, offset=offset,
+                         suggestion=suggestion)
+
+
+def _whole_name_first(q: str) -> ColumnElement[int]:
+    """0 for a `library` function whose whole name is the query (`load dataset` is
+    load-dataset, load_dataset or load.dataset), 1 for another namespace's, 2 for the rest."""
+    pieces = _alnum(q)
+    named = or_(*(Function.name == sep.join(pieces) for sep in "-_."))
+    return case((named & (Namespace.name == DEFAULT_NAMESPACE), 0), (named, 1), else_=2)
 
 
 def categories(hub: Hub) -> list[tuple[str, int]]:

@@ -106,6 +106,7 @@ class Listing:
     items: list[ResultCard]
     total: int
     page: int
+    suggestion: str | None = None  # the corrected query these results are for (typos)
 
     @property
     def pages(self) -> int:
@@ -128,7 +129,7 @@ def listing(hub: Hub, session: Session, *, page: int, q: str | None = None,
     items = [ResultCard(f.namespace, f.name, f.latest_version, f.description, f.kind,
                         f.categories, f.downloads, f.updated_at, (f.namespace, f.name) in verified)
              for f in results.items]
-    return Listing(items, results.total, page)
+    return Listing(items, results.total, page, results.suggestion)
 
 
 # --------------------------------------------------------------------------- home

@@ -13,6 +13,7 @@ import pytest
 
 from tests.helpers import ROOT, free_port
 from tests.hub.factories import Publisher
+from tests.web.factories import start_tags
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 
 def test_healthz_and_docs(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/docs").status_code == 200
     spec = client.get("/openapi.json").json()
     paths = spec["paths"]
     assert "/api/v1/functions/{ns}/{name}/versions" in paths
@@ -97,3 +97,31 @@ def test_serve_seeds_and_listens(tmp_path: Path) -> None:
     assert token not in output
     assert "catalog: library/" in output
     assert f"index key {index_key}" in output  # printed at start
+
+
+def test_docs_load_everything_from_the_hub(client: TestClient) -> None:
+    """/docs works on an air-gapped hub: every script, stylesheet and icon it references is
+    a path on the hub itself, and the hub serves it; FastAPI's CDN-bound /redoc is gone."""
+    response = client.get("/docs")
+    assert response.status_code == 200 and response.headers["content-type"].startswith(
+        "text/html")
+    refs = [value for _, attrs in start_tags(response.text) for name, value in attrs
+            if name in ("src", "href") and value]
+    assert {ref.rsplit("/", 1)[-1] for ref in refs} == {
+        "swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"}
+    for ref in refs:
+        assert ref.startswith("/") and not ref.startswith("//"), ref  # no other host
+        asset = client.get(ref)
+        assert asset.status_code == 200 and len(asset.content) > 1000, ref
+    assert "https://" not in response.text and "http://" not in response.text
+    assert '"validatorUrl": null' in response.text  # no spec URL sent to swagger.io
+    assert "url: '/openapi.json'" in response.text
+    assert client.get("/docs/oauth2-redirect").status_code == 200
+    assert client.get("/redoc").status_code == 404
+
+
+def test_docs_assets_are_only_the_shipped_files(client: TestClient) -> None:
+    assert client.get("/-/docs/swagger-ui-bundle.js").headers["content-type"].startswith(
+        "text/javascript")
+    for path in ("/-/docs/nope.js", "/-/docs/../app.py", "/-/docs/%2e%2e/core.py"):
+        assert client.get(path).status_code == 404, path

@@ -5,14 +5,18 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
 from fnhub.hub import models  # noqa: F401  (registers the tables)
+from fnhub.hub.context import Hub
 from fnhub.hub.db import Database
+from tests.hub.factories import Publisher
 
 
 def _scripts() -> ScriptDirectory:
@@ -68,3 +72,21 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30_000
     db.dispose()
+
+
+def test_0008_collects_the_words_of_existing_functions(hub: Hub, alice: Publisher) -> None:
+    """A hub upgraded to the typo-tolerant search corrects to its functions' words at once."""
+    alice.publish("load-dataset", "1.0.0", description="Bundled tables, 150 rows",
+                  categories=["data-preparation"], labels={"framework": "sklearn"})
+    package = resources.files("fnhub.hub")
+    config = Config(str(package / "alembic.ini"))
+    config.set_main_option("script_location", str(package / "migrations"))
+    with hub.db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0007")
+        assert "functions_fts_terms" not in inspect(connection).get_table_names()
+        command.upgrade(config, "head")
+    with hub.db.engine.connect() as conn:
+        words = set(conn.execute(text("SELECT term FROM functions_fts_terms")).scalars())
+    assert words == {"load", "dataset", "alice", "bundled", "tables", "rows", "data",
+                     "preparation", "framework", "sklearn", "job"}

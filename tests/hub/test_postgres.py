@@ -24,14 +24,20 @@ from fnhub.hub.services import search
 from fnhub.hub.settings import ServerSettings
 from tests.hub.test_search import (  # noqa: F401  (collected again, on PostgreSQL)
     catalog,
+    library,
+    test_a_typo_finds_the_library_dataset_function,
     test_bad_parameters_are_400,
     test_filters,
     test_fts_syntax_in_q_never_errors,
     test_index_follows_yank_and_new_versions,
+    test_library_ranks_first_among_equals,
+    test_one_typo_finds_what_was_meant,
+    test_only_a_search_that_finds_nothing_is_corrected,
     test_relevance_prefers_name_matches,
     test_search_service_checks_its_arguments,
     test_sorting_and_paging,
     test_summary_fields,
+    test_the_longest_unknown_query_is_answered,
     test_ties_break_by_downloads,
     test_words_are_prefixes_and_all_must_match,
 )
@@ -49,7 +55,8 @@ UNIQUE = {
     "trusted_publishers": {("namespace_id", "issuer", "repository", "workflow", "ref",
                             "environment")},
     "oidc_token_uses": {("issuer", "jti")}, "rate_limit_windows": {("key", "window_start")},
-    "functions_fts": {("function_id",)}, "index_keys": {("keyid",)},
+    "functions_fts": {("function_id",)}, "functions_fts_terms": {("term",)},
+    "index_keys": {("keyid",)},
 }
 
 

@@ -7,11 +7,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from fnhub.core.errors import InvalidInput
+from fnhub.core.signing import generate_key, public_key_to_b64
 from fnhub.hub.context import Hub
 from fnhub.hub.services import search
-from tests.hub.factories import Publisher
+from tests.hub.factories import Publisher, auth
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from fastapi.testclient import TestClient
 
 
@@ -133,3 +136,81 @@ def test_index_follows_yank_and_new_versions(client: TestClient, alice: Publishe
     client.post("/api/v1/functions/alice/fn/versions/1.1.0/yank",
                 headers={"Authorization": f"Bearer {alice.token}"}, json={"reason": "bad"})
     assert _names(client, q="old") == ["alice/fn"]  # the card shows latest = 1.0.0 again
+
+
+def _search(client: TestClient, **params: Any) -> dict[str, Any]:
+    response = client.get("/api/v1/functions", params=params)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@pytest.fixture
+def library(client: TestClient, admin_token: str, tmp_path: Path) -> Publisher:
+    """The hub's operator publishing into the curated `library` namespace."""
+    key = generate_key()
+    response = client.post("/api/v1/keys", headers=auth(admin_token), json={
+        "namespace": "library", "public_key": public_key_to_b64(key.public_key())})
+    assert response.status_code == 201, response.text
+    return Publisher("admin", "library", admin_token, key, client, tmp_path / "work" / "admin")
+
+
+@pytest.mark.usefixtures("catalog")
+@pytest.mark.parametrize(("q", "meant", "found"), [
+    ("clasifier", "classifier",  # a letter missing
+     {"alice/train-classifier", "bob/classifier-report", "alice/serve-model"}),
+    ("tokneize", "tokenize", {"bob/tokenize"}),  # two letters swapped
+    ("summarry", "summary", {"alice/describe"}),  # one too many
+    ("gradient modek", "gradient model", {"alice/train-classifier"}),  # one changed
+])
+def test_one_typo_finds_what_was_meant(client: TestClient, q: str, meant: str,
+                                       found: set[str]) -> None:
+    body = _search(client, q=q)
+    assert {f"{f['namespace']}/{f['name']}" for f in body["items"]} == found
+    assert body["suggestion"] == meant and body["total"] == len(found)
+
+
+@pytest.mark.usefixtures("catalog")
+def test_only_a_search_that_finds_nothing_is_corrected(client: TestClient) -> None:
+    assert _search(client, q="classifier")["suggestion"] is None
+    assert _search(client, q="model")["suggestion"] is None  # "modes" is one edit away too
+    for q in ("clsfr", "fot", "gradient tokens", "zzzzzz"):  # too far, too short, both known
+        body = _search(client, q=q)
+        assert (body["items"], body["suggestion"]) == ([], None), q
+
+
+def test_the_longest_unknown_query_is_answered(client: TestClient, alice: Publisher) -> None:
+    """As many unknown 32-letter words as a query holds: their corrections are looked up at
+    once, as bound parameters, and stay within what both databases take."""
+    alice.publish("fn", "1.0.0", description="words")
+    q = " ".join(f"{'zq' * 15}{i:02d}" for i in range(7))
+    assert len(q) <= search.MAX_QUERY
+    body = _search(client, q=q)
+    assert (body["items"], body["suggestion"]) == ([], None)
+
+
+def test_a_typo_finds_the_library_dataset_function(client: TestClient, library: Publisher,
+                                                   alice: Publisher) -> None:
+    library.publish("load-dataset", "1.0.0", description="Load a bundled table")
+    alice.publish("plot", "1.0.0", description="Plot a dataset's columns")
+    body = _search(client, q="datset")
+    assert [f["name"] for f in body["items"]] == ["load-dataset", "plot"]
+    assert body["suggestion"] == "dataset"
+    page = client.get("/", params={"q": "datset"}).text
+    assert "showing results for <a href=\"/?q=dataset\">dataset</a>" in page
+
+
+def test_library_ranks_first_among_equals(client: TestClient, library: Publisher,
+                                          alice: Publisher, bob: Publisher) -> None:
+    """The curated function outranks a test copy with the same name, even one whose shorter
+    text scores higher, in the API, the web catalog's "Best match" and every other sort."""
+    alice.publish("describe", "1.0.0", description="describe, a test of describe")
+    library.publish("describe", "1.0.0", description="Summary statistics of a table")
+    bob.publish("describe-plots", "1.0.0", description="describe with plots")
+    assert _names(client, q="describe") == ["library/describe", "alice/describe",
+                                            "bob/describe-plots"]
+    html = client.get("/", params={"q": "describe"}).text
+    assert html.index(">library/describe<") < html.index(">alice/describe<")
+    for sort in ("downloads", "updated", "name"):
+        names = _names(client, sort=sort)
+        assert names.index("library/describe") < names.index("alice/describe"), sort

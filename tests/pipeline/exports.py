@@ -4,6 +4,7 @@ must run them with artifact paths named after the artifact (`.../outputs/dataset
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 from typing import Any
@@ -81,3 +82,22 @@ def demo(fns: dict[str, Path]) -> Pipeline:
         p.add("rescaled", fns["scale"], table=source)
         p.add("nap_time", fns["nap"], seconds=0, tag=tag)  # its output is named like an input
     return p
+
+
+def published(pipeline: Pipeline, host: str) -> Pipeline:
+    """`pipeline` as if its steps had been resolved from the hub at `host`: each pinned to
+    `hub://HOST/NS/NAME:VERSION@DIGEST`, as `Pipeline.from_yaml` pins hub steps."""
+    steps = pipeline.graph.steps
+    for name, node in steps.items():
+        fn = node.function
+        pinned = f"hub://{host}/{fn.ref}:{fn.version}@{fn.digest}"
+        steps[name] = dataclasses.replace(node, function=dataclasses.replace(fn, pinned=pinned))
+    return pipeline
+
+
+def bootstrapped(fns: dict[str, Path], host: str = "127.0.0.1:8080") -> Pipeline:
+    """numbers -> scale, both from the hub at `host`, neither with an image of its own."""
+    with Pipeline("from_hub") as p:
+        data = p.add("data", fns["numbers"], n=2)
+        p.add("scaled", fns["scale"], table=data.outputs["table"], factor=2)
+    return published(p, host)

@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 import yaml
 
+from fnhub.core import __version__
 from fnhub.core.errors import InvalidInput
 from fnhub.pipeline import Pipeline
 from tests.helpers import CLI
 from tests.pipeline.exports import (
+    bootstrapped,
     built_function_dir,
     catalog_chain,
     demo,
@@ -249,3 +251,32 @@ spec:
     workflow = yaml.safe_load((tmp_path / "wf.yaml").read_text())
     tasks = {t["name"]: t for t in workflow["spec"]["templates"][-1]["dag"]["tasks"]}
     assert tasks["scaled"]["dependencies"] == ["data"]
+
+
+def test_the_hub_url_and_fnhub_spec_are_workflow_parameters(
+        fns: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in KFP: steps without an image get the hub URL and the fnhub requirement from
+    workflow parameters (defaults: the configured hub's URL, this fnhub's version)."""
+    monkeypatch.setenv("FNHUB_HUB", "http://hub.internal:8080")
+    out = bootstrapped(fns, "hub.internal:8080").export("argo", tmp_path / "default.yaml")
+    data = yaml.safe_load(out.read_text())
+    assert models.Workflow.model_validate(data).model_dump(by_alias=True,
+                                                           exclude_none=True) == data
+    values = {p["name"]: p.get("value") for p in data["spec"]["arguments"]["parameters"]}
+    assert values == {"fnhub_hub_url": "http://hub.internal:8080",
+                      "fnhub_pip_spec": f"fnhub=={__version__}"}
+    templates = {t["name"]: t for t in data["spec"]["templates"]}
+    for task in ("data", "scaled"):
+        container = templates[f"step-{task}"]["container"]
+        assert container["args"][:2] == ["{{workflow.parameters.fnhub_hub_url}}",
+                                          "{{workflow.parameters.fnhub_pip_spec}}"]
+        assert "hub.internal" not in container["command"][2]
+    assert "hub://tests/scale:1.0.0@sha256:" in templates["step-scaled"]["container"]["command"][2]
+
+    out = bootstrapped(fns, "hub.internal:8080").export(
+        "argo", tmp_path / "given.yaml", hub_url="https://fnhub.cluster.local",
+        fnhub_spec="fnhub==0.1.0")
+    values = {p["name"]: p.get("value")
+              for p in yaml.safe_load(out.read_text())["spec"]["arguments"]["parameters"]}
+    assert values == {"fnhub_hub_url": "https://fnhub.cluster.local",
+                      "fnhub_pip_spec": "fnhub==0.1.0"}

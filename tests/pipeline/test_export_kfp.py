@@ -15,15 +15,18 @@ from typing import Any
 import pytest
 import yaml
 
+from fnhub.core import __version__
 from fnhub.core.errors import InvalidInput
 from fnhub.pipeline import Pipeline
 from tests.helpers import CLI
 from tests.pipeline.exports import (
+    bootstrapped,
     built_function_dir,
     catalog_chain,
     demo,
     image_of,
     imaged_catalog,
+    published,
     record_image,
 )
 
@@ -346,3 +349,84 @@ def test_cli_export(imaged: dict[str, Path], tmp_path: Path) -> None:
     cli.fails("pipeline", "export", "pipeline.yaml", "--to", "kfp", "-o", "bad.yaml",
               cwd=tmp_path, match="cannot export step 'scaled': ./functions/boom is a local "
                                   "folder with no recorded image")
+
+
+def test_the_hub_url_and_fnhub_spec_are_pipeline_parameters(
+        fns: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Steps without an image install fnhub and their function in the pod: from the hub and
+    the requirement given as pipeline parameters, never the exporting machine's hub address
+    baked into the command. By default, the URL this machine's configuration gives the hub
+    the steps came from (its scheme included) and this fnhub's version."""
+    monkeypatch.setenv("FNHUB_HUB", "http://hub.internal:8080")
+    ir = yaml.safe_load(bootstrapped(fns, "hub.internal:8080").export(
+        "kfp", tmp_path / "default.yaml").read_text())
+    params = ir["root"]["inputDefinitions"]["parameters"]
+    assert params["fnhub_hub_url"] == {"defaultValue": "http://hub.internal:8080",
+                                       "isOptional": True, "parameterType": "STRING"}
+    assert params["fnhub_pip_spec"]["defaultValue"] == f"fnhub=={__version__}"
+    for task in ("data", "scaled"):
+        wired = ir["root"]["dag"]["tasks"][task]["inputs"]["parameters"]
+        assert wired["fnhub_hub_url"] == {"componentInputParameter": "fnhub_hub_url"}
+        assert wired["fnhub_pip_spec"] == {"componentInputParameter": "fnhub_pip_spec"}
+        container = ir["deploymentSpec"]["executors"][f"exec-{task}"]["container"]
+        assert container["args"][:2] == ["{{$.inputs.parameters['fnhub_hub_url']}}",
+                                          "{{$.inputs.parameters['fnhub_pip_spec']}}"]
+        script = container["command"][2]
+        assert "hub.internal" not in script and "FNHUB_PIP_SPEC" not in script
+        assert 'export FNHUB_HUB="$1"' in script and '"$2"' in script
+    assert "hub://tests/scale:1.0.0@sha256:" in \
+        ir["deploymentSpec"]["executors"]["exec-scaled"]["container"]["command"][2]
+
+    ir = yaml.safe_load(bootstrapped(fns, "hub.internal:8080").export(
+        "kfp", tmp_path / "given.yaml", hub_url="https://fnhub.cluster.local/",
+        fnhub_spec="fnhub @ https://files.example/fnhub-0.1.0-py3-none-any.whl").read_text())
+    params = ir["root"]["inputDefinitions"]["parameters"]
+    assert params["fnhub_hub_url"]["defaultValue"] == "https://fnhub.cluster.local"
+    assert params["fnhub_pip_spec"]["defaultValue"] == \
+        "fnhub @ https://files.example/fnhub-0.1.0-py3-none-any.whl"
+
+
+def test_steps_with_images_need_no_hub_parameters(imaged: dict[str, Path],
+                                                  tmp_path: Path) -> None:
+    ir = yaml.safe_load(published(demo(imaged), "127.0.0.1:8080").export(
+        "kfp", tmp_path / "out.yaml", hub_url="http://elsewhere:1").read_text())
+    assert not {"fnhub_hub_url", "fnhub_pip_spec"} & set(
+        ir["root"]["inputDefinitions"]["parameters"])
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"hub_url": "hub.internal"}, "invalid hub URL 'hub.internal'"),
+    ({"fnhub_spec": "--index-url=https://evil.example"}, "invalid fnhub package spec"),
+    ({"fnhub_spec": "fnhub\n--pre"}, "invalid fnhub package spec"),
+    ({"fnhub_spec": "fnhub >= = 1"}, "invalid fnhub package spec"),
+    ({"several_hubs": True}, "the steps come from several hubs (a.example, b.example)"),
+    ({"reserved": True}, "pipeline parameter 'fnhub_hub_url' is reserved"),
+])
+def test_bad_export_options_are_refused(fns: dict[str, Path], tmp_path: Path,
+                                        options: dict[str, Any], message: str) -> None:
+    pipeline = bootstrapped(fns, "a.example")
+    if options.pop("several_hubs", False):
+        pipeline.graph.steps["scaled"] = bootstrapped(fns, "b.example").graph.steps["scaled"]
+    if options.pop("reserved", False):
+        pipeline.param("fnhub_hub_url", type="str", default="x")
+    out = tmp_path / "out.yaml"
+    with pytest.raises(InvalidInput) as info:
+        pipeline.export("kfp", out, **options)
+    assert message in info.value.message
+    assert not out.exists()
+
+
+def test_cli_export_documents_and_takes_the_hub_options(imaged: dict[str, Path],
+                                                       tmp_path: Path) -> None:
+    cli = CLI(tmp_path / "user")
+    usage = cli.ok("pipeline", "export", "--help")
+    for text in ("--hub-url", "--fnhub-spec", "fnhub_hub_url", "fnhub_pip_spec"):
+        assert text in usage
+    (tmp_path / "pipeline.yaml").write_text(PIPELINE)
+    export = ("pipeline", "export", "pipeline.yaml", "--to", "kfp", "-o", "kfp.yaml")
+    cli.ok(*export, "--hub-url", "https://hub.example", "--fnhub-spec", "fnhub==0.1.0",
+           cwd=tmp_path)
+    cli.fails(*export, "--fnhub-spec", "-r evil.txt", cwd=tmp_path,
+              match="invalid fnhub package spec '-r evil.txt'")
+    cli.fails(*export, "--hub-url", "ftp://hub.example", cwd=tmp_path,
+              match="invalid hub URL 'ftp://hub.example'")

@@ -6,6 +6,7 @@ URIs, whose container command really installs and runs a step."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 import yaml
 
 from fnhub.core.manifest import load_manifest
+from fnhub.core.uri import parse_uri
 from fnhub.pipeline import Pipeline, PipelineRun
 from tests.helpers import CLI, HubProcess
 from tests.pipeline.catalog import PIPELINE, STEPS, statuses
@@ -102,18 +104,23 @@ def test_exports_install_the_pinned_functions_in_the_base_image(catalog_project:
                                                                 tmp_path: Path) -> None:
     pipeline = Pipeline.from_yaml(catalog_project / "pipeline.yaml")
     graph = pipeline.graph
+    # each step installs its pinned version and digest from the hub at `fnhub_hub_url`
+    installs = {step: str(dataclasses.replace(parse_uri(node.function.pinned or ""), host=None))
+                for step, node in graph.steps.items()}
     ir = yaml.safe_load(pipeline.export("kfp", tmp_path / "kfp.yaml").read_text())
     tasks = ir["root"]["dag"]["tasks"]
     assert {name: task.get("dependentTasks", []) for name, task in tasks.items()} == {
         "data": [], "split": ["data"], "train": ["split"], "evaluate": ["split", "train"],
         "describe": ["data"]}
-    assert set(ir["root"]["inputDefinitions"]["parameters"]) == {"dataset", "test_size", "cv",
-                                                                 "bins"}
+    params = ir["root"]["inputDefinitions"]["parameters"]
+    assert set(params) == {"dataset", "test_size", "cv", "bins", "fnhub_hub_url",
+                           "fnhub_pip_spec"}
+    assert params["fnhub_hub_url"]["defaultValue"] == catalog_user.hub_url
     for step in STEPS:
         container = ir["deploymentSpec"]["executors"][f"exec-{step}"]["container"]
         assert container["image"] == "python:3.11-slim"  # the manifests' base image
         assert container["command"][:2] == ["sh", "-c"]
-        assert graph.steps[step].function.pinned in container["command"][2]
+        assert installs[step] in container["command"][2]
         memory = "1Gi" if step == "data" else "2Gi"
         assert container["resources"]["resourceMemoryLimit"] == memory
         assert container["resources"]["resourceCpuLimit"] == "1"
@@ -126,19 +133,22 @@ def test_exports_install_the_pinned_functions_in_the_base_image(catalog_project:
     for step in STEPS:
         container = templates[f"step-{step}"]["container"]
         assert container["image"] == "python:3.11-slim"
-        assert graph.steps[step].function.pinned in container["command"][2]
+        assert installs[step] in container["command"][2]
 
     # the data step's container command, run here: pip finds everything installed (no index),
     # the pinned URI is installed from the hub and verified, the runtime writes the outputs
     container = ir["deploymentSpec"]["executors"]["exec-data"]["container"]
     out = tmp_path / "outputs"
     args = [arg.replace("{{$.inputs.parameters['name']}}", "wine")
+               .replace("{{$.inputs.parameters['fnhub_hub_url']}}", catalog_user.hub_url or "")
+               .replace("{{$.inputs.parameters['fnhub_pip_spec']}}",
+                        params["fnhub_pip_spec"]["defaultValue"])
                .replace("{{$.outputs.artifacts['dataset'].path}}", str(out / "dataset"))
                .replace("{{$.outputs.parameters['n_rows'].output_file}}", str(out / "n_rows"))
                .replace("{{$.outputs.parameters['n_features'].output_file}}",
                         str(out / "n_features"))
             for arg in container["args"]]
-    env = {**catalog_user.env, "PIP_NO_INDEX": "1",
+    env = {**{k: v for k, v in catalog_user.env.items() if k != "FNHUB_HUB"}, "PIP_NO_INDEX": "1",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "FNHUB_HOME": str(tmp_path / "pod-home")}
     proc = subprocess.run([*container["command"], *args], capture_output=True, text=True,

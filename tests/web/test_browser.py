@@ -209,6 +209,22 @@ def test_keyboard_only_from_search_to_copy(tab: Tab) -> None:
     tab.shot("keyboard")
 
 
+def test_api_docs_render_from_the_hub_alone(tab: Tab, live_hub: HubProcess) -> None:
+    """/docs on an air-gapped hub: Swagger UI renders the API while every request the page
+    makes, scripts and styles included, goes to the hub itself."""
+    requested: list[str] = []
+    tab.page.on("request", lambda request: requested.append(request.url))
+    tab.page.route(lambda url: not url.startswith(live_hub.url), lambda route: route.abort())
+    tab.page.goto("/docs")
+    expect(tab.page.locator(".swagger-ui .info .title")).to_contain_text("fnhub")
+    expect(tab.page.locator(".opblock-summary-path",
+                            has_text="/api/v1/functions/{ns}/{name}/resolve")).to_be_visible()
+    tab.shot("api-docs")
+    elsewhere = [url for url in requested if not url.startswith(live_hub.url)]
+    assert elsewhere == [] and tab.errors == [], (elsewhere, tab.errors)
+    assert any(url.endswith("/-/docs/swagger-ui-bundle.js") for url in requested)
+
+
 def test_phone_width_and_labels(browser: Browser, live_hub: HubProcess, tmp_path: Path) -> None:
     context = browser.new_context(base_url=live_hub.url, viewport=PHONE, is_mobile=True)
     tab = Tab(context, tmp_path / "screenshots")

@@ -259,8 +259,27 @@ def test_signature_status_is_checked_on_every_view(hub: Hub, client: TestClient,
         session.add(row)
     card = client.get("/alice/scale").text
     assert '<span class="badge bad"' in card and '<span class="badge ok"' not in card
+    assert ">not hub-verified</span>" in card
     assert "does not verify" in card or "not valid" in card
     assert '<span class="badge bad"' in client.get("/", params={"q": "scale"}).text
+
+
+def test_the_badge_says_the_hub_checked_not_that_the_viewer_trusts(
+        client: TestClient, alice: Publisher) -> None:
+    """"verified" alone read as "safe for me"; it only means this hub checked the signature
+    against the namespace's registered keys, and the badge and the card say exactly that."""
+    alice.publish("scale", "1.0.0")
+    for html in (client.get("/alice/scale").text, client.get("/", params={"q": "scale"}).text):
+        badges = re.findall(r'<span class="badge ok" title="([^"]+)">([^<]+)</span>', html)
+        assert badges, html
+        for title, text in badges:
+            assert text == "hub-verified"
+            assert "This hub checked the signature against a key registered to the " \
+                   "namespace alice" in title
+            assert "Whether your client trusts that key is up to its trust settings" in title
+    card = client.get("/alice/scale").text
+    assert "Your client checks again, against the keys it trusts, when it installs" in card
+    assert "<code>hub verify hub://alice/scale:1.0.0</code>" in card
 
 
 def test_unregistered_key_is_no_longer_verified(client: TestClient, alice: Publisher) -> None:
