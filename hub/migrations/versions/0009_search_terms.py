@@ -6,8 +6,8 @@ function using it goes, and then merely corrects to nothing); existing functions
 added here, split as the search service splits them. On PostgreSQL the column sorts bytewise
 (COLLATE "C"), so a prefix is a range of the primary key.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-06
 """
 
@@ -20,8 +20,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
