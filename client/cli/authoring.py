@@ -114,7 +114,10 @@ def yank(
 
 
 def unyank(uri: Annotated[str, typer.Argument(help="hub://NS/NAME:VERSION")]) -> None:
-    """Make a yanked version available again."""
+    """Make a yanked version available again.
+
+    Example: `hub unyank hub://alice/clean:1.1.0`
+    """
     parsed = context.exact_uri(uri)
     with context.client(context.hub_for(context.config(), parsed)) as client:
         client.unyank(parsed.namespace, parsed.name, parsed.version or "")
@@ -135,7 +138,9 @@ def tag(
     console.print(f"{parsed.ref}:{tag_name} -> {parsed.version}")
 
 
-catalog_app = typer.Typer(help="Publish a curated catalog of functions.", no_args_is_help=True)
+catalog_app = typer.Typer(help="Publish a curated catalog of functions.\n\n"
+                               "Example: `hub catalog publish catalog --key library`",
+                          no_args_is_help=True)
 
 
 @catalog_app.command("publish")

@@ -126,7 +126,10 @@ def install(
 
 
 def list_installed(as_json: JsonOpt = False) -> None:
-    """List installed functions."""
+    """List installed functions.
+
+    Example: `hub list --json` (each install's folder included)
+    """
     records = Store(context.config().home).records()
     if as_json:
         emit_json(records)
@@ -139,7 +142,10 @@ def list_installed(as_json: JsonOpt = False) -> None:
 
 
 def uninstall(uri: Annotated[str, typer.Argument(help="hub://[NS/]NAME[:VERSION]")]) -> None:
-    """Remove installed versions of a function (all of them unless a version is given)."""
+    """Remove installed versions of a function (all of them unless a version is given).
+
+    Example: `hub uninstall hub://describe:1.0.0`
+    """
     parsed = parse_uri(uri)
     store = Store(context.config().home)
     records = store.records(parsed.namespace, parsed.name)
