@@ -16,7 +16,6 @@ from fnhub.core.manifest import MANIFEST_FILE, load_manifest
 from fnhub.core.packaging import pack as pack_folder
 from fnhub.core.publishing import catalog_folders, publish_catalog
 from fnhub.introspect import manifest_from_code, starter_manifest
-from fnhub.publish import hub_digest, publish_folder, upload
 from fnhub.store import write_atomic
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -84,6 +83,8 @@ def publish(
 
     Examples: `hub publish ./my_fn --key default`, `hub publish ./my_fn --image`
     """
+    from fnhub.publish import publish_folder  # loads the docker SDK (for --image)
+
     cfg = context.config()
     signing_key = keyring.find(cfg.keys_dir, key).load()
     with tempfile.TemporaryDirectory(prefix="fnhub-publish-") as tmp:
@@ -156,6 +157,8 @@ def catalog_publish(
 
     Example: `hub catalog publish catalog --key library`
     """
+    from fnhub.publish import hub_digest, upload  # loads the docker SDK
+
     cfg = context.config()
     signing_key = keyring.find(cfg.keys_dir, key).load()
     with context.client(context.default_hub(cfg)) as client, \

@@ -122,7 +122,7 @@ class LazyGroup(TyperGroup):
         if entry is None:
             return None
         if self._listing:  # `hub --help`: the one-line help from the table is enough
-            return TyperCommand(cmd_name, help=entry[1])
+            return TyperCommand(cmd_name, help=entry[1], short_help=entry[1])
         return load_command(cmd_name, entry[0])
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
@@ -148,6 +148,7 @@ app = typer.Typer(
          "Example: `hub search describe`, then `hub run hub://describe:^1 -i table=iris.csv`."
          "\n\nSet FNHUB_DEBUG=1 to see tracebacks.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # `hub --help` in plain text: rich's help layout costs 0.3 s to import
     pretty_exceptions_enable=False,
     add_completion=False,
 )
