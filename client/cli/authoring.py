@@ -25,25 +25,33 @@ DirArg = Annotated[Path, typer.Argument(help="The function folder.")]
 def init(
     directory: DirArg = Path("."),
     from_code: Annotated[str | None, typer.Option(
-        "--from-code", help="FILE:CALLABLE whose type hints and docstring give the inputs "
-                            "and outputs.")] = None,
+        "--from-code", help="FILE:CALLABLE (FILE as a path from here, inside DIR) whose type "
+                            "hints and docstring give the inputs and outputs.")] = None,
     name: Annotated[str | None, typer.Option(help="Function name (default: the folder's)."
                                                 )] = None,
     namespace: Annotated[str, typer.Option(help="Namespace to publish into.")] = "library",
 ) -> None:
     """Write a function.yaml for a folder.
 
-    Examples: `hub init my_fn`, `hub init . --from-code clean.py:clean --namespace alice`
+    Examples: `hub init my_fn --from-code my_fn/clean.py:clean --namespace alice`,
+    `hub init . --from-code clean.py:clean --namespace alice`, `hub init my_fn`
     """
     target = directory / MANIFEST_FILE
     if target.exists():
         raise Conflict(f"{target} exists already; edit it instead")
-    directory.mkdir(parents=True, exist_ok=True)
     fn_name = name or directory.resolve().name.lower().replace(" ", "-")
     if from_code:
-        manifest = manifest_from_code(directory, from_code, fn_name, namespace)
+        derived = manifest_from_code(directory, from_code, fn_name, namespace)
+        manifest, files = derived.manifest, derived.files
     else:
-        manifest = starter_manifest(directory, fn_name, namespace)
+        directory.mkdir(parents=True, exist_ok=True)
+        manifest, files = starter_manifest(directory, fn_name, namespace), {}
+    for file_name, text in files.items():
+        if (directory / file_name).exists():
+            raise Conflict(f"{directory / file_name} exists already; move it away first")
+    for file_name, text in files.items():
+        write_atomic(directory / file_name, text.encode())
+        console.print(f"wrote {directory / file_name} (reads and writes the DataFrames)")
     write_atomic(target, manifest.to_yaml().encode())
     console.print(f"wrote {target}")
 
