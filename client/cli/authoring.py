@@ -46,7 +46,7 @@ def init(
     else:
         directory.mkdir(parents=True, exist_ok=True)
         manifest, files = starter_manifest(directory, fn_name, namespace), {}
-    for file_name, text in files.items():
+    for file_name in files:
         if (directory / file_name).exists():
             raise Conflict(f"{directory / file_name} exists already; move it away first")
     for file_name, text in files.items():
