@@ -28,7 +28,10 @@ from fnhub.core.signing import (
 )
 from fnhub.hub.context import Hub
 from fnhub.hub.models import Version
+from fnhub.hub.services import auth, functions, keys, publish
 
+LIBRARY_KEY = Path("keys") / "library.key"
+CHUNK = 1 << 20
 _HUB_PACKAGE = Path(__file__).resolve().parent.parent
 
 
@@ -40,10 +43,6 @@ def bundled_catalog() -> Path:
             return folder
     raise InvalidInput(f"this installation ships no catalog (looked in {_HUB_PACKAGE})",
                        hint="set FNHUB_SERVER_CATALOG_DIR to a catalog folder")
-from fnhub.hub.services import auth, functions, keys, publish
-
-LIBRARY_KEY = Path("keys") / "library.key"
-CHUNK = 1 << 20
 
 
 def library_key(hub: Hub) -> Ed25519PrivateKey:
