@@ -19,8 +19,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
+# `make demo PORT=9000` serves elsewhere; the hub prints where it answers and where its admin
+# token is, and Ctrl-C stops it. Logs as text lines here (JSON in production).
 demo: setup
-	$(VENV)/bin/hub serve --data-dir $(DATA) --host 127.0.0.1 --port $(PORT) --seed-catalog
+	FNHUB_SERVER_LOG_FORMAT=$${FNHUB_SERVER_LOG_FORMAT:-text} \
+	    $(VENV)/bin/hub serve --data-dir $(DATA) --host 127.0.0.1 --port $(PORT) --seed-catalog
 
 # ruff, and the layer contracts of pyproject.toml (import-linter; see tools/check_layers.py)
 lint: setup

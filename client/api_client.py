@@ -25,6 +25,7 @@ from fnhub.core.api_models import (
     TagRequest,
     TokenCreate,
     TokenCreated,
+    TokenInfo,
     TrustedPublisherCreate,
     TrustedPublisherInfo,
     VersionDetail,
@@ -184,6 +185,13 @@ class HubClient:
     def create_token(self, request: TokenCreate) -> TokenCreated:
         body = request.model_dump(exclude_none=True)
         return TokenCreated.model_validate(self._send("POST", "/tokens", json=body).json())
+
+    def tokens(self) -> list[TokenInfo]:
+        """The caller's own tokens (never their secrets)."""
+        return TypeAdapter(list[TokenInfo]).validate_python(self._send("GET", "/tokens").json())
+
+    def revoke_token(self, token_id: int) -> None:
+        self._send("DELETE", f"/tokens/{token_id}")
 
     # -- trusted publishing ---------------------------------------------------
 

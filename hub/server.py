@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import uvicorn
@@ -30,7 +31,23 @@ def serve(settings: ServerSettings, seed_catalog: Path | None = None) -> None:
     if catalog is not None:
         for result in seed.seed_catalog(app.state.hub, catalog):
             logger.info("catalog: %s %s (%s)", result.ref, result.status, result.digest)
+    sys.stdout.write(banner(settings, app.state.admin_token_file))
+    sys.stdout.flush()
     # uvicorn's loggers go through the hub's format; the hub logs access lines itself.
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                 log_config=None, access_log=False)
 
+
+
+def banner(settings: ServerSettings, admin_token_file: Path | None) -> str:
+    """What a person starting the hub needs, in plain text among the JSON log lines: where it
+    answers, where the admin token is (never the token), and how to stop it."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    url = (settings.public_url or f"http://{host}:{settings.port}").rstrip("/")
+    token = (f"{admin_token_file.resolve()} (mode 0600): "
+             f"export FNHUB_TOKEN=$(cat {admin_token_file.resolve()})"
+             if admin_token_file else "the value of FNHUB_SERVER_ADMIN_TOKEN")
+    return (f"\n  fnhub hub on {url}  (web catalog at /, API at /api/v1, docs at /docs)\n"
+            f"  clients:     export FNHUB_HUB={url}\n"
+            f"  admin token: {token}\n"
+            f"  stop:        Ctrl-C\n\n")

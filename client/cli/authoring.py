@@ -16,7 +16,6 @@ from fnhub.core.manifest import MANIFEST_FILE, load_manifest
 from fnhub.core.packaging import pack as pack_folder
 from fnhub.core.publishing import catalog_folders, publish_catalog
 from fnhub.introspect import manifest_from_code, starter_manifest
-from fnhub.publish import hub_digest, publish_folder, upload
 from fnhub.store import write_atomic
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -26,25 +25,33 @@ DirArg = Annotated[Path, typer.Argument(help="The function folder.")]
 def init(
     directory: DirArg = Path("."),
     from_code: Annotated[str | None, typer.Option(
-        "--from-code", help="FILE:CALLABLE whose type hints and docstring give the inputs "
-                            "and outputs.")] = None,
+        "--from-code", help="FILE:CALLABLE (FILE as a path from here, inside DIR) whose type "
+                            "hints and docstring give the inputs and outputs.")] = None,
     name: Annotated[str | None, typer.Option(help="Function name (default: the folder's)."
                                                 )] = None,
     namespace: Annotated[str, typer.Option(help="Namespace to publish into.")] = "library",
 ) -> None:
     """Write a function.yaml for a folder.
 
-    Examples: `hub init my_fn`, `hub init . --from-code clean.py:clean --namespace alice`
+    Examples: `hub init my_fn --from-code my_fn/clean.py:clean --namespace alice`,
+    `hub init . --from-code clean.py:clean --namespace alice`, `hub init my_fn`
     """
     target = directory / MANIFEST_FILE
     if target.exists():
         raise Conflict(f"{target} exists already; edit it instead")
-    directory.mkdir(parents=True, exist_ok=True)
     fn_name = name or directory.resolve().name.lower().replace(" ", "-")
     if from_code:
-        manifest = manifest_from_code(directory, from_code, fn_name, namespace)
+        derived = manifest_from_code(directory, from_code, fn_name, namespace)
+        manifest, files = derived.manifest, derived.files
     else:
-        manifest = starter_manifest(directory, fn_name, namespace)
+        directory.mkdir(parents=True, exist_ok=True)
+        manifest, files = starter_manifest(directory, fn_name, namespace), {}
+    for file_name in files:
+        if (directory / file_name).exists():
+            raise Conflict(f"{directory / file_name} exists already; move it away first")
+    for file_name, text in files.items():
+        write_atomic(directory / file_name, text.encode())
+        console.print(f"wrote {directory / file_name} (reads and writes the DataFrames)")
     write_atomic(target, manifest.to_yaml().encode())
     console.print(f"wrote {target}")
 
@@ -84,6 +91,8 @@ def publish(
 
     Examples: `hub publish ./my_fn --key default`, `hub publish ./my_fn --image`
     """
+    from fnhub.publish import publish_folder  # loads the docker SDK (for --image)
+
     cfg = context.config()
     signing_key = keyring.find(cfg.keys_dir, key).load()
     with tempfile.TemporaryDirectory(prefix="fnhub-publish-") as tmp:
@@ -114,7 +123,10 @@ def yank(
 
 
 def unyank(uri: Annotated[str, typer.Argument(help="hub://NS/NAME:VERSION")]) -> None:
-    """Make a yanked version available again."""
+    """Make a yanked version available again.
+
+    Example: `hub unyank hub://alice/clean:1.1.0`
+    """
     parsed = context.exact_uri(uri)
     with context.client(context.hub_for(context.config(), parsed)) as client:
         client.unyank(parsed.namespace, parsed.name, parsed.version or "")
@@ -135,7 +147,9 @@ def tag(
     console.print(f"{parsed.ref}:{tag_name} -> {parsed.version}")
 
 
-catalog_app = typer.Typer(help="Publish a curated catalog of functions.", no_args_is_help=True)
+catalog_app = typer.Typer(help="Publish a curated catalog of functions.\n\n"
+                               "Example: `hub catalog publish catalog --key library`",
+                          no_args_is_help=True)
 
 
 @catalog_app.command("publish")
@@ -151,6 +165,8 @@ def catalog_publish(
 
     Example: `hub catalog publish catalog --key library`
     """
+    from fnhub.publish import hub_digest, upload  # loads the docker SDK
+
     cfg = context.config()
     signing_key = keyring.find(cfg.keys_dir, key).load()
     with context.client(context.default_hub(cfg)) as client, \

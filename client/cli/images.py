@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from fnhub.build import build_function_image
 from fnhub.cli import context
 from fnhub.core.console import console, emit_json, err_console
 
@@ -29,6 +28,8 @@ def build(
 
     Examples: `hub build ./my_fn`, `hub build ./my_fn --push`
     """
+    from fnhub.build import build_function_image  # the docker SDK, only when building
+
     cfg = context.config()
     hub = context.default_hub(cfg) if push else cfg.hubs[0]
     with tempfile.TemporaryDirectory(prefix="fnhub-build-") as tmp:

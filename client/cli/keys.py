@@ -15,7 +15,9 @@ from fnhub.core.errors import InvalidInput
 from fnhub.core.signing import key_id, load_public_key, public_key_to_b64
 from fnhub.trust import TrustStore
 
-app = typer.Typer(help="Manage signing keys and trust.", no_args_is_help=True)
+app = typer.Typer(help="Manage signing keys and trust.\n\n"
+                       "Example: `hub keys generate`, then `hub keys register --namespace alice`",
+                  no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
@@ -36,7 +38,10 @@ def generate(name: Annotated[str, typer.Option(help="Key name.")] = "default",
 
 @app.command("list")
 def list_keys(as_json: JsonOpt = False) -> None:
-    """List your signing keys and the keys you trust explicitly."""
+    """List your signing keys and the keys you trust explicitly.
+
+    Example: `hub keys list --json`
+    """
     cfg = context.config()
     keys = [{"name": k.name, "keyid": k.keyid, "path": str(k.path)}
             for k in keyring.list_keys(cfg.keys_dir)]

@@ -18,7 +18,8 @@ from fnhub.core.console import console, emit_json, warn
 from fnhub.pipeline import Constant, Pipeline, PipelineRun, StepRun
 from fnhub.pipeline.api import exporter_module
 
-app = typer.Typer(help="Run, inspect, lock and export pipelines (pipeline.yaml).",
+app = typer.Typer(help="Run, inspect, lock and export pipelines (pipeline.yaml).\n\n"
+                       "Example: `hub pipeline run pipeline.yaml -p dataset=wine`",
                   no_args_is_help=True)
 
 FileArg = Annotated[Path, typer.Argument(help="The pipeline file, e.g. pipeline.yaml.")]

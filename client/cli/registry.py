@@ -104,23 +104,34 @@ def show(uri: Annotated[str, typer.Argument(help="hub://[NS/]NAME[:VERSION]")],
 
 
 def install(
-    uris: Annotated[list[str], typer.Argument(help="hub://[NS/]NAME[:VERSION][@sha256:HEX]")],
+    ctx: typer.Context,
+    uris: Annotated[list[str] | None, typer.Argument(
+        help="hub://[NS/]NAME[:VERSION][@sha256:HEX] (with --locked and none: every function "
+             f"./{LOCK_FILE} pins)")] = None,
     locked: Annotated[bool, typer.Option(help=f"Install exactly what ./{LOCK_FILE} pins.")] = False,
+    no_lock: Annotated[bool, typer.Option("--no-lock", help=f"Do not record the installs in "
+                                                            f"./{LOCK_FILE}.")] = False,
     insecure_skip_verify: Annotated[bool, typer.Option(
         "--insecure-skip-verify", help="Do not check signatures (dangerous).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Install functions after verifying their signatures and digests.
 
-    Examples: `hub install hub://describe:^1`, `hub install hub://alice/clean@sha256:...`
-    Each install is recorded in ./fnhub.lock; `--locked` installs exactly what it pins.
+    Examples: `hub install hub://describe:^1`, `hub install hub://alice/clean@sha256:...`,
+    `hub install --locked` (everything ./fnhub.lock pins, exactly).
+    Each install is recorded in ./fnhub.lock unless --no-lock is given.
     """
-    cfg = context.config()
-    inst = context.installer(cfg, insecure_skip_verify)
     lock_path = Path(LOCK_FILE)
     lock = LockFile.read(lock_path)
+    if not uris and not locked:
+        raise context.usage_error(ctx, "name at least one URI, or give --locked to install "
+                                       f"everything ./{LOCK_FILE} pins")
+    if locked and not uris and not lock.functions:
+        raise NotFound(f"./{LOCK_FILE} pins nothing", hint="run `hub install URI...` first")
+    cfg = context.config()
+    inst = context.installer(cfg, insecure_skip_verify)
     records = []
-    for uri in uris:
+    for uri in uris or list(lock.functions):
         target = lock.pinned(uri, lock_path) if locked else uri
         record = inst.ensure(parse_uri(target))
         records.append(record)
@@ -129,14 +140,20 @@ def install(
             signer = f"signed by {record.keyid[:16]}" if record.keyid else "[red]UNVERIFIED[/red]"
             console.print(f"installed {record.ref}@{record.version} ({record.digest[:19]}…, "
                           f"{signer})")
-    if not locked and not cfg.offline:
+    if not locked and not no_lock and not cfg.offline:
         lock.write(lock_path)
+        if not as_json:
+            console.print(f"recorded in ./{LOCK_FILE} (`hub install --locked` reinstalls "
+                          "exactly these; --no-lock skips this)", highlight=False)
     if as_json:
         emit_json(records)
 
 
 def list_installed(as_json: JsonOpt = False) -> None:
-    """List installed functions."""
+    """List installed functions.
+
+    Example: `hub list --json` (each install's folder included)
+    """
     records = Store(context.config().home).records()
     if as_json:
         emit_json(records)
@@ -149,7 +166,10 @@ def list_installed(as_json: JsonOpt = False) -> None:
 
 
 def uninstall(uri: Annotated[str, typer.Argument(help="hub://[NS/]NAME[:VERSION]")]) -> None:
-    """Remove installed versions of a function (all of them unless a version is given)."""
+    """Remove installed versions of a function (all of them unless a version is given).
+
+    Example: `hub uninstall hub://describe:1.0.0`
+    """
     parsed = parse_uri(uri)
     store = Store(context.config().home)
     records = store.records(parsed.namespace, parsed.name)

@@ -11,7 +11,8 @@ from fnhub.cli import context
 from fnhub.core.api_models import TrustedPublisherCreate
 from fnhub.core.console import console, emit_json
 
-app = typer.Typer(help="Trusted publishing: CI workflows that publish with their OIDC token.",
+app = typer.Typer(help="Trusted publishing: CI workflows that publish with their OIDC token.\n\n"
+                       "Example: `hub trusted-publisher add alice --repository alice/tools`",
                   no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 NamespaceArg = Annotated[str, typer.Argument(help="The namespace.")]

@@ -1,6 +1,7 @@
 """The hub's own commands (`hub serve`, `hub admin`), contributed to the `hub` CLI through the
-`fnhub.commands` entry point: the client never imports the hub. Without the server extra
-they are still listed, and say what to install."""
+`fnhub.commands` entry point: the client never imports the hub. The entry point returns a
+table the CLI loads lazily (nothing here imports a command until it runs). Without the server
+extra the commands are still listed, and say what to install."""
 
 from __future__ import annotations
 
@@ -18,20 +19,29 @@ def _missing_server_module() -> str | None:
     return next((m for m in _SERVER_MODULES if importlib.util.find_spec(m) is None), None)
 
 
-def register(app: typer.Typer) -> None:
-    """Add `serve` and `admin` to the CLI (or stand-ins that name the missing extra)."""
-    missing = _missing_server_module()
-    if missing is None:
-        from fnhub.hub.commands import admin, serve
+def register() -> dict[str, tuple[str, str]]:
+    """`serve` and `admin` as the CLI's lazy table: name -> ("module:attribute", help)."""
+    if _missing_server_module() is None:
+        return {
+            "serve": ("fnhub.hub.commands.serve:serve", "Run the hub server."),
+            "admin": ("fnhub.hub.commands.admin:app", "Maintain a hub's storage and database: "
+                                                      "migrate, fsck, gc, backup, restore."),
+        }
+    return {name: ("fnhub.hub.commands:needs_server", "Needs fnhub[server].")
+            for name in ("serve", "admin")}
 
-        app.command()(serve.serve)
-        app.add_typer(admin.app, name="admin")
-        return
 
-    def needs_server(ctx: typer.Context) -> None:
-        raise InvalidInput(f"`hub {ctx.info_name}` needs fnhub[server] ({missing} is missing)",
-                           hint='pip install "fnhub[server]"')
+needs_server = typer.Typer(add_completion=False, invoke_without_command=True,
+                           context_settings={"allow_extra_args": True,
+                                             "ignore_unknown_options": True})
 
-    for name in ("serve", "admin"):
-        app.command(name, help="Needs fnhub[server].", context_settings={
-            "allow_extra_args": True, "ignore_unknown_options": True})(needs_server)
+
+@needs_server.callback()
+def _needs_server(ctx: typer.Context) -> None:
+    """Needs fnhub[server].
+
+    Example: `pip install "fnhub[server]"`, then `hub serve --seed-catalog`
+    """
+    raise InvalidInput(f"`hub {ctx.info_name}` needs fnhub[server] "
+                       f"({_missing_server_module()} is missing)",
+                       hint='pip install "fnhub[server]"')

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from fnhub.hub.context import Hub
 
 app = typer.Typer(help="Maintain a hub's storage and database: migrate, fsck, gc, backup, "
-                       "restore, rotate-index-key.", no_args_is_help=True)
+                       "restore, rotate-index-key.\n\n"
+                       "Example: `hub admin fsck --data-dir /srv/fnhub`",
+                  no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 DataDirOpt = Annotated[Path | None, typer.Option(help="The hub's data dir.")]
 DatabaseOpt = Annotated[str | None, typer.Option(help="The hub's SQLAlchemy URL.")]

@@ -32,6 +32,17 @@ from fnhub.hub.services import auth, functions, keys, publish
 
 LIBRARY_KEY = Path("keys") / "library.key"
 CHUNK = 1 << 20
+_HUB_PACKAGE = Path(__file__).resolve().parent.parent
+
+
+def bundled_catalog() -> Path:
+    """The catalog shipped with the hub: `fnhub/hub/catalog` in an installed wheel (package
+    data), the repository's `catalog/` beside `hub/` in a source checkout (editable install)."""
+    for folder in (_HUB_PACKAGE / "catalog", _HUB_PACKAGE.parent / "catalog"):
+        if folder.is_dir():
+            return folder
+    raise InvalidInput(f"this installation ships no catalog (looked in {_HUB_PACKAGE})",
+                       hint="set FNHUB_SERVER_CATALOG_DIR to a catalog folder")
 
 
 def library_key(hub: Hub) -> Ed25519PrivateKey:

@@ -58,3 +58,8 @@ def test_make_demo_serves_the_seeded_catalog(tmp_path: Path) -> None:
     assert b"admin-token" in output  # the path is printed ...
     token = (tmp_path / "data" / "admin-token").read_text().strip()
     assert token.encode() not in output  # ... the token never is
+    banner = output.decode()  # plain lines among the logs: where, the token's file, how to stop
+    assert f"fnhub hub on {url}" in banner and f"export FNHUB_HUB={url}" in banner
+    assert f"admin token: {(tmp_path / 'data' / 'admin-token').resolve()}" in banner
+    assert "stop:        Ctrl-C" in banner
+    assert '{"time"' not in banner  # `make demo` logs text lines, not JSON
