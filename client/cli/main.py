@@ -29,7 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "login": ("fnhub.cli.account:login", "Save a hub URL and token in config.toml (mode "
                                          "0600), after checking them."),
     "tokens": ("fnhub.cli.account:tokens_app", "Create, list and revoke API tokens."),
-    "search": ("fnhub.cli.registry:search", "Search the hub."),
+    "search": ("fnhub.cli.registry:search", "Search the configured hubs, in order; each result "
+                                            "names its hub."),
     "show": ("fnhub.cli.registry:show", "Show a function's card: versions, inputs and "
                                         "outputs, and how to use it."),
     "install": ("fnhub.cli.registry:install", "Install functions after verifying their "

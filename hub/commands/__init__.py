@@ -25,7 +25,8 @@ def register() -> dict[str, tuple[str, str]]:
         return {
             "serve": ("fnhub.hub.commands.serve:serve", "Run the hub server."),
             "admin": ("fnhub.hub.commands.admin:app", "Maintain a hub's storage and database: "
-                                                      "migrate, fsck, gc, backup, restore."),
+                                                      "migrate, fsck, gc, backup, restore, "
+                                                      "rotate-index-key."),
         }
     return {name: ("fnhub.hub.commands:needs_server", "Needs fnhub[server].")
             for name in ("serve", "admin")}
