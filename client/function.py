@@ -14,20 +14,11 @@ from rich.table import Table
 from fnhub.config import Config, load_config
 from fnhub.core.errors import DigestMismatch
 from fnhub.core.manifest import Manifest, load_manifest
-from fnhub.core.packaging import pack
 from fnhub.core.uri import is_local_ref, local_path, parse_uri
 from fnhub.images import ContainerImage, recorded_image
-from fnhub.install import Installer, Warn, default_warn
+from fnhub.install import Installer, Warn, default_warn, files_digest
 from fnhub.runner import RunResult, run_function
 from fnhub.store import InstallRecord, Store
-
-
-class _Discard(io.RawIOBase):
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        return len(data)
 
 
 @dataclass
@@ -80,7 +71,7 @@ class Function:
         """An installed function's files still pack to the digest that was verified at install."""
         if self.record is None:
             return
-        actual = pack(self.folder, _Discard()).digest
+        actual = files_digest(self.folder)
         if actual != self.record.digest:
             raise DigestMismatch(
                 f"the installed files of {self.record.ref}@{self.version} were modified "

@@ -58,10 +58,10 @@ def show(uri: Annotated[str, typer.Argument(help="hub://[NS/]NAME[:VERSION]")],
     """
     cfg = context.config()
     parsed = parse_uri(uri)
-    hub, resolution = context.installer(cfg).resolve_online(parsed)
-    with context.client(hub) as client:
+    target = context.installer(cfg).resolve_online(parsed)
+    with context.client(target.hub) as client:
         detail = client.function(parsed.namespace, parsed.name)
-        version = client.version(parsed.namespace, parsed.name, resolution.version)
+        version = client.version(parsed.namespace, parsed.name, target.version)
     if as_json:
         emit_json({"function": detail.model_dump(mode="json"),
                    "version": version.model_dump(mode="json")})
@@ -156,14 +156,17 @@ def uninstall(uri: Annotated[str, typer.Argument(help="hub://[NS/]NAME[:VERSION]
 
 def verify(uri: Annotated[str, typer.Argument(help="hub://[NS/]NAME[:VERSION]")],
            as_json: JsonOpt = False) -> None:
-    """Check a published version: signature, key trust and package digest.
+    """Check a published version (signature, key trust, package digest) and, when it is
+    installed, the installed files against the digest recorded at install.
 
     Example: `hub verify hub://describe:1.0.0`
     """
     cfg = context.config()
-    result = context.installer(cfg).verify_remote(parse_uri(uri))
+    result = context.installer(cfg).verify(parse_uri(uri))
     if as_json:
         emit_json(result)
         return
     console.print(f"[green]verified[/green] {result['function']}@{result['version']}: "
                   f"signed by {result['keyid']}, digest {result['digest']}")
+    if "installed" in result:
+        console.print(f"[green]installed copy intact[/green]: {result['installed']}")
