@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fnhub.core import __version__
 from fnhub.core.errors import FnhubError, InvalidInput
-from fnhub.hub.api import functions, keys, namespaces, oidc, site, tokens
+from fnhub.hub.api import functions, index, keys, namespaces, oidc, site, tokens
 from fnhub.hub.context import Hub
 from fnhub.hub.logs import RequestContextMiddleware
 from fnhub.hub.metrics import Metrics, MetricsMiddleware, route_of
@@ -34,6 +34,7 @@ from fnhub.hub.middleware import RateLimitMiddleware
 from fnhub.hub.oci import errors as oci_errors
 from fnhub.hub.oci import router as oci_router
 from fnhub.hub.services import auth
+from fnhub.hub.services import index as indexes
 from fnhub.hub.settings import ServerSettings
 
 logger = logging.getLogger("fnhub.hub")
@@ -151,6 +152,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or ServerSettings()
     hub = Hub.open(settings)
     admin_token_file = auth.ensure_admin_token(hub)
+    hub.index_key = indexes.ensure_key(hub)
     metrics = Metrics()
 
     @asynccontextmanager
@@ -170,7 +172,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RateLimitMiddleware, hub=hub)
     app.add_middleware(RequestContextMiddleware)  # outermost: every answer has X-Request-ID
-    for module in (functions, namespaces, keys, tokens, site, oci_router):
+    for module in (functions, index, namespaces, keys, tokens, site, oci_router):
         app.include_router(module.router)
     app.include_router(oidc.router)
     site.include_catalog(app)

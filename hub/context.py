@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from fnhub.hub.db import Database
 from fnhub.hub.settings import ServerSettings
 from fnhub.hub.storage import BlobStore, FileBlobStore
@@ -31,6 +33,7 @@ class Hub:
     settings: ServerSettings
     db: Database
     store: BlobStore
+    index_key: Ed25519PrivateKey | None = None  # signs function indexes; loaded by the app
 
     @classmethod
     def open(cls, settings: ServerSettings) -> Hub:

@@ -96,6 +96,15 @@ class Database:
             yield session
 
     @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """A read transaction whose queries all see one consistent state (REPEATABLE READ on
+        PostgreSQL; a SQLite read transaction is a snapshot already)."""
+        engine = (self.engine.execution_options(isolation_level="REPEATABLE READ")
+                  if self.dialect == "postgresql" else self.engine)
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
     def write(self) -> Iterator[Session]:
         """One transaction, committed when the block ends and rolled back if it raises."""
         with Session(self._write_engine, expire_on_commit=False) as session, session.begin():

@@ -121,6 +121,9 @@ class Function(SQLModel, table=True):
     latest_version: str | None = Field(default=None, max_length=200)
     live_versions: int = 0  # versions not deleted; the function is listed while > 0
     downloads: int = 0
+    # The signed index's serial: raised with every change of the function or of its
+    # namespace's keys, never lowered (see services/index.py).
+    index_serial: int = Field(default=0, sa_type=BigInteger)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -174,6 +177,19 @@ class Tag(SQLModel, table=True):
     name: str = Field(max_length=64)
     version_id: int = _fk("versions.id")
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class IndexKey(SQLModel, table=True):
+    """The hub's index keys, oldest first: the last one signs; each later one carries the
+    rotation (a DSSE envelope) by which the key before it handed over."""
+
+    __tablename__ = "index_keys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    keyid: str = Field(max_length=64, unique=True)
+    public_key: str = Field(max_length=100)  # base64 of the raw 32 bytes
+    rotation: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class TrustedPublisher(SQLModel, table=True):

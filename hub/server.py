@@ -7,6 +7,7 @@ from pathlib import Path
 
 import uvicorn
 
+from fnhub.core.signing import key_id
 from fnhub.hub import logs
 from fnhub.hub.app import create_app
 from fnhub.hub.services import seed
@@ -23,6 +24,8 @@ def serve(settings: ServerSettings, seed_catalog: Path | None = None) -> None:
     """
     logs.configure(settings.log_format, settings.log_level)
     app = create_app(settings)
+    logger.info("index key %s (%s)", key_id(app.state.hub.index_key.public_key()),
+                settings.index_key_path())
     catalog = seed_catalog or settings.catalog_dir
     if catalog is not None:
         for result in seed.seed_catalog(app.state.hub, catalog):

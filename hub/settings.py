@@ -16,6 +16,8 @@ MiB = 1024 * 1024
 DEFAULT_OIDC_AUDIENCE = "fnhub"
 _PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(?:(\d+)\s*s|(second|minute|hour|day))\s*$")
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+INDEX_KEY_FILE = "index-key.pem"
 
 
 def parse_rate(text: str) -> tuple[int, int] | None:
@@ -28,6 +30,17 @@ def parse_rate(text: str) -> tuple[int, int] | None:
                          "or off")
     period = int(match[2]) if match[2] is not None else _PERIODS[match[3]]
     return int(match[1]), period
+
+
+def parse_duration(value: Any) -> Any:
+    """`"30s"`, `"5m"`, `"2h"`, `"7d"` or plain seconds -> seconds; other values pass through."""
+    if not isinstance(value, str):
+        return value
+    match = _DURATION.match(value.lower())
+    if match is None:
+        raise ValueError(f"invalid duration {value!r}: use N, Ns, Nm, Nh or Nd")
+    unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
+    return int(match[1]) * unit
 
 
 class ServerSettings(BaseSettings):
@@ -56,6 +69,13 @@ class ServerSettings(BaseSettings):
     # Signs the OCI registry's bearer tokens; replicas must share it. Unset: a secret made
     # once and kept in the data dir, which serves only a single process or a shared disk.
     oci_token_secret: SecretStr | None = None
+
+    # The Ed25519 key that signs every function's index (design §5): a PEM file, the same on
+    # every replica. Unset: `<data_dir>/index-key.pem`, made at first start.
+    index_key: Path | None = None
+    # How long a signed index stays valid, in seconds ("30s" for tests). Unset: until the
+    # next UTC midnight plus 7 days.
+    index_expiry: int | None = Field(default=None, ge=1, le=366 * 86400)
 
     # Connection pool of a client/server database (PostgreSQL); SQLite ignores these.
     db_pool_size: int = Field(default=5, ge=1, le=100)
@@ -87,6 +107,16 @@ class ServerSettings(BaseSettings):
         parse_rate(value)
         return value
 
+    @field_validator("index_expiry", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value)
+
+    @field_validator("index_key", mode="before")
+    @classmethod
+    def _unset_if_blank(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("oidc_issuers")
     @classmethod
     def _issuers(cls, value: dict[str, Any]) -> dict[str, Any]:
@@ -106,6 +136,8 @@ class ServerSettings(BaseSettings):
             self.storage_url = str(self.data_dir / "blobs")
         if self.admin_token is not None and not self.admin_token.get_secret_value().strip():
             self.admin_token = None
+        if self.index_key is not None:
+            self.index_key = self.index_key.expanduser().resolve()
         if self.oci_token_secret is not None:
             secret = self.oci_token_secret.get_secret_value().strip()
             if not secret:
@@ -118,6 +150,10 @@ class ServerSettings(BaseSettings):
     def audience(self) -> str:
         """The `aud` an OIDC token must carry to be exchanged at this hub."""
         return self.oidc_audience or (self.public_url or "").rstrip("/") or DEFAULT_OIDC_AUDIENCE
+
+    def index_key_path(self) -> Path:
+        """The index key's PEM file: the configured one, else one in the data dir."""
+        return self.index_key or self.data_dir / INDEX_KEY_FILE
 
     def pool_options(self) -> dict[str, Any]:
         """Keyword arguments of `create_engine` for a pooled (non-SQLite) database."""

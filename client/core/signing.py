@@ -57,8 +57,7 @@ class Statement(BaseModel):
 
     def canonical_json(self) -> bytes:
         """The bytes that get signed: sorted keys, no whitespace, so equal statements sign equal."""
-        data = self.model_dump(mode="json", by_alias=True)
-        return json.dumps(data, sort_keys=True, separators=(",", ":")).encode("ascii")
+        return canonical_json(self.model_dump(mode="json", by_alias=True))
 
 
 class Signature(BaseModel):
@@ -70,6 +69,11 @@ class Envelope(BaseModel):
     payloadType: str
     payload: str  # base64 of the statement JSON
     signatures: list[Signature] = Field(min_length=1)
+
+
+def canonical_json(data: Any) -> bytes:
+    """Sorted keys, no whitespace, ASCII: equal data always encodes (and signs) to equal bytes."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode("ascii")
 
 
 def _short(keyid: str) -> str:
@@ -233,16 +237,20 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     return b"DSSEv1 %d %b %d %b" % (len(type_bytes), type_bytes, len(payload), payload)
 
 
-def sign_statement(statement: Statement, private_key: Ed25519PrivateKey) -> Envelope:
-    payload = statement.canonical_json()
-    sig = private_key.sign(pae(PAYLOAD_TYPE, payload))
+def sign_payload(payload_type: str, payload: bytes, private_key: Ed25519PrivateKey) -> Envelope:
+    """A DSSE envelope over `payload`; Ed25519 is deterministic, so equal input, equal bytes."""
+    sig = private_key.sign(pae(payload_type, payload))
     return Envelope(
-        payloadType=PAYLOAD_TYPE,
+        payloadType=payload_type,
         payload=base64.b64encode(payload).decode("ascii"),
         signatures=[
             Signature(keyid=key_id(private_key.public_key()), sig=base64.b64encode(sig).decode())
         ],
     )
+
+
+def sign_statement(statement: Statement, private_key: Ed25519PrivateKey) -> Envelope:
+    return sign_payload(PAYLOAD_TYPE, statement.canonical_json(), private_key)
 
 
 def parse_envelope(data: str | bytes | dict[str, Any]) -> Envelope:
@@ -271,9 +279,16 @@ def _b64(text: str, what: str) -> bytes:
 
 def verify_envelope(envelope: Envelope, keys: Mapping[str, Ed25519PublicKey]) -> Statement:
     """The signed statement, once a signature by one of `keys` (keyid -> key) verifies."""
-    if envelope.payloadType != PAYLOAD_TYPE:
+    return _parse_statement(verify_payload(envelope, PAYLOAD_TYPE, keys))
+
+
+def verify_payload(envelope: Envelope, payload_type: str,
+                   keys: Mapping[str, Ed25519PublicKey]) -> bytes:
+    """The payload bytes of a `payload_type` envelope, once a signature by one of `keys`
+    (keyid -> key) verifies over them."""
+    if envelope.payloadType != payload_type:
         raise SignatureInvalid(
-            f"envelope payloadType is {envelope.payloadType!r}, expected {PAYLOAD_TYPE!r}"
+            f"envelope payloadType is {envelope.payloadType!r}, expected {payload_type!r}"
         )
     known = [s for s in envelope.signatures if s.keyid in keys]
     if not known:
@@ -292,7 +307,7 @@ def verify_envelope(envelope: Envelope, keys: Mapping[str, Ed25519PublicKey]) ->
         except (InvalidSignature, SignatureInvalid):
             failures.append(_short(signature.keyid))
             continue
-        return _parse_statement(payload)
+        return payload
     raise SignatureInvalid(f"signature by key {', '.join(failures)} does not verify")
 
 

@@ -58,3 +58,11 @@ def require_caller(caller: Annotated[Caller | None, Depends(optional_caller)]) -
 
 CallerDep = Annotated[Caller, Depends(require_caller)]
 ReadAccess = Depends(reader)
+
+
+def etag_matches(header: str | None, etag: str) -> bool:
+    """Whether an `If-None-Match` header names `etag` (weak forms and `*` included)."""
+    if not header:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return "*" in tags or etag in tags

@@ -20,7 +20,14 @@ from fnhub.core.api_models import (
     YankRequest,
 )
 from fnhub.core.errors import FnhubError
-from fnhub.hub.api.deps import API_PREFIX, CallerDep, HubDep, MetricsDep, ReadAccess
+from fnhub.hub.api.deps import (
+    API_PREFIX,
+    CallerDep,
+    HubDep,
+    MetricsDep,
+    ReadAccess,
+    etag_matches,
+)
 from fnhub.hub.api.uploads import read_publish_form
 from fnhub.hub.services import functions, publish, search
 
@@ -82,13 +89,6 @@ def get_attestations(ns: str, name: str, version: str, hub: HubDep) -> Attestati
     return Attestations(envelopes=functions.attestations(hub, ns, name, version))
 
 
-def _etag_matches(header: str | None, etag: str) -> bool:
-    if not header:
-        return False
-    tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}
-    return "*" in tags or etag in tags
-
-
 @router.get(
     VERSION + "/package", dependencies=[ReadAccess], response_class=StreamingResponse,
     responses={200: {"content": {"application/gzip": {}}, "description": "the package"},
@@ -103,7 +103,7 @@ def download_package(ns: str, name: str, version: str, request: Request, hub: Hu
     etag = f'"{info.digest}"'
     cache = ("private, " if hub.settings.private else "public, ") + IMMUTABLE
     headers = {"ETag": etag, "Cache-Control": cache}
-    if _etag_matches(request.headers.get("if-none-match"), etag):
+    if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     package = functions.download(hub, ns, name, version)
     metrics.downloads.inc()

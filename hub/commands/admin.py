@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from fnhub.hub.context import Hub
 
 app = typer.Typer(help="Maintain a hub's storage and database: migrate, fsck, gc, backup, "
-                       "restore.", no_args_is_help=True)
+                       "restore, rotate-index-key.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 DataDirOpt = Annotated[Path | None, typer.Option(help="The hub's data dir.")]
 DatabaseOpt = Annotated[str | None, typer.Option(help="The hub's SQLAlchemy URL.")]
@@ -155,3 +155,28 @@ def restore(directory: Annotated[Path, typer.Argument(help="A folder `backup` wr
         emit_json({"rows": counts})
     else:
         console.print(f"restored {sum(counts.values())} rows from {directory}")
+
+
+@app.command("rotate-index-key")
+def rotate_index_key(data_dir: DataDirOpt = None, database_url: DatabaseOpt = None,
+                     storage_url: StorageOpt = None, as_json: JsonOpt = False) -> None:
+    """Replace the hub's index key by a new one that the old key signs over (clients that
+    pinned the old key follow the chain at /api/v1/index-key).
+
+    The new key is written where the current one is (FNHUB_SERVER_INDEX_KEY or the data
+    dir's index-key.pem); restart every replica with it: until then they refuse to sign.
+    Example: `hub admin rotate-index-key --data-dir /srv/fnhub`
+    """
+    from fnhub.hub.services import index
+
+    hub = _open_hub(data_dir, database_url, storage_url)
+    try:
+        rotation = index.rotate(hub)
+    finally:
+        hub.close()
+    if as_json:
+        emit_json({"previous": rotation.previous, "keyid": rotation.keyid,
+                   "path": str(rotation.path)})
+    else:
+        console.print(f"index key rotated: {rotation.previous} -> {rotation.keyid}, written "
+                      f"to {rotation.path}; restart every replica with it")

@@ -82,14 +82,6 @@ def _revision(connection: Connection) -> str:
     return revision
 
 
-def _snapshot(hub: Hub) -> Session:
-    """A read session on one consistent snapshot of the database."""
-    if hub.db.dialect == "postgresql":
-        engine = hub.db.engine.execution_options(isolation_level="REPEATABLE READ")
-        return Session(engine)
-    return Session(hub.db.engine)
-
-
 def _copy_blob(hub: Hub, digest: str, dest: Path) -> int:
     """Stream a blob into `dest` (temp file + rename), checking it hashes to its digest."""
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -117,7 +109,7 @@ def backup(hub: Hub, dest: Path, *, blobs: bool = True) -> BackupReport:
     (work / "tables").mkdir(parents=True)
     rows: dict[str, int] = {}
     try:
-        with _snapshot(hub) as session, session.begin():
+        with hub.db.snapshot() as session:
             revision = _revision(session.connection())
             for table in _tables():
                 rows[table.name] = 0

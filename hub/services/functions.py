@@ -2,18 +2,20 @@
 
 A function's card (description, kind, categories, labels, latest version, search entry) is
 derived from its versions by `refresh`, which every change of a version calls in the same
-transaction. Deleting a version keeps its row (the number stays taken forever) and drops
-its blob once no live version shares it.
+transaction; it also raises the function's index serial (`bump_index_serials`), as do tag
+changes and changes of the namespace's keys. Deleting a version keeps its row (the number
+stays taken forever) and drops its blob once no live version shares it.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import ColumnElement, case, update
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from fnhub.core.api_models import (
@@ -92,7 +94,7 @@ def require_version(session: Session, function: Function, namespace: str,
     return row
 
 
-def _tags(session: Session, function: Function) -> dict[str, str]:
+def function_tags(session: Session, function: Function) -> dict[str, str]:
     rows = session.exec(
         select(Tag.name, Version.version).join(Version, col(Tag.version_id) == Version.id)
         .where(Tag.function_id == function.id).order_by(Tag.name)
@@ -107,6 +109,21 @@ def _candidates(versions: list[Version]) -> list[Candidate]:
 # --------------------------------------------------------------------------- the card
 
 
+def bump_index_serials(session: Session, where: ColumnElement[bool]) -> None:
+    """Raise the index serial of the functions `where` selects to max(serial + 1, now in ms).
+
+    One UPDATE in the caller's transaction (so with the change it stands for), which locks
+    the rows it raises; the clock term keeps serials rising after a backup is restored.
+    """
+    now_ms = int(time.time() * 1000)
+    serial = col(Function.index_serial)
+    session.execute(
+        update(Function).where(where)
+        .values(index_serial=case((serial + 1 > now_ms, serial + 1), else_=now_ms))
+        .execution_options(synchronize_session=False)
+    )
+
+
 def refresh(session: Session, function: Function, namespace: str) -> None:
     """Recompute the card, category rows and search entry from the function's versions.
 
@@ -116,6 +133,7 @@ def refresh(session: Session, function: Function, namespace: str) -> None:
     """
     session.flush()
     session.refresh(function, with_for_update={"key_share": True})
+    bump_index_serials(session, col(Function.id) == function.id)
     live = [v for v in _versions(session, function) if not v.deleted]
     function.live_versions = len(live)
     try:
@@ -169,7 +187,7 @@ def _detail(session: Session, function: Function, namespace: str) -> FunctionDet
         versions=[VersionSummary(version=v.version, digest=v.package_digest, yanked=v.yanked,
                                  yank_reason=v.yank_reason, published_at=v.published_at)
                   for v in live],
-        tags=_tags(session, function),
+        tags=function_tags(session, function),
     )
 
 
@@ -193,7 +211,7 @@ def resolve_version(hub: Hub, namespace: str, name: str, spec: str | None) -> Re
     with hub.db.read() as session:
         function = require_function(session, namespace, name)
         versions = _versions(session, function)
-        chosen = resolve(parsed, _candidates(versions), _tags(session, function),
+        chosen = resolve(parsed, _candidates(versions), function_tags(session, function),
                          ref=_ref(namespace, name))
     row = next(v for v in versions if v.version == chosen)
     return Resolution(namespace=namespace, name=name, version=row.version,
@@ -310,6 +328,7 @@ def set_tag(hub: Hub, caller: Caller, namespace: str, name: str, tag: str,
         existing.updated_at = utcnow()
         session.add(existing)
         session.flush()
+        bump_index_serials(session, col(Function.id) == function.id)
         return _detail(session, function, namespace)
 
 

@@ -1,4 +1,8 @@
-"""Publisher keys: the Ed25519 public keys allowed to sign a namespace's packages."""
+"""Publisher keys: the Ed25519 public keys allowed to sign a namespace's packages.
+
+The namespace's key ids are part of each of its functions' signed index, so registering
+or removing a key raises their index serials in the same transaction.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,8 @@ from fnhub.core.api_models import KeyInfo, KeyRegister
 from fnhub.core.errors import Conflict, InvalidInput, NotFound, UntrustedKey
 from fnhub.core.signing import key_id, public_key_from_b64, public_key_to_b64
 from fnhub.hub.context import Hub
-from fnhub.hub.models import Namespace, PublisherKey
-from fnhub.hub.services import namespaces
+from fnhub.hub.models import Function, Namespace, PublisherKey
+from fnhub.hub.services import functions, namespaces
 from fnhub.hub.services.auth import Caller
 
 KEYID_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -70,6 +74,7 @@ def register(hub: Hub, caller: Caller, request: KeyRegister) -> KeyInfo:
             raise Conflict(
                 f"key {keyid[:12]}… is already registered to namespace {namespace.name!r}"
             ) from None
+        functions.bump_index_serials(session, col(Function.namespace_id) == namespace.id)
         return _info(key, namespace.name)
 
 
@@ -86,3 +91,4 @@ def delete(hub: Hub, caller: Caller, namespace: str, keyid: str) -> None:
         if key is None:
             raise NotFound(f"no key {keyid[:12]}… registered to namespace {namespace!r}")
         session.delete(key)
+        functions.bump_index_serials(session, col(Function.namespace_id) == key.namespace_id)

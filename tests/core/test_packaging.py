@@ -343,7 +343,39 @@ UNSAFE_CASES: dict[str, tuple[list[Member], str]] = {
     "file-then-folder": ([SAFE, file_member("a"), file_member("a/b")], "parent a is a file"),
     "control-char": ([SAFE, file_member("bad\nname")], "control character"),
     "too-many": ([SAFE] + [file_member(f"f{i}") for i in range(5)], "more than 5 members"),
+    # names no client could unpack (ENAMETOOLONG, or clashing on macOS and Windows)
+    "component-256-bytes": ([SAFE, file_member("a" * 256)], "256 bytes long, more than the 255"),
+    "component-256-utf8-bytes": ([SAFE, file_member("lib/" + "é" * 128)], "256 bytes long"),
+    "path-4097-bytes": ([SAFE, file_member("/".join(["d" * 255] * 16) + "/x")],
+                        "4097 bytes long, more than the 4096"),
+    "symlink-target-too-long": ([SAFE, (info("l", tarfile.SYMTYPE, link="a" * 300), None)],
+                                "300 bytes long"),
+    "case-clash": ([SAFE, file_member("README"), file_member("readme")],
+                   "readme: differs from README only in letter case"),
+    "case-clash-folder": ([SAFE, file_member("Lib/a"), file_member("lib/b")],
+                          "differs from Lib only in letter case"),
+    "unicode-form-clash": ([SAFE, file_member("caf\u00e9"), file_member("cafe\u0301")],
+                           "only in letter case or Unicode form"),
 }
+
+
+def test_names_at_the_filesystem_limits_unpack(tmp_path: Path) -> None:
+    """255 bytes a component and 4096 a path are allowed (the refusals start one byte on)."""
+    longest = "/".join(["d" * 255] * 15 + ["d" * 200, "x" * 55])
+    assert len(longest.encode()) == 4096
+    archive = build_tgz(tmp_path / "edge.tar.gz", [SAFE, file_member(longest)])
+    assert longest in check_archive(archive)
+    wide = build_tgz(tmp_path / "wide.tar.gz", [SAFE, file_member("lib/" + "é" * 127 + "e")])
+    out = unpack(wide, tmp_path / "out")
+    assert (out / "lib" / ("é" * 127 + "e")).read_bytes() == b"data"
+
+
+def test_pack_refuses_names_that_clash_in_case(tmp_path: Path) -> None:
+    folder = make_function(tmp_path / "fn")
+    write(folder / "Data.csv")
+    write(folder / "data.csv")
+    with pytest.raises(UnsafePackage, match="only in letter case"):
+        pack_bytes(folder)
 
 
 @pytest.mark.parametrize("case", sorted(UNSAFE_CASES))

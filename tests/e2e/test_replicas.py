@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import text
 
 from fnhub.cli.main import main
+from fnhub.core.signing import generate_key, save_private_key
 from fnhub.hub.oci.service import UPLOAD_TTL
 from tests.helpers import CLI, HubProcess, hub_database, start_hub, write_function
 from tests.hub.factories import auth, error_code, make_publisher
@@ -66,6 +67,9 @@ def replicas(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer,
               "FNHUB_SERVER_OCI_TOKEN_SECRET": secrets.token_hex(32),
               "FNHUB_SERVER_RATE_LIMIT_SEARCH": f"{SEARCH_LIMIT}/hour"}
     root = tmp_path_factory.mktemp("replicas")
+    index_key = root / "index-key.pem"  # the replicas sign indexes with one key
+    save_private_key(generate_key(), index_key)
+    shared["FNHUB_SERVER_INDEX_KEY"] = str(index_key)
     a = start_hub(root / "a", database_url=database_url, extra_env=shared)
     try:
         b = start_hub(root / "b", database_url=database_url, extra_env={
@@ -93,6 +97,10 @@ def test_publish_on_one_install_and_run_via_the_other(replicas: Replicas,
 
     on_b = CLI(tmp_path / "alice", replicas.b.url, token)
     assert [i["name"] for i in on_b.json("search", "scale")["items"]] == ["scale"]
+    index_a, index_b = (httpx.get(f"{hub.url}/api/v1/functions/alice/scale/index")
+                        for hub in (replicas.a, replicas.b))
+    assert index_a.status_code == 200 and index_a.content == index_b.content  # signed on read
+    assert index_a.headers["etag"] == index_b.headers["etag"]
     package = httpx.get(f"{replicas.b.url}/api/v1/functions/alice/scale/versions/1.0.0/package")
     assert package.status_code == 307
     assert package.headers["location"].startswith(replicas.s3.endpoint)

@@ -59,7 +59,8 @@ def test_index_lists_functions_escaped(client: TestClient, alice: Publisher) -> 
 
 @pytest.mark.slow
 def test_serve_seeds_and_listens(tmp_path: Path) -> None:
-    """`serve()` in its own process: prints the token file's path (never the token), seeds."""
+    """`serve()` in its own process: prints the token file's path (never the token) and the
+    index key's id, seeds."""
     port = free_port()
     data = tmp_path / "data"
     code = (
@@ -86,6 +87,7 @@ def test_serve_seeds_and_listens(tmp_path: Path) -> None:
                 time.sleep(0.2)
         listed = httpx.get(url + "/api/v1/functions", params={"namespace": "library"}).json()
         assert listed["total"] >= 1
+        index_key = httpx.get(url + "/api/v1/index-key").json()["keyid"]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -94,3 +96,4 @@ def test_serve_seeds_and_listens(tmp_path: Path) -> None:
     assert str(data / "admin-token") in output
     assert token not in output
     assert "catalog: library/" in output
+    assert f"index key {index_key}" in output  # printed at start

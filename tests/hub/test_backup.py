@@ -16,6 +16,9 @@ import pytest
 from fastapi import FastAPI
 
 from fnhub.cli.main import main
+from fnhub.core.errors import Conflict
+from fnhub.core.index import IndexKeyInfo, verify_index
+from fnhub.core.signing import Envelope, public_key_from_b64
 from fnhub.hub.app import create_app
 from fnhub.hub.services import maintenance
 from fnhub.hub.settings import ServerSettings
@@ -33,6 +36,15 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
     code = main(["admin", *args, "--json"])
     captured = capsys.readouterr()
     return code, json.loads(captured.out) if code == 0 else captured.err
+
+
+def _index(app: FastAPI) -> dict[str, Any]:
+    """The function's signed index payload (the hub's own key verifies it)."""
+    client = make_client(app)
+    info = IndexKeyInfo.model_validate(client.get("/api/v1/index-key").json())
+    envelope = Envelope.model_validate_json(client.get("/api/v1/functions/alice/fn/index").content)
+    index = verify_index(envelope, {info.keyid: public_key_from_b64(info.public_key)})
+    return index.model_dump(mode="json")
 
 
 def _snapshot(app: FastAPI, token: str) -> dict[str, Any]:
@@ -77,6 +89,10 @@ def test_round_trip(source: tuple[FastAPI, ServerSettings, Publisher], tmp_path:
     assert report["rows"]["versions"] == 3 and "rate_limit_windows" not in report["rows"]
     assert not (tmp_path / "backup.partial").exists()
 
+    # the source changes after the backup: its index serial moves past the backup's
+    alice.publish("fn", "1.3.0")
+    newest = _index(app)
+
     target = ServerSettings(data_dir=tmp_path / "target", database_url=fresh_database_url)
     restore = ["restore", str(dump), "--data-dir", str(target.data_dir)]
     if fresh_database_url:
@@ -84,9 +100,14 @@ def test_round_trip(source: tuple[FastAPI, ServerSettings, Publisher], tmp_path:
     code, counts = _cli(capsys, *restore)
     assert code == 0 and counts["rows"]["versions"] == 3
 
-    restored = create_app(target)
+    with pytest.raises(Conflict, match="every replica needs the same index key"):
+        create_app(target)  # the backup's index key is not there: refused, not replaced
+    restored = create_app(target.model_copy(update={"index_key": settings.index_key_path()}))
     try:
         assert _snapshot(restored, alice.token) == before
+        rolled_back = _index(restored)
+        assert "1.3.0" not in rolled_back["versions"]
+        assert rolled_back["serial"] > newest["serial"]  # never lower than any served before
         assert maintenance.fsck(restored.state.hub).ok
         again = Publisher(alice.user, alice.namespace, alice.token, alice.key,
                           make_client(restored), alice.root)

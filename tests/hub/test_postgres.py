@@ -49,7 +49,7 @@ UNIQUE = {
     "trusted_publishers": {("namespace_id", "issuer", "repository", "workflow", "ref",
                             "environment")},
     "oidc_token_uses": {("issuer", "jti")}, "rate_limit_windows": {("key", "window_start")},
-    "functions_fts": {("function_id",)},
+    "functions_fts": {("function_id",)}, "index_keys": {("keyid",)},
 }
 
 

@@ -104,6 +104,15 @@ def _bad_signature(envelope: str) -> str:
     return json.dumps(data)
 
 
+def _signed_archive(upload: Upload, publisher: Publisher, extra: str) -> Upload:
+    """The upload's manifest plus a member called `extra`, correctly signed: only the
+    member's name is wrong."""
+    package = _tar_gz({"function.yaml": upload.manifest.encode(), extra: b"x = 1\n"})
+    repacked = Upload(upload.namespace, upload.name, upload.manifest, package, "")
+    return Upload(upload.namespace, upload.name, upload.manifest, package,
+                  _resign(repacked, key=publisher.key))
+
+
 REJECTIONS: dict[str, tuple[Any, int, str]] = {
     "tampered package byte": (
         lambda u, p: Upload(u.namespace, u.name, u.manifest, _flip_byte(u.package, 40),
@@ -144,6 +153,12 @@ REJECTIONS: dict[str, tuple[Any, int, str]] = {
                             _tar_gz({"function.yaml": u.manifest.encode(), "evil": b"x"},
                                     names={"evil": "../evil"}), u.envelope),
         400, "unsafe_package"),
+    "member name of 1000 characters (a client could not unpack it)": (
+        lambda u, p: _signed_archive(u, p, "x" * 1000), 400, "unsafe_package"),
+    "member path of 4200 bytes": (
+        lambda u, p: _signed_archive(u, p, "/".join(["d" * 200] * 21)), 400, "unsafe_package"),
+    "members differing only in case": (
+        lambda u, p: _signed_archive(u, p, "FUNCTION.yaml"), 400, "unsafe_package"),
     "archive without function.yaml": (
         lambda u, p: Upload(u.namespace, u.name, u.manifest, _tar_gz({"main.py": b"x = 1\n"}),
                             u.envelope), 422, "invalid_manifest"),

@@ -17,7 +17,7 @@ import pathspec
 from fnhub.core.errors import InvalidInput, ManifestError, UnsafePackage
 from fnhub.core.manifest import MANIFEST_FILE
 from fnhub.core.packaging.digests import HashingWriter, PackResult
-from fnhub.core.packaging.rules import link_escape, name_problem
+from fnhub.core.packaging.rules import link_escape, name_problem, spelling_clash
 
 IGNORE_FILE = ".fnhubignore"
 ALWAYS_EXCLUDED = (
@@ -91,10 +91,16 @@ def package_files(folder: str | Path) -> list[str]:
     if MANIFEST_FILE not in entries:
         raise ManifestError(f"{MANIFEST_FILE} in {root} is excluded by {IGNORE_FILE}")
     links: dict[str, str] = {}
+    spellings: dict[str, str] = {}
     for rel in entries:
         if problem := name_problem(rel):
             raise UnsafePackage(
                 f"{rel!r}: {problem}", hint=f"rename it or list it in {IGNORE_FILE}"
+            )
+        if (earlier := spelling_clash(spellings, rel)) is not None:
+            raise UnsafePackage(
+                f"{rel}: differs from {earlier} only in letter case or Unicode form",
+                hint=f"rename one (they clash on macOS and Windows) or list it in {IGNORE_FILE}",
             )
         mode = os.lstat(root / rel).st_mode
         if stat.S_ISLNK(mode):

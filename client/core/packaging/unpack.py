@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 from fnhub.core.errors import Conflict, InvalidInput, NotFound, UnsafePackage
 from fnhub.core.packaging.digests import CHUNK as _CHUNK
-from fnhub.core.packaging.rules import link_escape, name_problem
+from fnhub.core.packaging.rules import link_escape, name_problem, spelling_clash
 
 DEFAULT_MAX_UNPACKED_SIZE = 512 * 1024 * 1024
 DEFAULT_MAX_MEMBERS = 10_000
@@ -125,6 +125,7 @@ class _Guard:
     kinds: dict[str, str] = field(default_factory=dict)
     folders: set[str] = field(default_factory=set)
     links: dict[str, str] = field(default_factory=dict)
+    spellings: dict[str, str] = field(default_factory=dict)  # case-folded name -> name
 
     def admit(self, info: tarfile.TarInfo) -> str:
         self.members += 1
@@ -179,6 +180,9 @@ class _Guard:
         seen = self.kinds.get(name) or ("folder" if name in self.folders else None)
         if seen is not None and not (seen == kind == "folder"):
             raise UnsafePackage(f"{name}: duplicate member (a {seen} and a {kind})")
+        if (earlier := spelling_clash(self.spellings, name)) is not None:
+            raise UnsafePackage(f"{name}: differs from {earlier} only in letter case or Unicode "
+                                "form, so one would replace the other on macOS or Windows")
         self.kinds[name] = kind
         self.folders.update("/".join(parts[:i]) for i in range(1, len(parts)))
 
