@@ -9,8 +9,7 @@ is pinned, the client never falls back to the unsigned `/resolve`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -42,6 +41,7 @@ class CachedIndex(BaseModel):
 
 
 def _utcnow() -> datetime:
+    """This machine's clock (a function, so tests can move it)."""
     return datetime.now(timezone.utc)
 
 
@@ -51,7 +51,6 @@ class IndexReader:
 
     config: Config
     client: HubClient
-    now: Callable[[], datetime] = field(default=_utcnow)
 
     def __post_init__(self) -> None:
         self.trust = TrustStore(self.config.config_dir)
@@ -151,7 +150,7 @@ class IndexReader:
             raise HubAnswerMismatch(
                 f"asked for the index of {function}, {self.hub} answered with the signed index "
                 f"of {index.function}")
-        now = self.now()
+        now = _utcnow()
         if now > index.expires + CLOCK_SKEW:
             raise StaleIndex(
                 f"the signed index of {function} from {self.hub} expired at "

@@ -1,4 +1,4 @@
-"""Trust policy (design §5): trusted = first seen ∪ explicitly trusted − explicitly untrusted,
+"""Trust policy (design §5): trusted = first seen + explicitly trusted - explicitly untrusted,
 pinned per hub; a hub's answer about keys is checked before anything is pinned."""
 
 from __future__ import annotations
