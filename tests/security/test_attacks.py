@@ -132,6 +132,7 @@ def _tree(root: Path) -> dict[str, str]:
 
 
 def _sdk(cli: CLI, uri: str, *args: str, prelude: str = "") -> subprocess.CompletedProcess[str]:
+    cli.root.mkdir(parents=True, exist_ok=True)
     return subprocess.run([sys.executable, "-c", prelude + SDK, uri, *args], env=cli.env,
                           cwd=cli.root, capture_output=True, text=True, timeout=300, check=False)
 
@@ -256,9 +257,9 @@ def test_rollback_of_latest_by_replaying_an_older_index(world: World, user: CLI,
 
 def test_freeze_with_an_expired_index(tmp_path_factory: pytest.TempPathFactory,
                                       tmp_path: Path) -> None:
-    """The hub's indexes expire 30 s after signing; a mirror keeps serving one it recorded,
-    hiding 1.1.0. With the client's clock 10 minutes on, it has expired beyond the allowed
-    5 minutes of skew."""
+    """The hub's indexes expire within a minute of signing; a mirror keeps serving one it
+    recorded. With the client's clock 10 minutes on, that index has expired beyond the allowed
+    5 minutes of skew (so would a fresh one: the clock is the test's lever, not the hub)."""
     world = _world(tmp_path_factory.mktemp("freeze"), {"FNHUB_SERVER_INDEX_EXPIRY": "30s"})
     mirror = Mirror(world.hub.url)
     try:
