@@ -38,13 +38,15 @@ def generate(name: Annotated[str, typer.Option(help="Key name.")] = "default",
 
 @app.command("list")
 def list_keys(as_json: JsonOpt = False) -> None:
-    """List your signing keys and the keys you trust explicitly."""
+    """List your signing keys and the keys you trust or untrust explicitly."""
     cfg = context.config()
     keys = [{"name": k.name, "keyid": k.keyid, "path": str(k.path)}
             for k in keyring.list_keys(cfg.keys_dir)]
-    trusted = TrustStore(cfg.config_dir).data.explicit
+    trust = TrustStore(cfg.config_dir).data
+    trusted, untrusted = trust.explicit, trust.untrusted
     if as_json:
-        emit_json({"keys": keys, "trusted": {ns: sorted(ks) for ns, ks in trusted.items()}})
+        emit_json({"keys": keys, "trusted": {ns: sorted(ks) for ns, ks in trusted.items()},
+                   "untrusted": {ns: sorted(ks) for ns, ks in untrusted.items() if ks}})
         return
     table = Table("name", "key id", "path", title="your keys")
     for k in keys:
@@ -52,6 +54,9 @@ def list_keys(as_json: JsonOpt = False) -> None:
     console.print(table)
     for ns, ks in sorted(trusted.items()):
         console.print(f"trusted for {ns}: " + ", ".join(sorted(ks)))
+    for ns, ids in sorted(untrusted.items()):
+        if ids:
+            console.print(f"untrusted for {ns}: " + ", ".join(sorted(ids)))
 
 
 @app.command()

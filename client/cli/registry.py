@@ -10,7 +10,7 @@ from rich.table import Table
 
 from fnhub.cli import context
 from fnhub.core.console import console, emit_json
-from fnhub.core.errors import NotFound
+from fnhub.core.errors import HubAnswerMismatch, NotFound
 from fnhub.core.uri import parse_uri
 from fnhub.core.versions import Candidate, resolve
 from fnhub.lockfile import LOCK_FILE, LockFile
@@ -62,6 +62,11 @@ def show(uri: Annotated[str, typer.Argument(help="hub://[NS/]NAME[:VERSION]")],
     with context.client(target.hub) as client:
         detail = client.function(parsed.namespace, parsed.name)
         version = client.version(parsed.namespace, parsed.name, target.version)
+    if ((detail.namespace, detail.name) != (parsed.namespace, parsed.name)
+            or (version.namespace, version.name, version.version) != (
+                parsed.namespace, parsed.name, target.version)):
+        raise HubAnswerMismatch(f"asked for the card of {target.subject}, the hub answered with "
+                                f"{version.namespace}/{version.name}@{version.version}"[:300])
     if as_json:
         emit_json({"function": detail.model_dump(mode="json"),
                    "version": version.model_dump(mode="json")})

@@ -437,6 +437,12 @@ def test_key_rotation_does_not_lock_out_older_versions(tmp_path: Path, world: Wo
     assert "rota/fn@1.0.0" in user.ok("install", "hub://rota/fn:stable")
     user.ok("uninstall", "hub://rota/fn")
     assert "imported rota/fn@1.0.0" in _sdk(user, "hub://rota/fn:1.0.0").stdout
+    # untrusting the first key is what locks its versions out
+    first_key = next(k["keyid"] for k in rota.json("keys", "list")["keys"]
+                     if k["name"] == "default")
+    user.ok("keys", "untrust", "rota", first_key)
+    user.ok("uninstall", "hub://rota/fn")
+    user.fails("install", "hub://rota/fn:1.0.0", match=f"hub keys trust rota {first_key}")
 
 
 def test_tampered_local_install_is_caught_by_hub_verify(user: CLI, tmp_path: Path) -> None:
