@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from fnhub import __version__
 from fnhub.config import HubEntry
 from fnhub.core.api_models import (
+    Attestations,
     FunctionDetail,
     FunctionSummary,
     KeyInfo,
@@ -32,11 +33,31 @@ from fnhub.core.api_models import (
     WhoAmI,
     YankRequest,
 )
-from fnhub.core.errors import DigestMismatch, FnhubError, HubUnavailable
+from fnhub.core.errors import (
+    DigestMismatch,
+    FnhubError,
+    HubAnswerMismatch,
+    HubUnavailable,
+    NotFound,
+)
+from fnhub.core.index import IndexKeyInfo
 from fnhub.progress import CountingReader, transfer
 
 M = TypeVar("M", bound=BaseModel)
 CHUNK = 1 << 16
+
+
+def _parse(model: type[M] | TypeAdapter[Any], response: httpx.Response, path: str) -> Any:
+    """A hub answer as `model`; anything else is the hub's fault, said in one line."""
+    try:
+        if isinstance(model, TypeAdapter):
+            return model.validate_json(response.content)
+        return model.model_validate_json(response.content)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(p) for p in problem["loc"]) or "the body"
+        raise HubAnswerMismatch(
+            f"the hub's answer to {path} is malformed ({where}: {problem['msg']})") from None
 
 
 class HubClient:
@@ -63,7 +84,9 @@ class HubClient:
 
     # -- plumbing -------------------------------------------------------------
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _send(self, method: str, path: str, *, accept: tuple[int, ...] = (),
+              **kwargs: Any) -> httpx.Response:
+        """The hub's response; an error status (other than those in `accept`) raises."""
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
@@ -71,7 +94,8 @@ class HubClient:
                 f"cannot reach the hub at {self.url}: {exc}",
                 hint="check FNHUB_HUB / `hub login --hub URL`, or set FNHUB_OFFLINE=1",
             ) from None
-        self._raise_for_error(response)
+        if response.status_code not in accept:
+            self._raise_for_error(response)
         return response
 
     @staticmethod
@@ -86,7 +110,7 @@ class HubClient:
 
     def _get(self, path: str, model: type[M], **params: Any) -> M:
         clean = {k: v for k, v in params.items() if v is not None}
-        return model.model_validate(self._send("GET", path, params=clean).json())
+        return _parse(model, self._send("GET", path, params=clean), path)
 
     # -- reads ----------------------------------------------------------------
 
@@ -106,12 +130,29 @@ class HubClient:
         return self._get(f"/functions/{ns}/{name}/resolve", Resolution, version=spec)
 
     def attestations(self, ns: str, name: str, version: str) -> list[dict[str, Any]]:
-        body = self._send("GET", f"/functions/{ns}/{name}/versions/{version}/attestations").json()
-        return list(body.get("envelopes", []))
+        path = f"/functions/{ns}/{name}/versions/{version}/attestations"
+        return _parse(Attestations, self._send("GET", path), path).envelopes
 
     def keys(self, namespace: str) -> list[KeyInfo]:
-        data = self._send("GET", "/keys", params={"namespace": namespace}).json()
-        return TypeAdapter(list[KeyInfo]).validate_python(data)
+        response = self._send("GET", "/keys", params={"namespace": namespace})
+        return list(_parse(TypeAdapter(list[KeyInfo]), response, "/keys"))
+
+    def index_key(self) -> IndexKeyInfo | None:
+        """The hub's index key and rotation chain; None from a hub that signs no index."""
+        try:
+            return self._get("/index-key", IndexKeyInfo)
+        except NotFound:
+            return None
+
+    def function_index(self, ns: str, name: str, etag: str | None) -> tuple[str | None, bytes]:
+        """The signed index of NS/NAME as `(etag, envelope bytes)`, or `(etag, b"")` when the
+        hub answers 304 Not Modified to `etag`."""
+        headers = {"If-None-Match": etag} if etag else {}
+        response = self._send("GET", f"/functions/{ns}/{name}/index", headers=headers,
+                              accept=(304,))
+        if response.status_code == 304:
+            return etag, b""
+        return response.headers.get("etag"), response.content
 
     def whoami(self) -> WhoAmI:
         return self._get("/whoami", WhoAmI)

@@ -18,12 +18,11 @@ from rich.table import Table
 from fnhub.config import Config, load_config
 from fnhub.core.errors import DigestMismatch
 from fnhub.core.manifest import Manifest, Port, load_manifest
-from fnhub.core.packaging import pack
 from fnhub.core.uri import is_local_ref, local_path, parse_uri
 from fnhub.envs import Env
 from fnhub.frames import outputs_as_frames
 from fnhub.images import ContainerImage, recorded_image
-from fnhub.install import Installer, Warn, default_warn
+from fnhub.install import Installer, Warn, default_warn, files_digest
 from fnhub.runner import RunResult, make_env, run_function
 from fnhub.store import InstallRecord, Store
 
@@ -95,14 +94,6 @@ class FunctionDoc(str):
 
     def _repr_html_(self) -> str:
         return self.html
-
-
-class _Discard(io.RawIOBase):
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        return len(data)
 
 
 @dataclass
@@ -180,7 +171,7 @@ class Function:
         """An installed function's files still pack to the digest that was verified at install."""
         if self.record is None:
             return
-        actual = pack(self.folder, _Discard()).digest
+        actual = files_digest(self.folder)
         if actual != self.record.digest:
             raise DigestMismatch(
                 f"the installed files of {self.record.ref}@{self.version} were modified "

@@ -5,6 +5,7 @@ Layout (documented because users and tools read it):
     <home>/packages/sha256/<hex>.tar.gz                    verified package archives
     <home>/functions/<hub>/<ns>/<name>/<version>/record.json  what was installed, from where
     <home>/functions/<hub>/<ns>/<name>/<version>/files/       the unpacked function folder
+    <home>/index/<hub>/<ns>/<name>.json                     its last verified signed index
     <home>/locks/                                           one lock file per entry
     <home>/runs/<run-id>/                                   run folders (inputs, outputs, run.json)
     <home>/venvs/<requirements-hash>/                       cached venvs for `--env venv`
@@ -35,7 +36,7 @@ class InstallRecord(BaseModel):
     digest: str
     size: int
     yanked: bool = False
-    keyid: str | None = None  # None when installed with --insecure-skip-verify
+    keyid: str | None = None  # None when installed unverified (--insecure-skip-verify)
     envelope: dict[str, Any] | None = None
     installed_at: datetime
 
@@ -61,6 +62,9 @@ class Store:
 
     def entry_dir(self, hub_url: str, ns: str, name: str, version: str) -> Path:
         return self.home / "functions" / self._hub_key(hub_url) / ns / name / version
+
+    def index_path(self, hub_url: str, ns: str, name: str) -> Path:
+        return self.home / "index" / self._hub_key(hub_url) / ns / f"{name}.json"
 
     def files_dir(self, record: InstallRecord) -> Path:
         return self.entry_dir(record.hub, record.namespace, record.name, record.version) / "files"

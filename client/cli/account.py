@@ -33,8 +33,12 @@ def login(
     token = token or context.ask(ctx, "token", hide_input=True, flag="--token TOKEN")
     with HubClient(url, token) as client:
         who = client.whoami()
+        index_key = client.index_key()
     path = save_login(cfg, url, token)
     console.print(f"logged in to {url} as {who.user} (saved in {path})")
+    if index_key is not None:
+        console.print(f"the hub's index key: {index_key.keyid} (`hub serve` printed it at start;"
+                      f" the first install pins it, or now: hub keys trust-hub {url} KEYID)")
 
 
 @tokens_app.command("create")

@@ -10,8 +10,10 @@ from rich.table import Table
 
 from fnhub import keyring
 from fnhub.cli import context
+from fnhub.config import normalize_url
 from fnhub.core.console import console, emit_json
 from fnhub.core.errors import InvalidInput
+from fnhub.core.names import check_namespace
 from fnhub.core.signing import key_id, load_public_key, public_key_to_b64
 from fnhub.trust import TrustStore
 
@@ -38,16 +40,18 @@ def generate(name: Annotated[str, typer.Option(help="Key name.")] = "default",
 
 @app.command("list")
 def list_keys(as_json: JsonOpt = False) -> None:
-    """List your signing keys and the keys you trust explicitly.
+    """List your signing keys and the keys you trust or untrust explicitly.
 
     Example: `hub keys list --json`
     """
     cfg = context.config()
     keys = [{"name": k.name, "keyid": k.keyid, "path": str(k.path)}
             for k in keyring.list_keys(cfg.keys_dir)]
-    trusted = TrustStore(cfg.config_dir).data.explicit
+    trust = TrustStore(cfg.config_dir).data
+    trusted, untrusted = trust.explicit, trust.untrusted
     if as_json:
-        emit_json({"keys": keys, "trusted": {ns: sorted(ks) for ns, ks in trusted.items()}})
+        emit_json({"keys": keys, "trusted": {ns: sorted(ks) for ns, ks in trusted.items()},
+                   "untrusted": {ns: sorted(ks) for ns, ks in untrusted.items() if ks}})
         return
     table = Table("name", "key id", "path", title="your keys")
     for k in keys:
@@ -55,6 +59,9 @@ def list_keys(as_json: JsonOpt = False) -> None:
     console.print(table)
     for ns, ks in sorted(trusted.items()):
         console.print(f"trusted for {ns}: " + ", ".join(sorted(ks)))
+    for ns, ids in sorted(untrusted.items()):
+        if ids:
+            console.print(f"untrusted for {ns}: " + ", ".join(sorted(ids)))
 
 
 @app.command()
@@ -95,16 +102,44 @@ def trust(
     namespace: Annotated[str, typer.Argument(help="Namespace.")],
     key: Annotated[str, typer.Argument(help="KEYID (64 hex) or a public key FILE.")],
 ) -> None:
-    """Trust a key for a namespace explicitly (replaces first-seen pinning for it).
+    """Trust a key for a namespace, in addition to the keys first seen for it.
 
-    Example: `hub keys trust library 3f2a...`
+    Example: `hub keys trust library 3f2a...` (after a publisher rotated keys)
     """
     store = TrustStore(context.config().config_dir)
     path = Path(key).expanduser()
     if path.is_file():
         public = load_public_key(path)
-        store.trust(namespace, key_id(public), public_key_to_b64(public))
+        store.trust(check_namespace(namespace), key_id(public), public_key_to_b64(public))
         console.print(f"trusting {key_id(public)} for {namespace}")
     else:
-        store.trust(namespace, key)
+        store.trust(check_namespace(namespace), key)
         console.print(f"trusting {key} for {namespace}")
+
+
+@app.command()
+def untrust(
+    namespace: Annotated[str, typer.Argument(help="Namespace.")],
+    keyid: Annotated[str, typer.Argument(help="KEYID (64 hex).")],
+) -> None:
+    """Stop trusting a key for a namespace, even one first seen for it.
+
+    Example: `hub keys untrust alice 3f2a...` (a key its publisher lost)
+    """
+    TrustStore(context.config().config_dir).untrust(check_namespace(namespace), keyid)
+    console.print(f"no longer trusting {keyid} for {namespace}")
+
+
+@app.command("trust-hub")
+def trust_hub(
+    url: Annotated[str, typer.Argument(help="The hub's URL, as configured.")],
+    keyid: Annotated[str, typer.Argument(help="Its index key's id (64 hex; `hub serve` prints "
+                                              "it at start).")],
+) -> None:
+    """Pin a hub's index key by id: for a first contact you want checked, or after the hub's
+    operators replaced the key outside its rotation chain.
+
+    Example: `hub keys trust-hub https://hub.example.com 9c1e...`
+    """
+    TrustStore(context.config().config_dir).pin_hub_key(normalize_url(url), keyid, None)
+    console.print(f"trusting index key {keyid} for {normalize_url(url)}")

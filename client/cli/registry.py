@@ -12,7 +12,7 @@ from rich.table import Table
 from fnhub.api_client import search_hubs
 from fnhub.cli import context
 from fnhub.core.console import console, emit_json, warn
-from fnhub.core.errors import NotFound
+from fnhub.core.errors import HubAnswerMismatch, NotFound
 from fnhub.core.uri import parse_uri
 from fnhub.core.versions import Candidate, resolve
 from fnhub.lockfile import LOCK_FILE, LockFile
@@ -68,10 +68,15 @@ def show(uri: Annotated[str, typer.Argument(help="hub://[NS/]NAME[:VERSION]")],
     """
     cfg = context.config()
     parsed = parse_uri(uri)
-    hub, resolution = context.installer(cfg).resolve_online(parsed)
-    with context.client(hub) as client:
+    target = context.installer(cfg).resolve_online(parsed)
+    with context.client(target.hub) as client:
         detail = client.function(parsed.namespace, parsed.name)
-        version = client.version(parsed.namespace, parsed.name, resolution.version)
+        version = client.version(parsed.namespace, parsed.name, target.version)
+    if ((detail.namespace, detail.name) != (parsed.namespace, parsed.name)
+            or (version.namespace, version.name, version.version) != (
+                parsed.namespace, parsed.name, target.version)):
+        raise HubAnswerMismatch(f"asked for the card of {target.subject}, the hub answered with "
+                                f"{version.namespace}/{version.name}@{version.version}"[:300])
     if as_json:
         emit_json({"function": detail.model_dump(mode="json"),
                    "version": version.model_dump(mode="json")})
@@ -186,14 +191,17 @@ def uninstall(uri: Annotated[str, typer.Argument(help="hub://[NS/]NAME[:VERSION]
 
 def verify(uri: Annotated[str, typer.Argument(help="hub://[NS/]NAME[:VERSION]")],
            as_json: JsonOpt = False) -> None:
-    """Check a published version: signature, key trust and package digest.
+    """Check a published version (signature, key trust, package digest) and, when it is
+    installed, the installed files against the digest recorded at install.
 
     Example: `hub verify hub://describe:1.0.0`
     """
     cfg = context.config()
-    result = context.installer(cfg).verify_remote(parse_uri(uri))
+    result = context.installer(cfg).verify(parse_uri(uri))
     if as_json:
         emit_json(result)
         return
     console.print(f"[green]verified[/green] {result['function']}@{result['version']}: "
                   f"signed by {result['keyid']}, digest {result['digest']}")
+    if "installed" in result:
+        console.print(f"[green]installed copy intact[/green]: {result['installed']}")

@@ -18,7 +18,9 @@
     ├── VerificationError           verification_failed 400
     │   ├── DigestMismatch          digest_mismatch 400
     │   ├── SignatureInvalid        signature_invalid 400
-    │   └── UntrustedKey            untrusted_key   400
+    │   ├── UntrustedKey            untrusted_key   400
+    │   ├── HubAnswerMismatch       hub_answer_mismatch 400
+    │   └── StaleIndex              stale_index     400
     ├── HubUnavailable              hub_unavailable 503
     │   └── StorageUnavailable      storage_unavailable 503
     ├── OfflineError                offline         503
@@ -151,6 +153,19 @@ class SignatureInvalid(VerificationError):
 
 class UntrustedKey(VerificationError):
     code = "untrusted_key"
+
+
+class HubAnswerMismatch(VerificationError):
+    """A hub (or whatever answers in its name) said something other than what was asked for:
+    another function, a version outside the spec, a malformed name, version or digest."""
+
+    code = "hub_answer_mismatch"
+
+
+class StaleIndex(VerificationError):
+    """A signed index older than one already seen (rollback) or past its expiry (freeze)."""
+
+    code = "stale_index"
 
 
 class HubUnavailable(FnhubError):

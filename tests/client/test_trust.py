@@ -1,4 +1,5 @@
-"""Trust policy: explicit trust wins; otherwise the first-seen key set is pinned per hub."""
+"""Trust policy (design §5): trusted = first seen + explicitly trusted - explicitly untrusted,
+pinned per hub; a hub's answer about keys is checked before anything is pinned."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from fnhub.core.api_models import KeyInfo
-from fnhub.core.errors import InvalidInput, UntrustedKey
+from fnhub.core.errors import HubAnswerMismatch, InvalidInput, StaleIndex
 from fnhub.core.signing import generate_key, key_id, public_key_to_b64
-from fnhub.trust import TrustStore
+from fnhub.trust import TrustStore, untrusted_key_error
 
 HUB = "http://127.0.0.1:8080"
 
@@ -21,15 +22,21 @@ def _info(namespace: str = "alice", *, keyid: str | None = None) -> KeyInfo:
                    public_key=public_key_to_b64(public), created_at=datetime.now(timezone.utc))
 
 
-def test_first_seen_keys_are_pinned_and_a_change_is_refused(tmp_path: Path) -> None:
+def test_first_seen_keys_are_pinned_and_a_new_key_is_not_trusted(tmp_path: Path) -> None:
     first = _info()
     assert set(TrustStore(tmp_path).trusted_keys(HUB, "alice", [first])) == {first.keyid}
-    # a new process sees the pin
-    assert set(TrustStore(tmp_path).trusted_keys(HUB, "alice", [first])) == {first.keyid}
+    # a new process sees the pin; a key the hub adds later is offered but not trusted
     intruder = _info()
-    with pytest.raises(UntrustedKey, match="changed since first seen") as info:
-        TrustStore(tmp_path).trusted_keys(HUB, "alice", [first, intruder])
-    assert info.value.hint and f"hub keys trust alice {intruder.keyid}" in info.value.hint
+    assert set(TrustStore(tmp_path).trusted_keys(HUB, "alice", [first, intruder])) == {
+        first.keyid}
+    assert TrustStore(tmp_path).trusted_ids(HUB, "alice") == {first.keyid}
+
+
+def test_the_refusal_names_the_full_key_and_the_command(tmp_path: Path) -> None:
+    keyid = _info().keyid
+    error = untrusted_key_error("alice", keyid, "alice/scale@2.0.0")
+    assert keyid in error.message and "alice/scale@2.0.0" in error.message
+    assert error.hint and f"hub keys trust alice {keyid}" in error.hint
 
 
 def test_pins_are_per_hub(tmp_path: Path) -> None:
@@ -39,20 +46,70 @@ def test_pins_are_per_hub(tmp_path: Path) -> None:
     assert set(store.trusted_keys("http://other:9000", "alice", [other])) == {other.keyid}
 
 
-def test_explicit_trust_replaces_pinning(tmp_path: Path) -> None:
+def test_explicit_trust_adds_to_the_first_seen_keys(tmp_path: Path) -> None:
+    """A rotation accepted with `hub keys trust` never locks out the old key's versions."""
     first, second = _info(), _info()
     store = TrustStore(tmp_path)
     store.trusted_keys(HUB, "alice", [first])
     store.trust("alice", second.keyid)
     assert set(TrustStore(tmp_path).trusted_keys(HUB, "alice", [first, second])) == {
+        first.keyid, second.keyid}
+
+
+def test_untrust_removes_even_a_first_seen_key(tmp_path: Path) -> None:
+    first, second = _info(), _info()
+    store = TrustStore(tmp_path)
+    store.trusted_keys(HUB, "alice", [first, second])
+    store.untrust("alice", first.keyid)
+    assert set(TrustStore(tmp_path).trusted_keys(HUB, "alice", [first, second])) == {
         second.keyid}
+    store.trust("alice", first.keyid)  # trusting again undoes the untrust
+    assert TrustStore(tmp_path).trusted_ids(HUB, "alice") == {first.keyid, second.keyid}
 
 
-def test_a_key_offered_under_a_wrong_id_is_ignored(tmp_path: Path) -> None:
+def test_a_pinned_key_the_hub_no_longer_lists_still_verifies(tmp_path: Path) -> None:
+    """Its bytes are pinned locally; only `hub keys untrust` drops it."""
+    first, second = _info(), _info()
+    TrustStore(tmp_path).trusted_keys(HUB, "alice", [first])
+    keys = TrustStore(tmp_path).trusted_keys(HUB, "alice", [second])
+    assert set(keys) == {first.keyid}
+    assert public_key_to_b64(keys[first.keyid]) == first.public_key
+
+
+def test_a_key_offered_under_a_wrong_id_is_refused(tmp_path: Path) -> None:
     liar = _info(keyid="0" * 64)
-    assert TrustStore(tmp_path).trusted_keys(HUB, "alice", [liar]) == {}
+    with pytest.raises(HubAnswerMismatch, match="its bytes have id"):
+        TrustStore(tmp_path).trusted_keys(HUB, "alice", [liar])
+    assert not (tmp_path / "trust.json").exists()
 
 
-def test_trust_rejects_a_malformed_key_id(tmp_path: Path) -> None:
+def test_a_key_of_another_namespace_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(HubAnswerMismatch, match="a key of 'mallory'"):
+        TrustStore(tmp_path).trusted_keys(HUB, "alice", [_info("mallory")])
+    assert not (tmp_path / "trust.json").exists()
+
+
+def test_a_key_the_signed_index_does_not_list_is_refused(tmp_path: Path) -> None:
+    listed, swapped = _info(), _info()
+    with pytest.raises(HubAnswerMismatch, match="signed index does not list it"):
+        TrustStore(tmp_path).trusted_keys(HUB, "alice", [swapped], [listed.keyid])
+    assert set(TrustStore(tmp_path).trusted_keys(HUB, "alice", [listed], [listed.keyid])) == {
+        listed.keyid}
+
+
+@pytest.mark.parametrize("bad", ["ABC", "A" * 64, "g" * 64, "a" * 63, "a" * 65])
+def test_trust_rejects_a_malformed_key_id(tmp_path: Path, bad: str) -> None:
     with pytest.raises(InvalidInput, match="64 lowercase hex"):
-        TrustStore(tmp_path).trust("alice", "ABC")
+        TrustStore(tmp_path).trust("alice", bad)
+    with pytest.raises(InvalidInput, match="64 lowercase hex"):
+        TrustStore(tmp_path).untrust("alice", bad)
+
+
+def test_serials_only_go_up(tmp_path: Path) -> None:
+    store = TrustStore(tmp_path)
+    store.check_serial(HUB, "alice/scale", 5)
+    store.check_serial(HUB, "alice/scale", 5)  # the same index again is fine
+    with pytest.raises(StaleIndex, match="serial 4, lower than serial 5"):
+        TrustStore(tmp_path).check_serial(HUB, "alice/scale", 4)
+    TrustStore(tmp_path).check_serial(HUB, "alice/other", 1)  # per function
+    TrustStore(tmp_path).check_serial("http://other:9000", "alice/scale", 1)  # per hub

@@ -60,7 +60,8 @@ def _digest(hub: HubProcess, version: str) -> str:
 
 
 def _assert_not_installed(cli: CLI, version: str) -> None:
-    assert f"1.0.{version}" not in cli.ok("list")
+    assert ("carol/scale", version) not in {(r["namespace"] + "/" + r["name"], r["version"])
+                                              for r in cli.json("list")}
     assert not list((cli.root / "home" / "functions").glob(f"*/carol/scale/{version}"))
 
 
