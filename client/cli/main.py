@@ -38,8 +38,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("fnhub.cli.registry:list_installed", "List installed functions."),
     "uninstall": ("fnhub.cli.registry:uninstall", "Remove installed versions of a function "
                                                   "(all of them unless a version is given)."),
-    "verify": ("fnhub.cli.registry:verify", "Check a published version: signature, key trust "
-                                            "and package digest."),
+    "verify": ("fnhub.cli.registry:verify", "Check a published version (signature, key trust, "
+                                            "package digest) and, when it is installed, the "
+                                            "installed files against the digest recorded at "
+                                            "install."),
     "run": ("fnhub.cli.running:run", "Run a function and print its outputs."),
     "init": ("fnhub.cli.authoring:init", "Write a function.yaml for a folder."),
     "new": ("fnhub.cli.scaffold:new", "Create a function or pipeline project from a template "
