@@ -21,6 +21,7 @@ from fnhub.core.errors import FnhubError, ManifestError
 from fnhub.core.names import DEFAULT_NAMESPACE, name_problem, namespace_problem
 
 MANIFEST_FILE = "function.yaml"
+FEATURESET_FILE = "featureset.yaml"  # a feature set's manifest (fnhub.core.featureset)
 API_VERSION = "fnhub/v1"
 PARAMETER_TYPES = ("str", "int", "float", "bool", "list", "dict")
 ARTIFACT_TYPES = ("dataset", "model", "file", "dir", "metrics")
@@ -249,6 +250,10 @@ def parse_manifest_text(text: str | bytes, *, source: str = MANIFEST_FILE) -> Ma
 def load_manifest(folder: str | Path) -> Manifest:
     """Read `function.yaml` from a function folder."""
     path = Path(folder) / MANIFEST_FILE
+    if not path.is_file() and (Path(folder) / FEATURESET_FILE).is_file():
+        raise ManifestError(f"{Path(folder)} holds a feature set ({FEATURESET_FILE}), "
+                            "not a function; it cannot be run",
+                            hint="apply it to a feature store: hub features apply URI")
     if not path.is_file():
         raise ManifestError(f"no {MANIFEST_FILE} in {Path(folder)}")
     return parse_manifest_text(path.read_bytes(), source=str(path))
