@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from fnhub.core import __version__
 
 _EXPORTS = {
+    "FeatureStore": "fnhub.features.store",
     "Function": "fnhub.function",
     "import_function": "fnhub.function",
     "Pipeline": "fnhub.pipeline",
@@ -20,10 +21,11 @@ _EXPORTS = {
     "context": "fnhub.runtime",
 }
 
-__all__ = ["Context", "Function", "Pipeline", "PipelineRun", "RunResult", "__version__", "context",
-           "import_function"]
+__all__ = ["Context", "FeatureStore", "Function", "Pipeline", "PipelineRun", "RunResult",
+           "__version__", "context", "import_function"]
 
 if TYPE_CHECKING:
+    from fnhub.features.store import FeatureStore
     from fnhub.function import Function, import_function
     from fnhub.pipeline import Pipeline, PipelineRun
     from fnhub.runner import RunResult
