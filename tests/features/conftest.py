@@ -16,8 +16,9 @@ def local_config(home: Path) -> Config:
                   config_dir=home / "config", offline=False)
 
 
-def make_store(root: Path, online: str | None = None) -> FeatureStore:
-    return FeatureStore(offline=root / "offline", online=online or root / "online.db",
+def make_store(root: Path, online: str | None = None,
+               offline: str | None = None) -> FeatureStore:
+    return FeatureStore(offline=offline or root / "offline", online=online or root / "online.db",
                         config=local_config(root / "home"))
 
 
