@@ -49,7 +49,7 @@ def _changed_sql(spec: FeatureSetSpec, *, incremental: bool, since_start: bool) 
         condition = (f"{q(INGEST)} NOT IN (SELECT ingest FROM done) "
                      f"OR {q(spec.timestamp)} > $previous")
         if spec.created:
-            condition += f" OR {q(spec.created)} > $previous"
+            condition += f" OR ({q(spec.created)} > $previous AND {q(spec.created)} <= $end)"
     return f"SELECT DISTINCT {k} FROM window_rows WHERE {condition}"
 
 
@@ -99,11 +99,12 @@ def materialize_set(offline: OfflineStore, online: OnlineStore, applied: Applied
                 done = pa.table({"ingest": pa.array(state.get("ingests", []), pa.int64())})
                 con.register("done", done)
                 params["previous"] = datetime.fromisoformat(state["end"])
-            elif start is not None:
+            since_start = start is not None and not fresh
+            if since_start:
                 params["start"] = start
             sql = _sql(spec, bounds, _changed_sql(spec, incremental=incremental,
-                                          since_start=start is not None and not fresh))
-            reader = con.execute(sql, params).fetch_record_batch(batch_rows)
+                                                  since_start=since_start))
+            reader = con.sql(sql, params=params).to_arrow_reader(batch_rows)
             keys = [e.name for e in spec.entities]
             for batch in reader:
                 rows = batch.to_pylist()
