@@ -14,6 +14,7 @@ from fnhub import __version__
 from fnhub.cli import (
     account,
     authoring,
+    features,
     images,
     keys,
     pipelines,
@@ -53,6 +54,7 @@ app.command()(authoring.tag)
 app.add_typer(keys.app, name="keys")
 app.add_typer(authoring.catalog_app, name="catalog")
 app.add_typer(pipelines.app, name="pipeline")
+app.add_typer(features.app, name="features")
 app.add_typer(trusted.app, name="trusted-publisher")
 for _plugin in entry_points(group="fnhub.commands"):
     _plugin.load()(app)  # the hub package adds `serve` and `admin`

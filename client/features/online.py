@@ -51,6 +51,22 @@ def normalize(value: Any, kind: str, what: str) -> Any:
     return float(value) if kind == "float" else value
 
 
+def parse_text(text: str, kind: str, what: str) -> Any:
+    """A command-line value (`--entity driver_id=1001`) as its feature-set type."""
+    try:
+        if kind == "int":
+            return int(text)
+        if kind == "float":
+            return float(text)
+        if kind == "bool":
+            return {"true": True, "1": True, "false": False, "0": False}[text.lower()]
+        if kind == "timestamp":
+            return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, KeyError):
+        raise InvalidInput(f"{what}: {text!r} is not {kind}") from None
+    return text
+
+
 class OnlineStore(ABC):
     """Per feature set: entity key → value, and the materialization state."""
 

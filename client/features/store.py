@@ -30,7 +30,7 @@ from fnhub.core.uri import is_local_ref, local_path, parse_uri
 from fnhub.features.historical import check_features, parse_refs, point_in_time
 from fnhub.features.materialize import entity_key, materialize_set
 from fnhub.features.offline import AppliedSet, OfflineStore, Pin, Progress
-from fnhub.features.online import OnlineStore, normalize, open_online
+from fnhub.features.online import OnlineStore, normalize, open_online, parse_text
 from fnhub.features.schema import ARROW_TYPES
 from fnhub.features.storage import open_location
 from fnhub.function import Function, folder_digest, import_function, verify_installed
@@ -285,18 +285,24 @@ class FeatureStore:
         return {a.name: materialize_set(self.offline, self.online, a, end=end_at,
                                         start=start_at, progress=progress) for a in sets}
 
-    def get_online_features(self, features: list[str], entity_rows: list[dict[str, Any]]
-                            ) -> dict[str, list[Any]]:
+    def get_online_features(self, features: list[str], entity_rows: list[dict[str, Any]], *,
+                            parse_keys: bool = False) -> dict[str, list[Any]]:
         """The latest materialized values: entity columns first, then the features in request
-        order, None where missing (never materialized, unknown entity, or expired)."""
+        order, None where missing (never materialized, unknown entity, or expired).
+        `parse_keys` reads entity values given as text (the CLI's `--entity KEY=VALUE`)."""
         groups = parse_refs(features)
         sets = {name: self.offline.get(name) for name in groups}
         columns: dict[str, str] = {}
         for applied in sets.values():
             for entity in applied.spec.entities:
                 columns.setdefault(entity.name, entity.type)
-        rows = [{c: normalize(self._key(row, c), t, f"entity {c!r}")
-                 for c, t in columns.items()} for row in entity_rows]
+        def key(row: dict[str, Any], column: str, kind: str) -> Any:
+            value = self._key(row, column)
+            if parse_keys:
+                value = parse_text(str(value), kind, f"entity {column!r}")
+            return normalize(value, kind, f"entity {column!r}")
+
+        rows = [{c: key(row, c, t) for c, t in columns.items()} for row in entity_rows]
         out: dict[str, list[Any]] = {c: [row[c] for row in rows] for c in columns}
         for name, wanted in groups.items():
             values = self._read(sets[name], wanted, rows)
