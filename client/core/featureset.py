@@ -13,16 +13,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fnhub.core.errors import InvalidURI, ManifestError
 from fnhub.core.manifest import (
-    API_VERSION,
     FEATURESET_FILE,
-    Metadata,
-    format_validation_error,
+    HubItem,
     load_yaml,
+    validate_document,
 )
 from fnhub.core.uri import is_local_ref, parse_uri
 
@@ -137,31 +135,13 @@ class FeatureSetSpec(_Strict):
         return out
 
 
-class FeatureSetManifest(_Strict):
-    api_version: Literal["fnhub/v1"] = Field(API_VERSION, alias="apiVersion")
+class FeatureSetManifest(HubItem):
     kind: Literal["FeatureSet"] = "FeatureSet"
-    metadata: Metadata
     spec: FeatureSetSpec
-
-    @property
-    def ref(self) -> str:
-        """NS/NAME@VERSION, the subject name used in signed statements."""
-        return f"{self.metadata.namespace}/{self.metadata.name}@{self.metadata.version}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True, exclude_unset=False)
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
 def parse_featureset(data: Any, *, source: str = FEATURESET_FILE) -> FeatureSetManifest:
-    if not isinstance(data, dict):
-        raise ManifestError(f"{source}: expected a mapping at the top level")
-    try:
-        return FeatureSetManifest.model_validate(data)
-    except ValidationError as exc:
-        raise ManifestError(f"{source}: {format_validation_error(exc)}") from None
+    return validate_document(FeatureSetManifest, data, source=source)
 
 
 def load_featureset(folder: str | Path) -> FeatureSetManifest:
