@@ -14,6 +14,7 @@ _EXPORTS = {
     "ContainerEnv": "fnhub.container",  # loads the docker SDK: only when asked for
     "CurrentEnv": "fnhub.envs",
     "DaskEngine": "fnhub.pipeline",
+    "FeatureStore": "fnhub.features.store",
     "Function": "fnhub.function",
     "import_function": "fnhub.function",
     "LocalEngine": "fnhub.pipeline",
@@ -25,13 +26,14 @@ _EXPORTS = {
     "VenvEnv": "fnhub.envs",
 }
 
-__all__ = ["ContainerEnv", "Context", "CurrentEnv", "DaskEngine", "Function", "LocalEngine",
-           "Pipeline", "PipelineRun", "RunResult", "VenvEnv", "__version__", "context",
-           "import_function"]
+__all__ = ["ContainerEnv", "Context", "CurrentEnv", "DaskEngine", "FeatureStore", "Function",
+           "LocalEngine", "Pipeline", "PipelineRun", "RunResult", "VenvEnv", "__version__",
+           "context", "import_function"]
 
 if TYPE_CHECKING:
     from fnhub.container import ContainerEnv
     from fnhub.envs import CurrentEnv, VenvEnv
+    from fnhub.features.store import FeatureStore
     from fnhub.function import Function, import_function
     from fnhub.pipeline import DaskEngine, LocalEngine, Pipeline, PipelineRun
     from fnhub.runner import RunResult

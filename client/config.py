@@ -31,10 +31,19 @@ class HubEntry(BaseModel):
         return urlsplit(self.url).netloc
 
 
+class FeaturesTable(BaseModel):
+    """The `[features]` table: where the feature store keeps its data (design §10)."""
+
+    offline: str | None = None  # a folder, file:// or s3://bucket/prefix
+    online: str | None = None  # a SQLite path or sqlite:///, redis://, postgresql://
+
+
 class ConfigFile(BaseModel):
-    """What `config.toml` holds: the hubs, tried in order for unqualified URIs."""
+    """What `config.toml` holds: the hubs, tried in order for unqualified URIs, and the
+    feature store's locations."""
 
     hubs: list[HubEntry] = Field(default_factory=list)
+    features: FeaturesTable = Field(default_factory=FeaturesTable)
 
 
 class EnvSettings(BaseSettings):
@@ -45,6 +54,8 @@ class EnvSettings(BaseSettings):
     home: Path | None = None
     config_dir: Path | None = None
     offline: bool = False
+    features_offline: str | None = None
+    features_online: str | None = None
 
 
 class Config(BaseModel):
@@ -52,6 +63,7 @@ class Config(BaseModel):
     home: Path
     config_dir: Path
     offline: bool
+    features: FeaturesTable = Field(default_factory=FeaturesTable)
 
     @property
     def config_file(self) -> Path:
@@ -90,7 +102,10 @@ def load_config() -> Config:
     env = EnvSettings()
     config_dir = env.config_dir or Path(platformdirs.user_config_dir("fnhub"))
     home = env.home or Path(platformdirs.user_cache_dir("fnhub"))
-    hubs = list(_read_file(config_dir / "config.toml").hubs)
+    file = _read_file(config_dir / "config.toml")
+    hubs = list(file.hubs)
+    features = FeaturesTable(offline=env.features_offline or file.features.offline,
+                             online=env.features_online or file.features.online)
     if env.hub:
         url = normalize_url(env.hub)
         known = next((h for h in hubs if h.url == url), None)
@@ -100,7 +115,8 @@ def load_config() -> Config:
         hubs[0] = HubEntry(url=hubs[0].url, token=env.token)
     if not hubs:
         hubs = [HubEntry(url=DEFAULT_HUB, token=env.token)]
-    return Config(hubs=hubs, home=home, config_dir=config_dir, offline=env.offline)
+    return Config(hubs=hubs, home=home, config_dir=config_dir, offline=env.offline,
+                  features=features)
 
 
 def save_login(config: Config, url: str, token: str | None) -> Path:
@@ -109,7 +125,9 @@ def save_login(config: Config, url: str, token: str | None) -> Path:
     current = _read_file(config.config_file)
     hubs = [HubEntry(url=url, token=token)] + [h for h in current.hubs if h.url != url]
     config.config_dir.mkdir(parents=True, exist_ok=True)
-    data = {"hubs": [h.model_dump(exclude_none=True) for h in hubs]}
+    data: dict[str, object] = {"hubs": [h.model_dump(exclude_none=True) for h in hubs]}
+    if features := current.features.model_dump(exclude_none=True):
+        data["features"] = features  # kept as the user wrote it
     tmp = config.config_file.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:

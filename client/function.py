@@ -96,6 +96,17 @@ class FunctionDoc(str):
         return self.html
 
 
+def verify_installed(folder: Path, record: InstallRecord) -> None:
+    """An installed item's files still pack to the digest that was verified at install."""
+    actual = files_digest(folder)
+    if actual != record.digest:
+        raise DigestMismatch(
+            f"the installed files of {record.ref}@{record.version} were modified "
+            f"(digest {actual}, installed {record.digest})",
+            hint=f"reinstall it: hub uninstall {record.ref}:{record.version} && "
+                 f"hub install {record.ref}:{record.version}")
+
+
 @dataclass
 class Function:
     """A runnable function: its manifest, its folder, and where it came from."""
@@ -169,15 +180,8 @@ class Function:
 
     def verify_files(self) -> None:
         """An installed function's files still pack to the digest that was verified at install."""
-        if self.record is None:
-            return
-        actual = files_digest(self.folder)
-        if actual != self.record.digest:
-            raise DigestMismatch(
-                f"the installed files of {self.record.ref}@{self.version} were modified "
-                f"(digest {actual}, installed {self.record.digest})",
-                hint=f"reinstall it: hub uninstall {self.record.ref}:{self.version} && "
-                     f"hub install {self.record.ref}:{self.version}")
+        if self.record is not None:
+            verify_installed(self.folder, self.record)
 
     def doc(self) -> FunctionDoc:
         """The inputs/outputs table; a notebook or REPL shows it (once) without `print`."""

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import BinaryIO
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, BinaryIO
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
+    SpinnerColumn,
     TextColumn,
+    TimeElapsedColumn,
     TransferSpeedColumn,
 )
 
@@ -20,15 +23,26 @@ Advance = Callable[[int], None]
 
 
 @contextmanager
-def transfer(description: str, total: int | None) -> Iterator[Advance]:
+def _bar(description: str, total: int | None, columns: tuple[Any, ...]) -> Iterator[Advance]:
+    """A transient bar on stderr when it is a terminal; otherwise nothing is drawn."""
     if not sys.stderr.isatty():
         yield lambda _n: None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-               TransferSpeedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+def transfer(description: str, total: int | None) -> AbstractContextManager[Advance]:
+    return _bar(description, total, (TextColumn("{task.description}"), BarColumn(),
+                                     DownloadColumn(), TransferSpeedColumn()))
+
+
+def rows(description: str) -> AbstractContextManager[Advance]:
+    """A running count of rows (ingests, materializations)."""
+    return _bar(description, None, (SpinnerColumn(), TextColumn("{task.description}"),
+                                     MofNCompleteColumn(), TextColumn("rows"),
+                                     TimeElapsedColumn()))
 
 
 class CountingReader:

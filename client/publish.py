@@ -17,7 +17,7 @@ from fnhub.build import Log, build_function_image, quiet
 from fnhub.config import HubEntry
 from fnhub.core.api_models import ImageInfo, VersionDetail
 from fnhub.core.errors import NotFound
-from fnhub.core.manifest import Manifest
+from fnhub.core.items import Item
 from fnhub.core.publishing import Prepared, prepare
 
 
@@ -38,9 +38,9 @@ def publish_folder(folder: Path, hub: HubEntry, key: Ed25519PrivateKey, workdir:
         return upload(client, prepare(folder, key, workdir, pushed))
 
 
-def hub_digest(client: HubClient) -> Callable[[Manifest], str | None]:
+def hub_digest(client: HubClient) -> Callable[[Item], str | None]:
     """What a hub holds for a manifest's exact version, as seen through its API."""
-    def lookup(manifest: Manifest) -> str | None:
+    def lookup(manifest: Item) -> str | None:
         meta = manifest.metadata
         try:
             return client.version(meta.namespace, meta.name, meta.version).package.digest

@@ -59,6 +59,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "catalog": ("fnhub.cli.authoring:catalog_app", "Publish a curated catalog of functions."),
     "pipeline": ("fnhub.cli.pipelines:app", "Run, inspect, lock and export pipelines "
                                             "(pipeline.yaml)."),
+    "features": ("fnhub.cli.features:app", "The feature store: feature sets from the hub, "
+                                           "point-in-time training data, online features."),
     "trusted-publisher": ("fnhub.cli.trusted:app", "Trusted publishing: CI workflows that "
                                                    "publish with their OIDC token."),
 }

@@ -25,7 +25,8 @@ def search(
     query: Annotated[str, typer.Argument(help="Words to look for in names, descriptions, "
                                               "categories and labels.")] = "",
     category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
-    kind: Annotated[str | None, typer.Option(help="job or serving.")] = None,
+    kind: Annotated[str | None, typer.Option(
+        help="job, serving, function (either) or feature-set.")] = None,
     sort: Annotated[str, typer.Option(help="relevance, downloads, updated or name.")] = "relevance",
     limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
     as_json: JsonOpt = False,
@@ -85,17 +86,26 @@ def show(uri: Annotated[str, typer.Argument(help="hub://[NS/]NAME[:VERSION]")],
     console.print(f"[bold]{detail.namespace}/{detail.name}[/bold] {version.version}"
                   f"{'  [red](yanked)[/red]' if version.yanked else ''}")
     console.print(meta.get("description", ""))
-    console.print(f"kind: {spec.get('kind')}   digest: {version.package.digest}   "
+    console.print(f"kind: {detail.kind}   digest: {version.package.digest}   "
                   f"size: {version.package.size} B   downloads: {detail.downloads}")
     if version.signatures:
         console.print("signed by: " + ", ".join(s.keyid[:16] for s in version.signatures))
-    ports = Table("", "name", "type", "default", "description", title="inputs and outputs")
-    for direction, key in (("in", "inputs"), ("out", "outputs")):
-        for port in spec.get(key, []):
-            default = repr(port["default"]) if "default" in port and direction == "in" else ""
-            ports.add_row(direction, port["name"], port["type"], default,
-                          port.get("description", ""))
-    console.print(ports)
+    if detail.kind == "feature-set":
+        console.print(f"timestamp: {spec['timestamp']}   ttl: {spec.get('ttl') or 'no limit'}"
+                      f"   transform: {(spec.get('transform') or {}).get('uses', 'none')}")
+        schema = Table("role", "column", "type", title="schema")
+        for role, key in (("entity", "entities"), ("feature", "features")):
+            for column in spec[key]:
+                schema.add_row(role, column["name"], column["type"])
+        console.print(schema)
+    else:
+        ports = Table("", "name", "type", "default", "description", title="inputs and outputs")
+        for direction, key in (("in", "inputs"), ("out", "outputs")):
+            for port in spec.get(key, []):
+                default = repr(port["default"]) if "default" in port and direction == "in" else ""
+                ports.add_row(direction, port["name"], port["type"], default,
+                              port.get("description", ""))
+        console.print(ports)
     versions = Table("version", "published", "status")
     for v in reversed(detail.versions):
         status = f"yanked: {v.yank_reason}" if v.yanked else ""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import semver
 import yaml
@@ -21,6 +21,7 @@ from fnhub.core.errors import FnhubError, ManifestError
 from fnhub.core.names import DEFAULT_NAMESPACE, name_problem, namespace_problem
 
 MANIFEST_FILE = "function.yaml"
+FEATURESET_FILE = "featureset.yaml"  # a feature set's manifest (fnhub.core.featureset)
 API_VERSION = "fnhub/v1"
 PARAMETER_TYPES = ("str", "int", "float", "bool", "list", "dict")
 ARTIFACT_TYPES = ("dataset", "model", "file", "dir", "metrics")
@@ -181,25 +182,32 @@ class Spec(_Strict):
         return ports
 
 
-class Manifest(_Strict):
+class HubItem(_Strict):
+    """What the manifest of every hub item (a function, a feature set) has: its metadata and
+    the name its signed statements use."""
+
     api_version: Literal["fnhub/v1"] = Field(API_VERSION, alias="apiVersion")
-    kind: Literal["Function"] = "Function"
+    kind: str
     metadata: Metadata
-    spec: Spec
 
     @property
     def ref(self) -> str:
         """NS/NAME@VERSION, the subject name used in signed statements."""
         return f"{self.metadata.namespace}/{self.metadata.name}@{self.metadata.version}"
 
-    def input(self, name: str) -> Port | None:
-        return next((p for p in self.spec.inputs if p.name == name), None)
-
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True, exclude_unset=False)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+class Manifest(HubItem):
+    kind: Literal["Function"] = "Function"
+    spec: Spec
+
+    def input(self, name: str) -> Port | None:
+        return next((p for p in self.spec.inputs if p.name == name), None)
 
 
 def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
@@ -221,13 +229,21 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
     return "; ".join(lines)
 
 
-def parse_manifest(data: Any, *, source: str = MANIFEST_FILE) -> Manifest:
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def validate_document(model: type[Model], data: Any, *, source: str) -> Model:
+    """A parsed YAML document as `model`; ManifestError naming each field's problem."""
     if not isinstance(data, dict):
         raise ManifestError(f"{source}: expected a mapping at the top level")
     try:
-        return Manifest.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise ManifestError(f"{source}: {format_validation_error(exc)}") from None
+
+
+def parse_manifest(data: Any, *, source: str = MANIFEST_FILE) -> Manifest:
+    return validate_document(Manifest, data, source=source)
 
 
 def load_yaml(text: str | bytes, *, source: str,
@@ -249,6 +265,10 @@ def parse_manifest_text(text: str | bytes, *, source: str = MANIFEST_FILE) -> Ma
 def load_manifest(folder: str | Path) -> Manifest:
     """Read `function.yaml` from a function folder."""
     path = Path(folder) / MANIFEST_FILE
+    if not path.is_file() and (Path(folder) / FEATURESET_FILE).is_file():
+        raise ManifestError(f"{Path(folder)} holds a feature set ({FEATURESET_FILE}), "
+                            "not a function; it cannot be run",
+                            hint="apply it to a feature store: hub features apply URI")
     if not path.is_file():
         raise ManifestError(f"no {MANIFEST_FILE} in {Path(folder)}")
     return parse_manifest_text(path.read_bytes(), source=str(path))

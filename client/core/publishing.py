@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fnhub.core.api_models import ImageInfo
 from fnhub.core.errors import Conflict, InvalidInput
+from fnhub.core.items import ITEM_FILES, Item, item_file, load_item
 from fnhub.core.manifest import MANIFEST_FILE, Manifest, load_manifest
 from fnhub.core.packaging import pack, unpack
 from fnhub.core.signing import Envelope, make_statement, sign_statement
@@ -40,7 +41,7 @@ def git_provenance(folder: Path) -> dict[str, str]:
 class Prepared:
     """A folder packed and signed, ready to upload."""
 
-    manifest: Manifest
+    manifest: Item
     manifest_text: str
     archive: Path
     digest: str
@@ -63,19 +64,21 @@ def prepare(folder: Path, key: Ed25519PrivateKey, workdir: Path,
             image: ImageInfo | None = None) -> Prepared:
     """Pack and sign `folder`; with `image`, its package records it and the statement signs
     its digest."""
-    manifest = load_manifest(folder)
+    manifest: Item = load_item(folder)
     meta = manifest.metadata
     source: dict[str, Any] = meta.source.model_dump(exclude_none=True) if meta.source else {}
     predicate = {"metadata": meta.model_dump(mode="json", exclude_none=True),
                  "source": {**git_provenance(folder), **source}}
     if image is not None:
+        if not isinstance(manifest, Manifest):
+            raise InvalidInput(f"{manifest.ref} is a feature set; it has no image to publish")
         folder = _with_image(folder, manifest, image, workdir)
         manifest = load_manifest(folder)
     archive = workdir / f"{meta.namespace}-{meta.name}-{meta.version}.tar.gz"
     packed = pack(folder, archive)
     statement = make_statement(manifest.ref, packed.digest, predicate=predicate,
                                image_digest=image.digest if image else None)
-    return Prepared(manifest, (folder / MANIFEST_FILE).read_text(encoding="utf-8"), archive,
+    return Prepared(manifest, (folder / item_file(manifest)).read_text(encoding="utf-8"), archive,
                     packed.digest, sign_statement(statement, key))
 
 
@@ -89,14 +92,15 @@ class CatalogResult:
 
 
 def catalog_folders(catalog_dir: Path) -> list[Path]:
-    """The function folders (holding a function.yaml) directly under `catalog_dir`, sorted."""
+    """The function and feature set folders (holding a function.yaml or featureset.yaml)
+    directly under `catalog_dir`, sorted."""
     if not catalog_dir.is_dir():
         raise InvalidInput(f"catalog folder {catalog_dir} does not exist")
-    return sorted(p for p in catalog_dir.iterdir() if (p / MANIFEST_FILE).is_file())
+    return sorted(p for p in catalog_dir.iterdir() if any((p / f).is_file() for f in ITEM_FILES))
 
 
 def publish_catalog(folders: list[Path], key: Ed25519PrivateKey, workdir: Path, *,
-                    published_digest: Callable[[Manifest], str | None],
+                    published_digest: Callable[[Item], str | None],
                     send: Callable[[Prepared], object]) -> list[CatalogResult]:
     """Publish each folder unless that exact package is there already; a version published
     with other content is a conflict (bump the version), reported before anything is sent."""

@@ -58,7 +58,7 @@ def search_functions(
     hub: HubDep,
     q: Annotated[str | None, Query(max_length=search.MAX_QUERY)] = None,
     category: Annotated[str | None, Query(max_length=100)] = None,
-    kind: Literal["job", "serving"] | None = None,
+    kind: Literal["job", "serving", "feature-set", "function"] | None = None,
     namespace: Annotated[str | None, Query(max_length=64)] = None,
     sort: SortOrder = "relevance",
     limit: Annotated[int, Query(ge=1, le=search.MAX_LIMIT)] = 20,

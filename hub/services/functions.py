@@ -170,11 +170,14 @@ def refresh(session: Session, function: Function, namespace: str) -> None:
     if shown is not None:
         metadata, spec = shown.get("metadata", {}), shown.get("spec", {})
         function.description = metadata.get("description", "")
-        function.kind = spec.get("kind", "job")
+        feature_set = shown.get("kind") == "FeatureSet"
+        function.kind = "feature-set" if feature_set else spec.get("kind", "job")
         function.categories = list(metadata.get("categories", []))
         function.labels = dict(metadata.get("labels", {}))
         keywords = [*function.categories, *function.labels, *function.labels.values(),
                     function.kind]
+        if feature_set:  # found by its entities and features too
+            keywords += [c["name"] for c in (*spec["entities"], *spec["features"])]
     session.add(function)
     session.execute(sql_delete(FunctionCategory).where(
         col(FunctionCategory.function_id) == function.id))

@@ -3,12 +3,13 @@
 Once the caller's right to publish into the namespace is known, the checks run in this
 order, and a failure at any step leaves no row and no blob behind: the URL's
 namespace/name match the manifest; the manifest is valid; the package streams
-into staging within the size limit; the archive is safe; its `function.yaml` is the
-uploaded manifest; the envelope verifies against a key registered to the namespace; the
-signed subject names this NS/NAME@VERSION with the staged digest; the version number was
-never used (deleted versions included). Concurrent uploads of one version are decided in
-the write transaction (SQLite queues writers; elsewhere the unique constraint fires): one
-wins, the others get VersionExists and their staged files are discarded.
+into staging within the size limit; the archive is safe; its `function.yaml` (or, for a
+feature set, `featureset.yaml`, and never both) is the uploaded manifest; the name is not
+taken by an item of the other kind; the envelope verifies against a key registered to the
+namespace; the signed subject names this NS/NAME@VERSION with the staged digest; the
+version number was never used (deleted versions included). Concurrent uploads of one
+version are decided in the write transaction (SQLite queues writers; elsewhere the unique
+constraint fires): one wins, the others get VersionExists and their staged files are discarded.
 """
 
 from __future__ import annotations
@@ -22,8 +23,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from fnhub.core.api_models import VersionDetail
-from fnhub.core.errors import InvalidInput, ManifestError, NotFound, SignatureInvalid, VersionExists
-from fnhub.core.manifest import MANIFEST_FILE, Manifest, parse_manifest_text
+from fnhub.core.errors import (
+    Conflict,
+    InvalidInput,
+    ManifestError,
+    NotFound,
+    SignatureInvalid,
+    VersionExists,
+)
+from fnhub.core.items import ITEM_FILES, Item, item_file, item_kind, parse_item_text
+from fnhub.core.manifest import Image, Manifest
 from fnhub.core.names import check_name, check_namespace
 from fnhub.core.packaging import check_archive, read_member
 from fnhub.core.signing import Envelope, parse_envelope, verify_envelope
@@ -35,11 +44,11 @@ from fnhub.hub.services.signatures import check_signed
 from fnhub.hub.storage import Staged
 
 
-def check_request(namespace: str, name: str, manifest_text: str) -> Manifest:
+def check_request(namespace: str, name: str, manifest_text: str) -> Item:
     """The uploaded manifest, once it is valid and names the function in the URL."""
     check_namespace(namespace)
     check_name(name)
-    manifest = parse_manifest_text(manifest_text, source="manifest")
+    manifest = parse_item_text(manifest_text, source="manifest")
     meta = manifest.metadata
     if (meta.namespace, meta.name) != (namespace, name):
         raise InvalidInput(
@@ -67,24 +76,42 @@ def _differences(a: Any, b: Any, path: str = "") -> list[str]:
     return [] if a == b else [path or "(top)"]
 
 
-def _check_package(staged: Staged, manifest: Manifest) -> None:
-    """The archive is safe to unpack and carries exactly the uploaded manifest."""
-    check_archive(staged.path)
+def _check_package(staged: Staged, manifest: Item) -> None:
+    """The archive is safe to unpack and carries exactly the uploaded manifest, and no
+    manifest of the other kind."""
+    members = check_archive(staged.path)
+    wanted = item_file(manifest)
+    if all(f in members for f in ITEM_FILES):
+        raise ManifestError(f"the package holds both {' and '.join(ITEM_FILES)}")
     try:
-        packaged_text = read_member(staged.path, MANIFEST_FILE)
+        packaged_text = read_member(staged.path, wanted)
     except NotFound:  # a malformed package, not a missing resource (and no staging path)
         raise ManifestError(
-            f"the package has no {MANIFEST_FILE} at its top level",
-            hint="pack the function folder with `hub pack` or `hub publish`",
+            f"the package has no {wanted} at its top level",
+            hint="pack the folder with `hub pack` or `hub publish`",
         ) from None
-    packaged = parse_manifest_text(packaged_text, source=f"package {MANIFEST_FILE}")
+    packaged = parse_item_text(packaged_text, source=f"package {wanted}")
     if packaged != manifest:
         fields = _differences(manifest.to_dict(), packaged.to_dict())
         raise ManifestError(
-            f"the uploaded manifest differs from the package's {MANIFEST_FILE} "
+            f"the uploaded manifest differs from the package's {wanted} "
             f"({', '.join(fields[:5])})",
-            hint="upload the function.yaml that is inside the package",
+            hint=f"upload the {wanted} that is inside the package",
         )
+
+
+def _image(manifest: Item) -> Image | None:
+    """The function's recorded image; a feature set has none."""
+    return manifest.spec.image if isinstance(manifest, Manifest) else None
+
+
+def _check_kind(function: Function, manifest: Item) -> None:
+    """A name holds one kind of item: a feature set never becomes a function, or back."""
+    if function.live_versions and (function.kind == "feature-set") != (
+            item_kind(manifest) == "feature-set"):
+        existing = "a feature set" if function.kind == "feature-set" else "a function"
+        raise Conflict(f"{manifest.metadata.namespace}/{manifest.metadata.name} is {existing}; "
+                       f"a {item_kind(manifest)} cannot be published under its name")
 
 
 def _signers(envelope: Envelope, trusted: Mapping[str, Ed25519PublicKey]) -> list[str]:
@@ -98,13 +125,15 @@ def _signers(envelope: Envelope, trusted: Mapping[str, Ed25519PublicKey]) -> lis
     return out
 
 
-def _verify(session: Session, manifest: Manifest, envelope: Envelope, staged: Staged) -> list[str]:
+def _verify(session: Session, manifest: Item, envelope: Envelope, staged: Staged) -> list[str]:
     """Check signature, key trust and signed digests; returns the ids of the keys that signed."""
     namespace = manifest.metadata.namespace
     trusted = keys.trusted_keys(session, namespace)
     if not trusted:
         raise keys.no_keys_error(namespace)
-    check_signed(envelope, trusted, manifest.ref, staged.digest, manifest.spec.image.digest)
+    image = _image(manifest)
+    check_signed(envelope, trusted, manifest.ref, staged.digest,
+                 image.digest if image else None)
     return _signers(envelope, trusted)
 
 
@@ -132,7 +161,7 @@ def _taken(ref: str, deleted: bool) -> VersionExists:
                          hint="bump the version in function.yaml")
 
 
-def _record(hub: Hub, caller: Caller, manifest: Manifest, envelope: Envelope,
+def _record(hub: Hub, caller: Caller, manifest: Item, envelope: Envelope,
             staged: Staged) -> VersionDetail:
     """Insert the version and commit the blob; the transaction decides concurrent uploads."""
     meta = manifest.metadata
@@ -143,6 +172,7 @@ def _record(hub: Hub, caller: Caller, manifest: Manifest, envelope: Envelope,
             assert namespace is not None and namespace.id is not None
             signers = _verify(session, manifest, envelope, staged)
             function = _function_row(session, namespace.id, meta.name)
+            _check_kind(function, manifest)
             previous = session.exec(
                 select(Version).where(Version.function_id == function.id,
                                       Version.version == meta.version)
@@ -150,11 +180,13 @@ def _record(hub: Hub, caller: Caller, manifest: Manifest, envelope: Envelope,
             if previous is not None:
                 raise _taken(manifest.ref, previous.deleted)
             assert function.id is not None
+            image = _image(manifest)
             row = Version(
                 function_id=function.id, version=meta.version, manifest=manifest.to_dict(),
                 package_digest=staged.digest, package_size=staged.size,
                 envelope=envelope.model_dump(mode="json"), keyids=signers,
-                image_ref=manifest.spec.image.ref, image_digest=manifest.spec.image.digest,
+                image_ref=image.ref if image else None,
+                image_digest=image.digest if image else None,
                 published_by=caller.user_id,
             )
             try:

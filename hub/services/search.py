@@ -40,7 +40,10 @@ MAX_OFFSET = 2**63 - 1  # the database's integer range
 MAX_QUERY = 256
 MAX_TERMS = 16
 SORTS: tuple[str, ...] = get_args(SortOrder)
-KINDS: tuple[str, ...] = get_args(Spec.model_fields["kind"].annotation)
+FUNCTION_KINDS: tuple[str, ...] = get_args(Spec.model_fields["kind"].annotation)
+# An item's `kind` is its function kind (job, serving) or `feature-set`; the filter also takes
+# `function`, meaning any function kind.
+KINDS: tuple[str, ...] = (*FUNCTION_KINDS, "feature-set", "function")
 # bm25 column weights, in the order of the FTS5 columns: name, namespace, description, keywords
 _BM25 = "bm25(functions_fts, 10.0, 2.0, 4.0, 3.0)"
 # ts_rank weights of the tsvector classes {D, C, B, A}: namespace is C, description and
@@ -247,7 +250,9 @@ def search(
         )
         if namespace:
             query = query.where(Namespace.name == namespace)
-        if kind:
+        if kind == "function":
+            query = query.where(col(Function.kind).in_(FUNCTION_KINDS))
+        elif kind:
             query = query.where(Function.kind == kind)
         if category:
             query = query.where(exists().where(

@@ -16,7 +16,7 @@ from sqlmodel import select
 
 from fnhub.core.api_models import KeyRegister
 from fnhub.core.errors import InvalidInput
-from fnhub.core.manifest import Manifest
+from fnhub.core.items import Item
 from fnhub.core.names import DEFAULT_NAMESPACE
 from fnhub.core.publishing import CatalogResult, Prepared, catalog_folders, publish_catalog
 from fnhub.core.signing import (
@@ -62,7 +62,7 @@ def library_key(hub: Hub) -> Ed25519PrivateKey:
     return key
 
 
-def _published_digest(hub: Hub, manifest: Manifest) -> str | None:
+def _published_digest(hub: Hub, manifest: Item) -> str | None:
     meta = manifest.metadata
     with hub.db.read() as session:
         function = functions.find_function(session, meta.namespace, meta.name)

@@ -68,10 +68,30 @@ def _arguments(spec: dict[str, Any]) -> list[tuple[dict[str, Any], Any]]:
     return out
 
 
+def featureset_snippets(name: str, manifest: dict[str, Any], uri: str) -> list[Snippet]:
+    """Apply a feature set, ingest into it, read training data and online values (§10)."""
+    spec = manifest.get("spec", {})
+    keys = ", ".join(f'"{e["name"]}": VALUE' for e in spec.get("entities", []))
+    features = ", ".join(f'"{name}:{f["name"]}"' for f in spec.get("features", []))
+    python = (f"import fnhub\n\nstore = fnhub.FeatureStore()\n"
+              f"store.apply({_python_value(uri)})\n"
+              f"store.ingest({_python_value(name)}, source=\"table.parquet\")\n"
+              f"train = store.get_historical_features(entity_df, [{features}])\n"
+              f"store.get_online_features([{features}], [{{{keys}}}])")
+    return [
+        Snippet("snippet-apply", "Apply",
+                f"hub features apply {uri}\nhub features ingest {name} --source PATH"),
+        Snippet("snippet-python", "Python", python),
+    ]
+
+
 def snippets(namespace: str, name: str, version: str, manifest: dict[str, Any], *,
              pinned: bool) -> list[Snippet]:
     """The three snippets for a version. `pinned` uses the exact version everywhere (for a
     version other than `latest`); else install takes `latest` and Python a compatible range."""
+    if manifest.get("kind") == "FeatureSet":
+        return featureset_snippets(name, manifest, function_uri(
+            namespace, name, version if pinned else compatible_range(version)))
     spec = manifest.get("spec", {})
     arguments = _arguments(spec)
     exact = function_uri(namespace, name, version)

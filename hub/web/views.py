@@ -271,6 +271,10 @@ class FunctionView:
         return dict(self.manifest.get("spec", {}))
 
     @property
+    def feature_set(self) -> bool:
+        return self.manifest.get("kind") == "FeatureSet"
+
+    @property
     def url(self) -> str:
         return function_url(self.namespace, self.name)
 

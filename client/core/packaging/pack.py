@@ -15,7 +15,7 @@ from typing import BinaryIO
 import pathspec
 
 from fnhub.core.errors import InvalidInput, ManifestError, UnsafePackage
-from fnhub.core.manifest import MANIFEST_FILE
+from fnhub.core.items import manifest_file
 from fnhub.core.packaging.digests import HashingWriter, PackResult
 from fnhub.core.packaging.rules import link_escape, name_problem, spelling_clash
 
@@ -58,15 +58,14 @@ def package_files(folder: str | Path) -> list[str]:
     """The sorted POSIX relative paths (files and symlinks) that go into the package.
 
     Honours `.fnhubignore` (gitignore syntax) and always leaves out VCS folders and caches.
-    Raises ManifestError without a `function.yaml`, UnsafePackage for entries that cannot be
-    packaged safely (links leaving the folder, devices, unportable names).
+    Raises ManifestError without exactly one `function.yaml` or `featureset.yaml`,
+    UnsafePackage for entries that cannot be packaged safely (links leaving the folder,
+    devices, unportable names).
     """
     root = Path(folder)
     if not root.is_dir():
         raise InvalidInput(f"{root} is not a folder")
-    manifest = root / MANIFEST_FILE
-    if manifest.is_symlink() or not manifest.is_file():
-        raise ManifestError(f"no {MANIFEST_FILE} (a regular file) in {root}")
+    manifest = manifest_file(root)
     user_spec = _ignore_spec(root)
 
     def excluded(rel: str) -> bool:
@@ -88,8 +87,8 @@ def package_files(folder: str | Path) -> list[str]:
         dirnames[:] = kept
         entries.extend(prefix + name for name in filenames if not excluded(prefix + name))
 
-    if MANIFEST_FILE not in entries:
-        raise ManifestError(f"{MANIFEST_FILE} in {root} is excluded by {IGNORE_FILE}")
+    if manifest not in entries:
+        raise ManifestError(f"{manifest} in {root} is excluded by {IGNORE_FILE}")
     links: dict[str, str] = {}
     spellings: dict[str, str] = {}
     for rel in entries:

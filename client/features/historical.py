@@ -1,0 +1,200 @@
+"""Point-in-time correct training data: `get_historical_features` in DuckDB.
+
+The rule (design §10): a feature row is visible to an entity row at time `t` when
+`event <= t`, `created <= t` and `event >= t - ttl`; among visible rows the latest event
+wins, then the later created, then the later ingest (and, within one ingest, the later row).
+
+Ignoring ttl, the winner only changes at a row's visibility time `vis = max(event, created)`,
+so per entity key the winner is a step function: a running arg_max over rows ordered by
+`vis` (peers included). One ASOF JOIN on (key, `t >= vis`) then finds each entity row's
+winner; ttl is applied last: if the winner's event is older than `t - ttl`, every row
+visible at `t` is, so the value is missing. Only the committed files of the event dates in
+[min(t) - ttl, max(t)] are read, and only the columns asked for.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pyarrow as pa
+
+from fnhub.core.errors import InvalidInput
+from fnhub.core.featureset import FeatureSetSpec, column_problem
+from fnhub.core.names import name_problem
+from fnhub.features.offline import AppliedSet, Commit, OfflineStore
+from fnhub.features.schema import ARROW_TYPES, INGEST, ROW, TIMESTAMP, arrow_schema
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+EVENT_TIMESTAMP = "event_timestamp"
+
+
+def q(name: str) -> str:
+    """A quoted SQL identifier (names are checked to [a-z_][a-z0-9_]* before they get here)."""
+    return f'"{name}"'
+
+
+def parse_refs(features: list[str]) -> OrderedDict[str, list[str]]:
+    """`SET:FEATURE` references grouped by set, in request order."""
+    if isinstance(features, str) or not features:
+        raise InvalidInput("features must be a non-empty list of 'SET:FEATURE' references")
+    out: OrderedDict[str, list[str]] = OrderedDict()
+    for ref in features:
+        name, sep, feature = str(ref).partition(":")
+        if not sep or name_problem(name) or column_problem(feature):
+            raise InvalidInput(f"invalid feature reference {ref!r}: use SET:FEATURE, "
+                               "like driver-stats:conv_rate")
+        if feature in out.setdefault(name, []):
+            raise InvalidInput(f"feature {ref!r} is requested twice")
+        out[name].append(feature)
+    return out
+
+
+def check_features(applied: AppliedSet, features: list[str]) -> None:
+    known = [f.name for f in applied.spec.features]
+    for feature in features:
+        if feature not in known:
+            raise InvalidInput(f"feature set {applied.name} ({applied.version}) has no feature "
+                               f"{feature!r}", hint=f"its features: {', '.join(known)}")
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def winners_sql(spec: FeatureSetSpec, features: list[str], rows: str, keys: str,
+                bounds: str) -> str:
+    """Per entity key, the winner as a step function of time: (keys..., __vis, __win)."""
+    k = ", ".join(q(e.name) for e in spec.entities)
+    event = q(spec.timestamp)
+    created = q(spec.created) if spec.created else event
+    value = ", ".join([f"{q('__e')} := {event}",
+                       *(f"{q('f_' + f)} := {q(f)}" for f in features)])
+    order = f"struct_pack(e := {event}, c := {created}, i := {q(INGEST)}, r := {q(ROW)})"
+    return f"""
+        WITH feats AS (
+            SELECT * FROM {rows} SEMI JOIN (SELECT DISTINCT {k} FROM {keys}) USING ({k})
+            WHERE {bounds}
+        ), steps AS (
+            SELECT {k}, greatest({event}, {created}) AS __vis,
+                   arg_max(struct_pack({value}), {order}) OVER (
+                       PARTITION BY {k} ORDER BY greatest({event}, {created})
+                       RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS __win
+            FROM feats
+        )
+        SELECT DISTINCT ON ({k}, __vis) * FROM steps"""
+
+
+def _entities(entity_df: pd.DataFrame, spec_columns: dict[str, str]) -> pa.Table:
+    """The entity frame as Arrow: `__row`, the entity keys in the sets' types, `__t` in UTC."""
+    import pandas as pd
+
+    if not isinstance(entity_df, pd.DataFrame):
+        raise InvalidInput("entity_df must be a pandas DataFrame")
+    if EVENT_TIMESTAMP not in entity_df.columns:
+        raise InvalidInput(f"entity_df has no {EVENT_TIMESTAMP!r} column")
+    times = entity_df[EVENT_TIMESTAMP]
+    if not isinstance(times.dtype, pd.DatetimeTZDtype):
+        raise InvalidInput(f"entity_df column {EVENT_TIMESTAMP!r} must hold timezone-aware "
+                           f"timestamps, not {times.dtype}",
+                           hint="e.g. pd.to_datetime(df.event_timestamp, utc=True)")
+    if times.isna().any():
+        raise InvalidInput(f"entity_df column {EVENT_TIMESTAMP!r} has missing values")
+    arrays = {"__row": pa.array(range(len(entity_df)), pa.int64())}
+    for name, kind in spec_columns.items():
+        if name not in entity_df.columns:
+            raise InvalidInput(f"entity_df has no entity column {name!r}")
+        try:
+            arrays[name] = pa.array(entity_df[name], from_pandas=True).cast(ARROW_TYPES[kind])
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            raise InvalidInput(f"entity_df column {name!r} is not {kind}: {exc}") from None
+        if arrays[name].null_count:
+            raise InvalidInput(f"entity_df column {name!r} has missing values")
+    arrays["__t"] = pa.array(times.dt.tz_convert("UTC")).cast(TIMESTAMP)
+    return pa.table(arrays)
+
+
+def _bounds(spec: FeatureSetSpec, first: datetime, last: datetime
+            ) -> tuple[datetime | None, datetime]:
+    ttl = spec.ttl_delta
+    return (first - ttl if ttl is not None else None), last
+
+
+def _ttl_us(spec: FeatureSetSpec) -> int | None:
+    ttl = spec.ttl_delta
+    return None if ttl is None else ttl // timedelta(microseconds=1)
+
+
+def point_in_time(offline: OfflineStore, entity_df: pd.DataFrame, features: list[str]
+                  ) -> pd.DataFrame:
+    """`entity_df` (rows in their order) with one column `SET:FEATURE` per requested feature."""
+    groups = parse_refs(features)
+    sets = {name: offline.get(name) for name in groups}
+    keys: dict[str, str] = {}
+    for name, applied in sets.items():
+        check_features(applied, groups[name])
+        for entity in applied.spec.entities:
+            if keys.setdefault(entity.name, entity.type) != entity.type:
+                raise InvalidInput(f"entity {entity.name!r} is {keys[entity.name]} in one "
+                                   f"feature set and {entity.type} in {name}")
+    entities = _entities(entity_df, keys)
+    out = entity_df.copy()
+    if not len(entity_df):
+        for name, wanted in groups.items():
+            for feature in wanted:
+                out[f"{name}:{feature}"] = []
+        return out
+    times = entities.column("__t")
+    first, last = min(times.to_pylist()), max(times.to_pylist())
+    con = connect()
+    try:
+        con.register("entities", entities)
+        for name, wanted in groups.items():
+            table = _one_set(con, offline, sets[name], wanted, first, last)
+            for feature in wanted:
+                out[f"{name}:{feature}"] = to_pandas(table.column(f"f_{feature}"))
+    finally:
+        con.close()
+    return out
+
+
+def _one_set(con: duckdb.DuckDBPyConnection, offline: OfflineStore, applied: AppliedSet,
+             wanted: list[str], first: datetime, last: datetime) -> pa.Table:
+    spec = applied.spec
+    low, high = _bounds(spec, first, last)
+    commits: list[Commit] = offline.commits(applied)
+    files = offline.files(applied, commits, first=low.date() if low else None,
+                          last=high.date())
+    con.register("rows", offline.dataset(applied, files) if files
+                 else arrow_schema(spec).empty_table())
+    event = q(spec.timestamp)
+    bounds = f"{event} <= $high" + (f" AND {event} >= $low" if low else "")
+    k = [e.name for e in spec.entities]
+    on = " AND ".join(f"e.{q(c)} = w.{q(c)}" for c in k)
+    ttl = _ttl_us(spec)
+    fresh = "TRUE" if ttl is None else f"w.__win.__e >= e.__t - to_microseconds({ttl})"
+    select = ", ".join(f"CASE WHEN {fresh} THEN w.__win.{q('f_' + f)} END AS {q('f_' + f)}"
+                       for f in wanted)
+    sql = f"""
+        WITH w AS ({winners_sql(spec, wanted, "rows", "entities", bounds)})
+        SELECT e.__row, {select}
+        FROM entities e ASOF LEFT JOIN w ON {on} AND e.__t >= w.__vis
+        ORDER BY e.__row"""
+    params: dict[str, Any] = {"high": high} | ({"low": low} if low else {})
+    result = con.sql(sql, params=params).to_arrow_table()
+    con.unregister("rows")
+    return result
+
+
+def to_pandas(column: pa.ChunkedArray) -> Any:
+    """A feature column for pandas: nullable integers and booleans stay exact."""
+    import pandas as pd
+
+    mapping = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
+    return column.to_pandas(types_mapper=mapping.get)

@@ -1,0 +1,225 @@
+"""The offline store: the registry of applied feature sets and their Parquet datasets.
+
+Layout under the store's root (a folder or `s3://bucket/prefix`):
+
+    registry/<set>.json                                 the applied version: digest, schema, pins
+    data/<set>/<version>/event_date=<YYYY-MM-DD>/part-<ingest>-<n>.parquet
+    data/<set>/<version>/_commits/<ingest>.json          one per finished ingest: its files
+
+An ingest streams record batches into new Parquet files, one per event date, then writes its
+commit file; readers only read files that a commit file lists. So a failed ingest (which
+deletes what it wrote) or a killed one (whose files no commit names) leaves nothing visible,
+and a finished one becomes visible at once, whole.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from contextlib import suppress
+from datetime import date, datetime, timezone
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+from pydantic import BaseModel
+
+from fnhub.core.errors import NotFound
+from fnhub.core.featureset import FeatureSetManifest, FeatureSetSpec, parse_featureset
+from fnhub.core.names import check_name
+from fnhub.features.schema import INGEST, ROW, arrow_schema, conform
+from fnhub.features.storage import Location, open_location
+
+MAX_OPEN_FILES = 32  # partitions written at once by one ingest; older ones are closed
+Progress = Callable[[int], None]  # called with the rows just written
+
+
+class Pin(BaseModel):
+    """A transform function fixed at apply time: the exact URI (version and digest)."""
+
+    uri: str
+    digest: str
+
+
+class AppliedSet(BaseModel):
+    """What `apply` recorded for a feature set name in this store."""
+
+    name: str
+    namespace: str
+    version: str
+    digest: str
+    source: str  # the URI or folder it was applied from
+    manifest: dict[str, Any]
+    transform: Pin | None = None
+    verified: bool = True  # False for a local folder or an --insecure-skip-verify install
+    applied_at: datetime
+
+    @property
+    def featureset(self) -> FeatureSetManifest:
+        return parse_featureset(self.manifest, source=f"registry entry {self.name}")
+
+    @property
+    def spec(self) -> FeatureSetSpec:
+        return self.featureset.spec
+
+
+class CommitFile(BaseModel):
+    path: str  # relative to the dataset folder
+    date: date
+    rows: int
+
+
+class Commit(BaseModel):
+    ingest: int
+    rows: int
+    files: list[CommitFile]
+    committed_at: datetime
+
+
+def _ingest_id() -> int:
+    """Later ingests get higher ids (the last tie-break among equal rows)."""
+    return time.time_ns()
+
+
+class _Writers:
+    """One Parquet writer per event date, at most MAX_OPEN_FILES open at once."""
+
+    def __init__(self, location: Location, folder: str, ingest: int, schema: pa.Schema) -> None:
+        self.location, self.folder, self.ingest, self.schema = location, folder, ingest, schema
+        self.open: OrderedDict[date, tuple[pq.ParquetWriter, Any, CommitFile]] = OrderedDict()
+        self.files: list[CommitFile] = []
+
+    def write(self, day: date, table: pa.Table) -> None:
+        if day not in self.open:
+            if len(self.open) >= MAX_OPEN_FILES:
+                self._close(next(iter(self.open)))
+            rel = (f"event_date={day.isoformat()}/part-{self.ingest}-{len(self.files)}"
+                   ".parquet")
+            path = f"{self.folder}/{rel}"
+            self.location.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+            sink = self.location.fs.open_output_stream(path)
+            record = CommitFile(path=rel, date=day, rows=0)
+            self.files.append(record)
+            self.open[day] = (pq.ParquetWriter(sink, self.schema), sink, record)
+        self.open.move_to_end(day)
+        writer, _sink, record = self.open[day]
+        writer.write_table(table)
+        record.rows += table.num_rows
+
+    def _close(self, day: date) -> None:
+        writer, sink, _record = self.open.pop(day)
+        writer.close()
+        sink.close()
+
+    def close(self) -> None:
+        while self.open:
+            self._close(next(iter(self.open)))
+
+    def discard(self) -> None:
+        for writer, sink, _record in self.open.values():
+            for closeable in (writer, sink):
+                with suppress(Exception):  # cleaning up after the real error
+                    closeable.close()
+        self.open.clear()
+        for record in self.files:
+            self.location.delete(f"{self.folder}/{record.path}")
+
+
+class OfflineStore:
+    def __init__(self, url: str) -> None:
+        self.location = open_location(url)
+
+    @property
+    def url(self) -> str:
+        return self.location.url
+
+    # -- registry -------------------------------------------------------------------------
+
+    def _entry(self, name: str) -> str:
+        return self.location.path("registry", f"{name}.json")
+
+    def applied(self) -> list[AppliedSet]:
+        return [AppliedSet.model_validate(self.location.read_json(path))
+                for path in self.location.list(self.location.path("registry"), ".json")]
+
+    def get(self, name: str) -> AppliedSet:
+        """The applied set called `name`."""
+        check_name(name)  # before it becomes a path
+        try:
+            return AppliedSet.model_validate(self.location.read_json(self._entry(name)))
+        except NotFound:
+            known = ", ".join(a.name for a in self.applied()) or "none"
+            raise NotFound(f"no feature set {name!r} is applied in {self.url}",
+                           hint=f"applied sets: {known}; apply one with "
+                                "`hub features apply URI`") from None
+
+    def save(self, applied: AppliedSet) -> None:
+        self.location.write_json(self._entry(applied.name), applied.model_dump(mode="json"))
+
+    # -- datasets -------------------------------------------------------------------------
+
+    def dataset_folder(self, applied: AppliedSet) -> str:
+        return self.location.path("data", applied.name, applied.version)
+
+    def commits(self, applied: AppliedSet) -> list[Commit]:
+        folder = f"{self.dataset_folder(applied)}/_commits"
+        return [Commit.model_validate(self.location.read_json(path))
+                for path in self.location.list(folder, ".json")]
+
+    def files(self, applied: AppliedSet, commits: Iterable[Commit], *,
+              first: date | None = None, last: date | None = None) -> list[str]:
+        """The committed files whose event date is within [first, last] (bounds optional)."""
+        folder = self.dataset_folder(applied)
+        return [f"{folder}/{f.path}" for c in commits for f in c.files
+                if (first is None or f.date >= first) and (last is None or f.date <= last)]
+
+    def dataset(self, applied: AppliedSet, files: list[str]) -> pads.Dataset:
+        return pads.dataset(files, schema=arrow_schema(applied.spec), format="parquet",
+                            filesystem=self.location.fs)
+
+    def ingest(self, applied: AppliedSet, batches: Iterable[pa.RecordBatch], *,
+               progress: Progress | None = None) -> int:
+        """Check and write `batches`, then commit them; returns the rows written.
+
+        Nothing becomes visible before the commit file is written; on any error the files
+        written so far are deleted."""
+        spec, ingest = applied.spec, _ingest_id()
+        folder = self.dataset_folder(applied)
+        writers = _Writers(self.location, folder, ingest, arrow_schema(spec))
+        where = f"ingest into {applied.name}"
+        rows = 0
+        try:
+            for batch in batches:
+                table = conform(batch, spec, where)
+                if not table.num_rows:
+                    continue
+                table = table.append_column(INGEST, pa.array([ingest] * table.num_rows,
+                                                             pa.int64()))
+                table = table.append_column(ROW, pa.array(range(rows, rows + table.num_rows),
+                                                          pa.int64()))
+                days = pc.cast(table.column(spec.timestamp), pa.date32())
+                order = pc.sort_indices(days)
+                table, days = table.take(order), days.take(order)
+                start = 0
+                for entry in pc.value_counts(days).to_pylist():  # in order of appearance
+                    count = entry["counts"]
+                    writers.write(entry["values"], table.slice(start, count))
+                    start += count
+                rows += table.num_rows
+                if progress:
+                    progress(table.num_rows)
+            writers.close()
+            if rows:
+                commit = Commit(ingest=ingest, rows=rows, files=writers.files,
+                                committed_at=datetime.now(timezone.utc))
+                self.location.write_json(
+                    f"{folder}/_commits/{ingest:020d}-{uuid.uuid4().hex[:8]}.json",
+                    commit.model_dump(mode="json"))
+        except BaseException:
+            writers.discard()
+            raise
+        return rows

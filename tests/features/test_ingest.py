@@ -1,0 +1,178 @@
+"""Acceptance 2: a bad table is refused naming the problem and changes nothing; a killed
+ingest leaves nothing of its batch visible; the offline store works the same on S3."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from fnhub.core.errors import InvalidInput
+from fnhub.features.store import FeatureStore
+from tests.features.conftest import make_store
+from tests.features.factories import write_featureset
+from tests.s3 import S3Server
+
+T0 = pd.Timestamp("2026-01-01", tz="UTC")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def table(n: int = 4, start: int = 0) -> pd.DataFrame:
+    times = [T0 + pd.Timedelta(hours=13 * i) for i in range(start, start + n)]
+    return pd.DataFrame({
+        "driver_id": list(range(start, start + n)), "event_timestamp": times,
+        "created": times, "conv_rate": [0.5] * n, "acc_rate": [0.25] * n,
+        "avg_daily_trips": list(range(n)),
+    })
+
+
+def entity_df(n: int = 40) -> pd.DataFrame:
+    return pd.DataFrame({"driver_id": list(range(n)),
+                         "event_timestamp": [T0 + pd.Timedelta(days=30)] * n})
+
+
+def visible_rows(store: FeatureStore) -> int:
+    offline = store.offline
+    applied = offline.get("driver-stats")
+    files = offline.files(applied, offline.commits(applied))
+    return offline.dataset(applied, files).count_rows() if files else 0
+
+
+def snapshot(store: FeatureStore) -> tuple[list[str], int, list[object]]:
+    """Every file of the offline store, the rows it shows, and training data read from it."""
+    rows = store.get_historical_features(entity_df(), ["driver-stats:avg_daily_trips"])
+    return (store.offline.location.walk(store.offline.location.root), visible_rows(store),
+            rows.iloc[:, -1].tolist())
+
+
+def _drop(column: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    return lambda df: df.drop(columns=column)
+
+
+def _set(column: str, values: list[object]) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    return lambda df: df.assign(**{column: values})
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (_drop("acc_rate"), "missing column 'acc_rate'"),
+    (_set("conv_rate", ["high", "low", "x", "y"]), "column .conv_rate. has type (large_)?string, "
+                                                   "expected float"),
+    (_set("avg_daily_trips", [1.5, 2.0, 3.0, 4.0]), "column 'avg_daily_trips' has type double"),
+    (_set("driver_id", pd.array([1, None, 3, 4], dtype="Int64")),
+     "column 'driver_id' has 1 null value"),
+    (_set("event_timestamp", [pd.Timestamp("2026-01-01")] * 4),
+     "column 'event_timestamp' holds timestamps without a timezone"),
+    (_set("created", [T0, None, T0, T0]), "column 'created' has 1 null value"),
+])
+def test_a_bad_table_is_refused_and_changes_nothing(
+        store: FeatureStore, change: Callable[[pd.DataFrame], pd.DataFrame],
+        message: str) -> None:
+    store.ingest("driver-stats", table(4, start=10))
+    before = snapshot(store)
+    with pytest.raises(InvalidInput, match=message) as err:
+        store.ingest("driver-stats", change(table()))
+    assert "driver-stats" in err.value.message
+    assert snapshot(store) == before
+
+
+def test_a_bad_batch_after_good_ones_removes_what_was_written(store: FeatureStore,
+                                                             tmp_path: Path) -> None:
+    """The bad row is in the last row group: earlier groups were written, then deleted."""
+    source = tmp_path / "big.parquet"
+    frames = [table(50, start=50 * i) for i in range(5)]
+    frames[-1].loc[49, "driver_id"] = None
+    frames[-1]["driver_id"] = frames[-1]["driver_id"].astype("Int64")
+    with pq.ParquetWriter(source, pa.Schema.from_pandas(frames[-1], preserve_index=False)) as w:
+        for frame in frames:
+            w.write_table(pa.Table.from_pandas(frame.astype({"driver_id": "Int64"}),
+                                               preserve_index=False))
+    before = snapshot(store)
+    seen: list[int] = []
+    with pytest.raises(InvalidInput, match="column 'driver_id' has 1 null value"):
+        store.ingest("driver-stats", source, progress=seen.append)
+    assert sum(seen) == 200  # four batches were written before the fifth failed
+    assert snapshot(store) == before
+
+
+def test_csv_and_parquet_sources(store: FeatureStore, tmp_path: Path) -> None:
+    df = table(3)
+    df.to_parquet(tmp_path / "t.parquet")
+    df.assign(event_timestamp=df.event_timestamp.map(lambda t: t.isoformat()),
+              created=df.created.map(lambda t: t.isoformat())).to_csv(tmp_path / "t.csv",
+                                                                     index=False)
+    assert store.ingest("driver-stats", tmp_path / "t.parquet") == 3
+    assert store.ingest("driver-stats", str(tmp_path / "t.csv")) == 3
+    df.to_csv(tmp_path / "naive.csv", index=False, date_format="%Y-%m-%d %H:%M:%S")
+    with pytest.raises(InvalidInput, match="without a timezone"):
+        store.ingest("driver-stats", tmp_path / "naive.csv")
+    with pytest.raises(InvalidInput, match="does not exist"):
+        store.ingest("driver-stats", tmp_path / "nope.parquet")
+
+
+KILLED = """
+import sys, time
+from pathlib import Path
+from fnhub.features.store import FeatureStore
+store = FeatureStore(offline=sys.argv[1], online=sys.argv[2])
+def slow(rows):
+    Path(sys.argv[4]).touch()  # a batch is written, the commit is not
+    time.sleep(0.2)
+store.ingest("driver-stats", sys.argv[3], progress=slow)
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_ingest_leaves_nothing_visible(store: FeatureStore, tmp_path: Path) -> None:
+    store.ingest("driver-stats", table(4, start=10))
+    source = tmp_path / "big.parquet"
+    with pq.ParquetWriter(source, pa.Schema.from_pandas(table(1), preserve_index=False)) as w:
+        for i in range(100):
+            w.write_table(pa.Table.from_pandas(table(100, start=100 * i), preserve_index=False))
+    before = snapshot(store)
+    marker = tmp_path / "written"
+    env = {**os.environ, "FNHUB_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", KILLED, str(tmp_path / "offline"),
+                             str(tmp_path / "online.db"), str(source), str(marker)], env=env)
+    deadline = time.monotonic() + 120
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), "the ingest never wrote a batch"
+    time.sleep(0.5)  # a few batches in
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    files, rows, training = snapshot(store)
+    assert (rows, training) == before[1:]  # nothing of the killed ingest is visible...
+    assert any(f.endswith(".parquet") for f in set(files) - set(before[0]))  # ...though written
+    # a complete ingest becomes visible whole
+    assert store.ingest("driver-stats", source) == 10_000
+    assert visible_rows(store) == 4 + 10_000
+
+
+@pytest.mark.slow
+def test_the_offline_store_on_s3(s3: S3Server, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint)
+    bucket = s3.create_bucket()
+    store = make_store(tmp_path, offline=f"s3://{bucket}/features")
+    store.apply(write_featureset(tmp_path / "sets"))
+    assert store.ingest("driver-stats", table(4)) == 4
+    before = snapshot(store)
+    with pytest.raises(InvalidInput, match="missing column"):
+        store.ingest("driver-stats", table(4, start=4).drop(columns="conv_rate"))
+    assert snapshot(store) == before
+    keys = sorted(o["Key"] for o in s3.client().list_objects_v2(Bucket=bucket)["Contents"]
+                  if not o["Key"].endswith("/"))  # folder markers
+    assert keys[0].startswith("features/data/driver-stats/1.0.0/_commits/")
+    assert len(keys) == 4  # one commit, two partitions, the registry entry
+    assert "features/registry/driver-stats.json" in keys
+    assert any("event_date=2026-01-01/part-" in k for k in keys)
+    assert before[1] == 4

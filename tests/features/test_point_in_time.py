@@ -1,0 +1,149 @@
+"""Acceptance 1: get_historical_features equals a brute-force reference, exactly.
+
+Random entities, event times, created times, ttls and ingests; the reference below is the
+rule of design §10 written as plainly as possible. Values are compared exactly, missing ones
+included, and no returned value was written after the entity row's time."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fnhub.core.errors import InvalidInput
+from fnhub.core.featureset import parse_ttl
+from fnhub.features.store import FeatureStore
+from tests.features.conftest import make_store
+from tests.features.factories import write_featureset
+
+BASE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+FEATURES = [{"name": "value", "type": "float"}, {"name": "count", "type": "int"},
+            {"name": "seen_at", "type": "timestamp"}]
+REFS = ["stats:value", "stats:count", "stats:seen_at"]
+
+# Entity times on an hourly grid, event times on a 6-hourly one: ties between rows and
+# rows exactly at the ttl boundary are frequent.
+hours = st.integers(min_value=0, max_value=24 * 6).map(lambda h: BASE + timedelta(hours=h))
+events = st.integers(min_value=0, max_value=4 * 6).map(lambda h: BASE + timedelta(hours=6 * h))
+feature_row = st.fixed_dictionaries({
+    "key": st.integers(0, 3), "event": events,
+    "delay": st.sampled_from([0, 0, 1, 5, 30, -2]),  # created = event + delay hours
+    "value": st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False)),
+    "count": st.one_of(st.none(), st.integers(-(2**62), 2**62)),
+})
+entity_row = st.fixed_dictionaries({"key": st.integers(0, 4), "t": hours})
+
+
+def reference(ingests: list[list[dict[str, Any]]], entities: list[dict[str, Any]],
+              ttl: timedelta | None, with_created: bool) -> list[tuple[Any, ...]]:
+    """For each entity row: the visible row with the latest (event, created, ingest, row)."""
+    out = []
+    for entity in entities:
+        t, best, best_rank = entity["t"], None, None
+        for i, rows in enumerate(ingests):
+            for j, row in enumerate(rows):
+                created = row["event"] + timedelta(hours=row["delay"])
+                visible = (row["key"] == entity["key"] and row["event"] <= t
+                           and (not with_created or created <= t)
+                           and (ttl is None or row["event"] >= t - ttl))
+                rank = (row["event"], created if with_created else 0, i, j)
+                if visible and (best_rank is None or rank > best_rank):
+                    best, best_rank = row, rank
+        out.append((None, None, None) if best is None
+                   else (best["value"], best["count"], best["event"]))
+    return out
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "driver_id": pd.array([r["key"] for r in rows], dtype="int64"),
+        "event_timestamp": pd.to_datetime([r["event"] for r in rows], utc=True),
+        "created": pd.to_datetime([r["event"] + timedelta(hours=r["delay"]) for r in rows],
+                                  utc=True),
+        "value": pd.array([r["value"] for r in rows], dtype="Float64"),
+        "count": pd.array([r["count"] for r in rows], dtype="Int64"),
+        "seen_at": pd.to_datetime([r["event"] for r in rows], utc=True),
+    })
+
+
+def _python(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value.item() if hasattr(value, "item") else value
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ingests=st.lists(st.lists(feature_row, min_size=1, max_size=12), max_size=3),
+       entities=st.lists(entity_row, min_size=1, max_size=12),
+       ttl=st.sampled_from([None, "1h", "5h", "1d", "2d", "3600s", "1w"]),
+       with_created=st.booleans())
+def test_historical_features_equal_the_reference(
+        ingests: list[list[dict[str, Any]]], entities: list[dict[str, Any]],
+        ttl: str | None, with_created: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = make_store(Path(tmp))
+        store.apply(write_featureset(Path(tmp) / "sets", "stats", ttl=ttl, features=FEATURES,
+                                     created="created" if with_created else None))
+        for rows in ingests:
+            frame = _frame(rows)
+            assert store.ingest("stats", frame if with_created else frame.drop(
+                columns="created")) == len(rows)
+        entity_df = pd.DataFrame({
+            "driver_id": [e["key"] for e in entities],
+            "event_timestamp": pd.to_datetime([e["t"] for e in entities], utc=True)})
+        result = store.get_historical_features(entity_df, REFS)
+    assert list(result.columns) == ["driver_id", "event_timestamp", *REFS]
+    assert result["driver_id"].tolist() == entity_df["driver_id"].tolist()  # input order
+    got = [tuple(_python(v) for v in row) for row in result[REFS].itertuples(index=False)]
+    expected = reference(ingests, entities, parse_ttl(ttl) if ttl else None, with_created)
+    assert got == expected
+    for entity, (_value, _count, seen_at) in zip(entities, got, strict=True):
+        assert seen_at is None or seen_at <= entity["t"]  # never a future row
+
+
+def test_several_sets_join_in_one_call(store: FeatureStore, tmp_path: Path) -> None:
+    store.apply(write_featureset(tmp_path / "sets", "trips", ttl=None, created=None,
+                                 features=[{"name": "trips", "type": "int"}]))
+    t = pd.Timestamp("2026-01-02", tz="UTC")
+    store.ingest("driver-stats", pd.DataFrame({
+        "driver_id": [1, 2], "event_timestamp": [t, t], "created": [t, t],
+        "conv_rate": [0.5, 0.25], "acc_rate": [1.0, 0.0], "avg_daily_trips": [3, 4]}))
+    store.ingest("trips", pd.DataFrame({"driver_id": [2], "event_timestamp": [t],
+                                        "trips": [7]}))
+    entity_df = pd.DataFrame({"driver_id": [2, 1, 2],
+                              "event_timestamp": [t, t + pd.Timedelta("1h"), t - pd.Timedelta(
+                                  "1s")]})
+    result = store.get_historical_features(
+        entity_df, ["trips:trips", "driver-stats:conv_rate", "driver-stats:avg_daily_trips"])
+    assert result["trips:trips"].tolist() == [7, pd.NA, pd.NA]
+    assert result["driver-stats:conv_rate"].tolist()[:2] == [0.25, 0.5]
+    assert pd.isna(result["driver-stats:conv_rate"].iloc[2])
+    assert result["driver-stats:avg_daily_trips"].tolist() == [4, 3, pd.NA]
+
+
+@pytest.mark.parametrize(("entity_df", "features", "message"), [
+    (pd.DataFrame({"driver_id": [1], "event_timestamp": [pd.Timestamp("2026-01-01")]}),
+     ["driver-stats:conv_rate"], "timezone-aware"),
+    (pd.DataFrame({"event_timestamp": [pd.Timestamp("2026-01-01", tz="UTC")]}),
+     ["driver-stats:conv_rate"], "no entity column 'driver_id'"),
+    (pd.DataFrame({"driver_id": [1], "event_timestamp": [pd.Timestamp("2026-01-01", tz="UTC")]}),
+     ["driver-stats:speed"], "has no feature 'speed'"),
+    (pd.DataFrame({"driver_id": [1], "event_timestamp": [pd.Timestamp("2026-01-01", tz="UTC")]}),
+     ["conv_rate"], "invalid feature reference"),
+    (pd.DataFrame({"driver_id": [1], "event_timestamp": [pd.Timestamp("2026-01-01", tz="UTC")]}),
+     ["../etc:conv_rate"], "invalid feature reference"),
+])
+def test_bad_requests_name_the_problem(store: FeatureStore, entity_df: pd.DataFrame,
+                                       features: list[str], message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        store.get_historical_features(entity_df, features)
