@@ -9,7 +9,7 @@ DATA ?= .fnhub
 JOBS ?= auto
 PYTEST := $(VENV)/bin/pytest -n $(JOBS) --dist loadfile
 
-.PHONY: setup demo test test-fast lint clean
+.PHONY: setup demo test test-fast lint clean bench bench-tools bench-features
 
 setup: $(VENV)/.installed
 
@@ -35,6 +35,25 @@ test: lint
 
 test-fast: setup
 	$(PYTEST) -m "not slow"
+
+# Side-by-side benchmarks against the peers (bench/README.md); not part of the tests. Each
+# script prints its table and exits 1 when it misses its goal; `make bench` runs them all and
+# fails at the end if any missed. The peers' tools come from Debian and PyPI.
+BENCHES := cli_startup resolve search install oci_peer
+RESULTS ?= .bench-results
+
+bench-tools:
+	@for tool in wrk docker-registry skopeo; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+
+bench: setup bench-tools
+	@mkdir -p $(RESULTS); failed=""; \
+	for b in $(BENCHES); do $(PY) bench/$$b.py --json $(RESULTS)/$$b.json || failed="$$failed $$b"; done; \
+	if [ -n "$$failed" ]; then echo "goals missed:$$failed"; exit 1; fi
+
+bench-features: setup
+	@mkdir -p $(RESULTS)
+	$(PY) bench/features.py --json $(RESULTS)/features.json
 
 clean:
 	rm -rf $(VENV) .fnhub .pytest_cache .ruff_cache
