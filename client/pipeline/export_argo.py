@@ -40,18 +40,7 @@ from hera.workflows.models import ValueFrom
 
 from fnhub.core.errors import InvalidInput
 from fnhub.core.manifest import ARTIFACT_TYPES
-from fnhub.pipeline.containers import (
-    GPU_RESOURCE,
-    HUB_URL_PARAM,
-    PIP_SPEC_PARAM,
-    Bootstrap,
-    check_constants,
-    check_parameter_names,
-    k8s_name,
-    needs_bootstrap,
-    step_container,
-    task_names,
-)
+from fnhub.pipeline import containers
 from fnhub.pipeline.graph import Binding, Constant, OutputRef, ParamRef, PipelineGraph, StepNode
 from fnhub.runtime_flags import artifact_arg, fixed_args, output_arg, text_value, value_flag
 from fnhub.store import write_atomic
@@ -75,7 +64,8 @@ def _resources(node: StepNode) -> Resources | None:
         return None
     try:
         return Resources(cpu_request=res.cpu, cpu_limit=res.cpu, memory_request=res.memory,
-                         memory_limit=res.memory, gpus=res.gpu or None, gpu_flag=GPU_RESOURCE)
+                         memory_limit=res.memory, gpus=res.gpu or None,
+                         gpu_flag=containers.GPU_RESOURCE)
     except ValueError as exc:
         raise InvalidInput(f"step {node.name!r}: {node.function.ref} spec.resources: {exc}"
                            ) from None
@@ -83,9 +73,10 @@ def _resources(node: StepNode) -> Resources | None:
 
 def _template(graph: PipelineGraph, node: StepNode, task: str) -> Container:
     """The container template of one step."""
-    container = step_container(node)
-    check_constants(node)
-    args = [f"{{{{workflow.parameters.{name}}}}}" for name in (HUB_URL_PARAM, PIP_SPEC_PARAM)
+    container = containers.step_container(node)
+    containers.check_constants(node)
+    args = [f"{{{{workflow.parameters.{name}}}}}"
+            for name in (containers.HUB_URL_PARAM, containers.PIP_SPEC_PARAM)
             ] if container.bootstrap else []
     args += container.args
     inputs: list[Parameter | Artifact] = []
@@ -136,17 +127,17 @@ def _arguments(graph: PipelineGraph, node: StepNode,
     return arguments
 
 
-def build(graph: PipelineGraph, bootstrap: Bootstrap) -> Workflow:
+def build(graph: PipelineGraph, bootstrap: containers.Bootstrap) -> Workflow:
     """The pipeline as a hera Workflow."""
-    names = task_names(graph)
-    check_parameter_names(graph)
+    names = containers.task_names(graph)
+    containers.check_parameter_names(graph)
     parameters: list[Parameter | Artifact] = []
     artifacts: list[Artifact] = []
-    if needs_bootstrap(graph):
+    if containers.needs_bootstrap(graph):
         parameters += [
-            Parameter(name=HUB_URL_PARAM, value=bootstrap.hub_url,
+            Parameter(name=containers.HUB_URL_PARAM, value=bootstrap.hub_url,
                       description="The hub the steps install their functions from"),
-            Parameter(name=PIP_SPEC_PARAM, value=bootstrap.pip_spec,
+            Parameter(name=containers.PIP_SPEC_PARAM, value=bootstrap.pip_spec,
                       description="The pip requirement that installs fnhub in the steps")]
     for spec in graph.params.values():
         if spec.type in ARTIFACT_TYPES:
@@ -158,7 +149,7 @@ def build(graph: PipelineGraph, bootstrap: Bootstrap) -> Workflow:
             parameters.append(Parameter(name=spec.name, value=value,
                                         description=spec.description or None))
     arguments: Any = [*parameters, *artifacts] or None
-    with Workflow(generate_name=f"{k8s_name(graph.name)}-", entrypoint=DAG_TEMPLATE,
+    with Workflow(generate_name=f"{containers.k8s_name(graph.name)}-", entrypoint=DAG_TEMPLATE,
                   arguments=arguments) as workflow:
         templates = {step: _template(graph, node, names[step])
                      for step, node in graph.steps.items()}
@@ -170,6 +161,6 @@ def build(graph: PipelineGraph, bootstrap: Bootstrap) -> Workflow:
     return workflow
 
 
-def export(graph: PipelineGraph, path: Path, bootstrap: Bootstrap) -> None:
+def export(graph: PipelineGraph, path: Path, bootstrap: containers.Bootstrap) -> None:
     """Write `graph` as an Argo Workflow YAML file at `path` (atomically)."""
     write_atomic(path, build(graph, bootstrap).to_yaml().encode())

@@ -39,18 +39,7 @@ from kfp import compiler, dsl
 
 from fnhub.core.errors import InvalidInput
 from fnhub.core.manifest import Port
-from fnhub.pipeline.containers import (
-    GPU_RESOURCE,
-    HUB_URL_PARAM,
-    PIP_SPEC_PARAM,
-    Bootstrap,
-    check_constants,
-    check_parameter_names,
-    k8s_name,
-    needs_bootstrap,
-    step_container,
-    task_names,
-)
+from fnhub.pipeline import containers
 from fnhub.pipeline.graph import (
     Binding,
     Constant,
@@ -80,15 +69,16 @@ class _StepComponent:
     def __init__(self, graph: PipelineGraph, node: StepNode, task: str) -> None:
         self.inputs: list[str] = []  # inputs the pipeline wires (the others are fixed)
         self.outputs: dict[str, str] = {}  # fnhub output name -> KFP output key
-        container = step_container(node)
-        check_constants(node)
+        container = containers.step_container(node)
+        containers.check_constants(node)
         self.bootstrap = container.bootstrap
         parameters: list[inspect.Parameter] = []
         pieces: list[Piece] = []
         if container.bootstrap:  # the hub URL and pip spec, first
-            for name in (HUB_URL_PARAM, PIP_SPEC_PARAM):
+            for name in (containers.HUB_URL_PARAM, containers.PIP_SPEC_PARAM):
                 parameters.append(inspect.Parameter(name, _KEYWORD, annotation=str))
-            pieces.append(lambda v: [v[HUB_URL_PARAM], v[PIP_SPEC_PARAM], *container.args])
+            pieces.append(lambda v: [v[containers.HUB_URL_PARAM], v[containers.PIP_SPEC_PARAM],
+                                     *container.args])
         else:
             pieces.append(lambda _: list(container.args))
         for port in node.function.manifest.spec.inputs:
@@ -161,12 +151,13 @@ class _StepComponent:
 
 
 def _pipeline_parameters(graph: PipelineGraph,
-                         bootstrap: Bootstrap | None) -> list[inspect.Parameter]:
+                         bootstrap: containers.Bootstrap | None) -> list[inspect.Parameter]:
     parameters = []
     if bootstrap is not None:
         parameters += [
-            inspect.Parameter(HUB_URL_PARAM, _KEYWORD, default=bootstrap.hub_url, annotation=str),
-            inspect.Parameter(PIP_SPEC_PARAM, _KEYWORD, default=bootstrap.pip_spec,
+            inspect.Parameter(containers.HUB_URL_PARAM, _KEYWORD, default=bootstrap.hub_url,
+                              annotation=str),
+            inspect.Parameter(containers.PIP_SPEC_PARAM, _KEYWORD, default=bootstrap.pip_spec,
                               annotation=str)]
     for spec in graph.params.values():
         artifact = spec.type not in PARAMETER_TYPES
@@ -193,19 +184,20 @@ def _set_resources(task: dsl.PipelineTask, node: StepNode) -> None:
         if resources.memory:
             task.set_memory_request(resources.memory).set_memory_limit(resources.memory)
         if resources.gpu:
-            task.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(resources.gpu)
+            task.set_accelerator_type(containers.GPU_RESOURCE).set_accelerator_limit(resources.gpu)
     except ValueError as exc:
         raise InvalidInput(f"step {node.name!r}: {node.function.ref} spec.resources: {exc}"
                            ) from None
 
 
-def build(graph: PipelineGraph, bootstrap: Bootstrap) -> Any:
+def build(graph: PipelineGraph, bootstrap: containers.Bootstrap) -> Any:
     """The pipeline as a KFP graph component (`@dsl.pipeline`), ready to compile."""
-    names = task_names(graph)
-    check_parameter_names(graph)
+    names = containers.task_names(graph)
+    containers.check_parameter_names(graph)
     components = {step: _StepComponent(graph, node, names[step])
                   for step, node in graph.steps.items()}
-    parameters = _pipeline_parameters(graph, bootstrap if needs_bootstrap(graph) else None)
+    parameters = _pipeline_parameters(graph,
+                                      bootstrap if containers.needs_bootstrap(graph) else None)
     parameter_names = [p.name for p in parameters]
 
     def pipeline(*channels: Any) -> None:
@@ -237,7 +229,8 @@ def build(graph: PipelineGraph, bootstrap: Bootstrap) -> Any:
             component = components[step]
             arguments = {name: argument(node, name) for name in component.inputs}
             if component.bootstrap:
-                arguments.update({name: params[name] for name in (HUB_URL_PARAM, PIP_SPEC_PARAM)})
+                wired = (containers.HUB_URL_PARAM, containers.PIP_SPEC_PARAM)
+                arguments.update({name: params[name] for name in wired})
             task = component.component(**arguments)
             if task.name != names[step]:
                 raise InvalidInput(f"step {step!r} would be KFP task {task.name!r}: its name "
@@ -245,12 +238,12 @@ def build(graph: PipelineGraph, bootstrap: Bootstrap) -> Any:
             _set_resources(task, node)
             tasks[step] = task
 
-    pipeline.__name__ = k8s_name(graph.name)
+    pipeline.__name__ = containers.k8s_name(graph.name)
     pipeline.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    return dsl.pipeline(name=k8s_name(graph.name))(pipeline)
+    return dsl.pipeline(name=containers.k8s_name(graph.name))(pipeline)
 
 
-def export(graph: PipelineGraph, path: Path, bootstrap: Bootstrap) -> None:
+def export(graph: PipelineGraph, path: Path, bootstrap: containers.Bootstrap) -> None:
     """Compile `graph` to KFP IR YAML at `path` (written whole or not at all)."""
     pipeline = build(graph, bootstrap)
     path.parent.mkdir(parents=True, exist_ok=True)
