@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fnhub.core.manifest import load_manifest
+from fnhub.core.featureset import load_featureset
+from fnhub.core.manifest import FEATURESET_FILE, load_manifest
+from fnhub.core.uri import parse_uri
 from fnhub.runtime import load_callable
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog"
@@ -57,3 +59,28 @@ def test_function_code_does_not_import_fnhub(folder: Path) -> None:
     for source in folder.glob("*.py"):
         text = source.read_text()
         assert "import fnhub" not in text and "from fnhub" not in text, source
+
+
+SETS = sorted(p for p in CATALOG.iterdir() if (p / FEATURESET_FILE).is_file())
+
+
+def test_the_catalog_has_the_customer_features_example() -> None:
+    assert {p.name for p in SETS} >= {"customer-features"}
+
+
+@pytest.mark.parametrize("folder", SETS, ids=lambda p: p.name)
+def test_feature_set_card_and_transform(folder: Path) -> None:
+    """A catalog feature set lives in `library`, has a card, and its transform is a catalog
+    function whose one dataset output holds every column of the set."""
+    manifest = load_featureset(folder)
+    meta, spec = manifest.metadata, manifest.spec
+    assert meta.name == folder.name and meta.namespace == "library"
+    assert meta.description and meta.categories and meta.license
+    card = (folder / "README.md").read_text()
+    assert f"hub://library/{meta.name}" in card and "FeatureStore" in card
+    if spec.transform is not None:
+        uri = parse_uri(spec.transform.uses)
+        assert uri.namespace == "library" and (CATALOG / uri.name / "function.yaml").is_file()
+        function = load_manifest(CATALOG / uri.name).spec
+        assert set(spec.transform.with_) <= {p.name for p in function.inputs}
+        assert [p.type for p in function.outputs].count("dataset") == 1
