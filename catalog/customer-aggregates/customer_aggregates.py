@@ -58,4 +58,4 @@ def customer_aggregates(transactions: Path, window_days: int = 7) -> dict[str, A
 
     target = output_dir("customer-aggregates-") / "features.parquet"
     write_atomic(target, lambda path: out.to_parquet(path, index=False))
-    return {"features": target, "n_rows": int(len(out))}
+    return {"features": target, "n_rows": len(out)}
