@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vendor.checks import check_int
 from vendor.tables import output_dir, write_atomic
 
 MAX_ROWS = 5_000_000  # the table is built in memory before it is written
@@ -32,9 +33,9 @@ def customer_transactions(
     seed: int = 42,
 ) -> dict[str, Any]:
     """Write `transactions.parquet` into the output folder, sorted by event time."""
-    _check_int("n_customers", n_customers, 1)
-    _check_int("days", days, 1)
-    _check_int("seed", seed, 0, MAX_SEED)
+    check_int("n_customers", n_customers, 1)
+    check_int("days", days, 1)
+    check_int("seed", seed, 0, MAX_SEED)
     if isinstance(fraud_rate, bool) or not isinstance(fraud_rate, int | float) \
             or not 0 <= fraud_rate < 1:
         raise ValueError(f"fraud_rate must be a number in [0, 1), got {fraud_rate!r}")
@@ -80,11 +81,3 @@ def _end_time(text: Any) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"end {text!r} has no timezone; add one, like 2026-12-01T00:00:00Z")
     return moment.astimezone(timezone.utc)
-
-
-def _check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        raise ValueError(f"{name} must be {bound}, got {value}")

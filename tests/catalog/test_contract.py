@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fnhub.core.featureset import load_featureset
-from fnhub.core.manifest import FEATURESET_FILE, load_manifest
+from fnhub.core.manifest import FEATURESET_FILE, HubItem, load_manifest
 from fnhub.core.uri import parse_uri
 from fnhub.runtime import load_callable
 
@@ -24,14 +24,20 @@ def test_the_catalog_has_the_twelve_functions() -> None:
         "model-server"}
 
 
-@pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
-def test_manifest_card_and_signature(folder: Path) -> None:
-    manifest = load_manifest(folder)
-    meta, spec = manifest.metadata, manifest.spec
+def _check_card(folder: Path, manifest: HubItem, *snippets: str) -> None:
+    """Named after its folder, in `library`, described, and a card showing `snippets`."""
+    meta = manifest.metadata
     assert meta.name == folder.name and meta.namespace == "library"
     assert meta.description and meta.categories and meta.license
     card = (folder / "README.md").read_text()
-    assert f"hub://{meta.name}" in card and "import_function" in card
+    assert all(snippet in card for snippet in snippets)
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
+def test_manifest_card_and_signature(folder: Path) -> None:
+    manifest = load_manifest(folder)
+    spec = manifest.spec
+    _check_card(folder, manifest, f"hub://{manifest.metadata.name}", "import_function")
 
     signature = inspect.signature(load_callable(folder, spec.entrypoint))
     params = {name: p for name, p in signature.parameters.items()
@@ -71,13 +77,10 @@ def test_the_catalog_has_the_customer_features_example() -> None:
 @pytest.mark.parametrize("folder", SETS, ids=lambda p: p.name)
 def test_feature_set_card_and_transform(folder: Path) -> None:
     """A catalog feature set lives in `library`, has a card, and its transform is a catalog
-    function whose one dataset output holds every column of the set."""
+    function with one dataset output, taking the inputs the set gives it."""
     manifest = load_featureset(folder)
-    meta, spec = manifest.metadata, manifest.spec
-    assert meta.name == folder.name and meta.namespace == "library"
-    assert meta.description and meta.categories and meta.license
-    card = (folder / "README.md").read_text()
-    assert f"hub://library/{meta.name}" in card and "FeatureStore" in card
+    spec = manifest.spec
+    _check_card(folder, manifest, f"hub://library/{manifest.metadata.name}", "FeatureStore")
     if spec.transform is not None:
         uri = parse_uri(spec.transform.uses)
         assert uri.namespace == "library" and (CATALOG / uri.name / "function.yaml").is_file()
