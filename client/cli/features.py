@@ -18,7 +18,8 @@ from fnhub.core.console import console, emit_json, warn
 from fnhub.core.errors import InvalidInput
 
 app = typer.Typer(help="The feature store: feature sets from the hub, point-in-time training "
-                       "data, online features.", no_args_is_help=True)
+                       "data, online features.\n\nExample: `hub features list --json`",
+                  no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 FeaturesOpt = Annotated[str, typer.Option(
@@ -79,7 +80,10 @@ def apply(ctx: typer.Context,
 
 @app.command("list")
 def list_sets(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """List the feature sets applied in the store."""
+    """List the feature sets applied in the store.
+
+    Example: `hub features list --json`
+    """
     with _store(ctx) as store:
         applied = store.list()
     if as_json:
