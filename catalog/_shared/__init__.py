@@ -8,8 +8,8 @@ imports a module of it holds a byte-identical copy in its `vendor/` folder (for 
 `python -m catalog.vendoring` and checked in, so that packing stays a plain, deterministic
 pack of the folder. A folder gets only the modules it imports, directly or through another
 shared module (`from .tables import ...`), and each module imports no more than the
-requirements of every function using it (tables: pandas; models: scikit-learn and skops;
-training: scikit-learn).
+requirements of every function using it (checks: none; tables: pandas; models: scikit-learn
+and skops; training: scikit-learn).
 
 `vendor/` is a namespace package (no `__init__.py`) on purpose: a process that runs several
 catalog functions in-process (`env="current"`) imports `vendor` once, and a namespace

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 from sklearn.datasets import make_classification
 
+from vendor.checks import check_int
 from vendor.tables import output_dir, write_atomic
 
 TARGET = "target"
@@ -30,11 +31,11 @@ def gen_class_data(
     seed: int = 42,
 ) -> dict[str, Any]:
     """Write `classification.csv` (columns f0..fN-1 and `target`) into the output folder."""
-    _check_int("n_samples", n_samples, minimum=1)
-    _check_int("n_features", n_features, minimum=1)
-    _check_int("n_informative", n_informative, minimum=1)
-    _check_int("n_classes", n_classes, minimum=2)
-    _check_int("seed", seed, minimum=0, maximum=MAX_SEED)
+    check_int("n_samples", n_samples, minimum=1)
+    check_int("n_features", n_features, minimum=1)
+    check_int("n_informative", n_informative, minimum=1)
+    check_int("n_classes", n_classes, minimum=2)
+    check_int("seed", seed, minimum=0, maximum=MAX_SEED)
     if n_informative > n_features:
         raise ValueError(
             f"n_informative ({n_informative}) must not exceed n_features ({n_features})"
@@ -117,11 +118,3 @@ def clusters_per_class(n_informative: int, n_classes: int) -> int:
         f"n_classes ({n_classes}) needs n_informative >= {needed} "
         f"(2 ** n_informative must be at least n_classes), got {n_informative}"
     )
-
-
-def _check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        raise ValueError(f"{name} must be {bound}, got {value}")

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fnhub.core.manifest import load_manifest
+from fnhub.core.featureset import load_featureset
+from fnhub.core.manifest import FEATURESET_FILE, HubItem, load_manifest
+from fnhub.core.uri import parse_uri
 from fnhub.runtime import load_callable
 
 CATALOG = Path(__file__).resolve().parents[2] / "catalog"
@@ -22,14 +24,20 @@ def test_the_catalog_has_the_twelve_functions() -> None:
         "model-server"}
 
 
-@pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
-def test_manifest_card_and_signature(folder: Path) -> None:
-    manifest = load_manifest(folder)
-    meta, spec = manifest.metadata, manifest.spec
+def _check_card(folder: Path, manifest: HubItem, *snippets: str) -> None:
+    """Named after its folder, in `library`, described, and a card showing `snippets`."""
+    meta = manifest.metadata
     assert meta.name == folder.name and meta.namespace == "library"
     assert meta.description and meta.categories and meta.license
     card = (folder / "README.md").read_text()
-    assert f"hub://{meta.name}" in card and "import_function" in card
+    assert all(snippet in card for snippet in snippets)
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
+def test_manifest_card_and_signature(folder: Path) -> None:
+    manifest = load_manifest(folder)
+    spec = manifest.spec
+    _check_card(folder, manifest, f"hub://{manifest.metadata.name}", "import_function")
 
     signature = inspect.signature(load_callable(folder, spec.entrypoint))
     params = {name: p for name, p in signature.parameters.items()
@@ -57,3 +65,25 @@ def test_function_code_does_not_import_fnhub(folder: Path) -> None:
     for source in folder.glob("*.py"):
         text = source.read_text()
         assert "import fnhub" not in text and "from fnhub" not in text, source
+
+
+SETS = sorted(p for p in CATALOG.iterdir() if (p / FEATURESET_FILE).is_file())
+
+
+def test_the_catalog_has_the_customer_features_example() -> None:
+    assert {p.name for p in SETS} >= {"customer-features"}
+
+
+@pytest.mark.parametrize("folder", SETS, ids=lambda p: p.name)
+def test_feature_set_card_and_transform(folder: Path) -> None:
+    """A catalog feature set lives in `library`, has a card, and its transform is a catalog
+    function with one dataset output, taking the inputs the set gives it."""
+    manifest = load_featureset(folder)
+    spec = manifest.spec
+    _check_card(folder, manifest, f"hub://library/{manifest.metadata.name}", "FeatureStore")
+    if spec.transform is not None:
+        uri = parse_uri(spec.transform.uses)
+        assert uri.namespace == "library" and (CATALOG / uri.name / "function.yaml").is_file()
+        function = load_manifest(CATALOG / uri.name).spec
+        assert set(spec.transform.with_) <= {p.name for p in function.inputs}
+        assert [p.type for p in function.outputs].count("dataset") == 1

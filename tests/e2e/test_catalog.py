@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 import fnhub
-from fnhub.core.manifest import load_manifest
+from fnhub.core.items import load_item
+from fnhub.core.publishing import catalog_folders
 from tests.helpers import CLI, HUB_BIN, ROOT, HubProcess, free_port, start_hub
 
 pytestmark = pytest.mark.slow
@@ -53,16 +54,18 @@ def as_user(hub: HubProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_catalog_publish_then_everything_is_searchable(published: list[dict], admin: CLI) -> None:
-    folders = sorted(p.name for p in CATALOG.iterdir() if (p / "function.yaml").is_file())
-    assert len(folders) >= 12
+    folders = [p.name for p in catalog_folders(CATALOG)]  # functions and feature sets
+    assert len(folders) >= 15
     assert sorted(r["ref"].split("/")[1].split("@")[0] for r in published) == folders
     assert {r["status"] for r in published} == {"published"}
 
     again = admin.json("catalog", "publish", str(CATALOG))
     assert {r["status"] for r in again} == {"unchanged"}
 
+    sets = admin.json("search", "--kind", "feature-set", "--limit", "100")["items"]
+    assert [i["name"] for i in sets] == ["customer-features"]
     for name in folders:
-        manifest = load_manifest(CATALOG / name)
+        manifest = load_item(CATALOG / name)
         by_name = admin.json("search", name)["items"]
         assert f"library/{name}" in [f"{i['namespace']}/{i['name']}" for i in by_name]
         category = manifest.metadata.categories[0]

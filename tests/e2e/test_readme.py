@@ -27,9 +27,25 @@ TOKEN_PLACEHOLDER = "<alice's token>"
 TOKEN_SOURCE = "# prints alice's token"
 
 
+NAMED_FILE = re.compile(r"`\./([\w./-]+)`:\s*\Z")
+
+
 def readme_snippets() -> list[tuple[str, str]]:
-    """(language, code) of every fenced block, in order."""
-    return [(m[1], m[2]) for m in FENCE.finditer((ROOT / "README.md").read_text())]
+    """(language, code) of every fenced block, in order. A yaml block is a file the sentence
+    before it names (`./driver-stats/featureset.yaml`:), so a reader saves it there: as a
+    shell snippet writing that file."""
+    text = (ROOT / "README.md").read_text()
+    snippets = []
+    for m in FENCE.finditer(text):
+        if m[1] != "yaml":
+            snippets.append((m[1], m[2]))
+            continue
+        named = NAMED_FILE.search(text[:m.start()])
+        assert named, f"the yaml block at offset {m.start()} does not follow a `./path`: line"
+        path = named[1]
+        snippets.append(("sh", f"mkdir -p \"$(dirname {path})\"\n"
+                               f"cat > {path} <<'FNHUB_README_FILE'\n{m[2]}FNHUB_README_FILE\n"))
+    return snippets
 
 
 def _as_script(snippets: list[tuple[str, str]], url: str) -> str:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlmodel import select
 
 from fnhub.core.manifest import load_manifest
+from fnhub.core.publishing import catalog_folders
 from fnhub.hub.app import create_app
 from fnhub.hub.context import Hub
 from fnhub.hub.models import Version
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from fastapi.testclient import TestClient
 
 DESCRIBE = load_manifest(ROOT / "catalog" / "describe").metadata.version  # the seeded version
+SEEDED = len(catalog_folders(ROOT / "catalog"))  # functions and feature sets alike
 
 
 def _results(html: str) -> list[str]:
@@ -39,8 +41,8 @@ def test_home_lists_the_catalog_with_labelled_filters(catalog: TestClient) -> No
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     html = page.text
-    assert len(_results(html)) == 12 and "12 functions" in html
-    assert html.count('class="badge ok"') == 12  # every catalog package verifies
+    assert len(_results(html)) == SEEDED and f"{SEEDED} functions" in html
+    assert html.count('class="badge ok"') == SEEDED  # every catalog package verifies
     for field in ("q", "category", "kind", "sort"):
         assert f'<label for="{field}">' in html and f'id="{field}"' in html
     assert '<option value="data-analysis">data-analysis (1)</option>' in html
@@ -56,8 +58,10 @@ def test_search_category_kind_and_sort(catalog: TestClient) -> None:
         "library/train", "library/tune"]
     assert _results(catalog.get("/", params={"kind": "serving"}).text) == [
         "library/model-server"]
+    assert _results(catalog.get("/", params={"kind": "feature-set"}).text) == [
+        "library/customer-features"]
     by_name = _results(catalog.get("/", params={"sort": "name"}).text)
-    assert by_name == sorted(by_name) and len(by_name) == 12
+    assert by_name == sorted(by_name) and len(by_name) == SEEDED
     nothing = catalog.get("/", params={"q": "zzzqqq"}).text
     assert _results(nothing) == [] and "No function matches" in nothing
     assert 'value="drift"' in catalog.get("/", params={"q": "drift"}).text  # the box keeps it
@@ -191,10 +195,10 @@ def test_namespace_page_lists_owners_keys_and_functions(catalog: TestClient) -> 
     [key] = catalog.get("/api/v1/keys", params={"namespace": "library"}).json()
     owners = catalog.get("/api/v1/namespaces/library").json()["owners"]
     html = catalog.get("/library").text
-    assert "<h1>library</h1>" in html and "12 functions" in html
+    assert "<h1>library</h1>" in html and f"{SEEDED} functions" in html
     assert f"<dd>{', '.join(owners)}</dd>" in html
     assert f">{key['keyid']}</code> (hub library)" in html
-    assert len(_results(html)) == 12
+    assert len(_results(html)) == SEEDED
 
 
 # --------------------------------------------------------------------------- changes show

@@ -110,7 +110,7 @@ def test_writes_to_a_fresh_folder_without_fnhub_output_dir(
 
 def test_examples_return_the_declared_outputs(out_dir: Path) -> None:
     manifest = load_manifest(FOLDER)
-    assert manifest.ref == "library/gen-class-data@1.0.1"
+    assert manifest.ref == "library/gen-class-data@1.0.2"
     assert manifest.spec.entrypoint == "gen_class_data.py:gen_class_data"
 
     for out in run_examples(FOLDER, MODULE.gen_class_data):
