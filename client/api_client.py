@@ -270,6 +270,7 @@ class HubSearchStatus(BaseModel):
 
     url: str
     total: int = 0
+    total_capped: bool = False  # the hub counted up to its bound: `total` or more match
     suggestion: str | None = None
     error: str | None = None
 
@@ -281,6 +282,11 @@ class HubsSearchResults(BaseModel):
     total: int
     limit: int
     hubs: list[HubSearchStatus]
+
+    @property
+    def total_capped(self) -> bool:
+        """Whether some hub matched more than it counted (`total` is then a lower bound)."""
+        return any(status.total_capped for status in self.hubs)
 
 
 def search_hubs(hubs: list[HubEntry], query: str = "", *, category: str | None = None,
@@ -302,6 +308,7 @@ def search_hubs(hubs: list[HubEntry], query: str = "", *, category: str | None =
                 continue
         items += [HubSearchItem(hub=hub.url, **item.model_dump()) for item in found.items]
         statuses.append(HubSearchStatus(url=hub.url, total=found.total,
+                                        total_capped=found.total_capped,
                                         suggestion=found.suggestion))
     if failures and len(failures) == len(hubs):
         raise failures[0]

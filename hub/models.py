@@ -113,19 +113,19 @@ class Function(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     namespace_id: int = _fk("namespaces.id")
-    name: str = Field(max_length=64)
+    name: str = Field(max_length=64, index=True)  # indexed for each search sort (0010)
     description: str = ""
     kind: str = Field(default="job", max_length=20)
     categories: list[str] = Field(default_factory=list, sa_type=JSON)
     labels: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
     latest_version: str | None = Field(default=None, max_length=200)
     live_versions: int = 0  # versions not deleted; the function is listed while > 0
-    downloads: int = 0
+    downloads: int = Field(default=0, index=True)
     # The signed index's serial: raised with every change of the function or of its
     # namespace's keys, never lowered (see services/index.py).
     index_serial: int = Field(default=0, sa_type=BigInteger)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 
 class FunctionCategory(SQLModel, table=True):

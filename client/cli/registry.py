@@ -58,7 +58,8 @@ def search(
                       str(item.downloads), urlsplit(item.hub).netloc, item.description)
     console.print(table)
     if results.total > len(results.items):
-        console.print(f"[dim]{len(results.items)} of {results.total} shown[/dim]")
+        more = "+" if results.total_capped else ""
+        console.print(f"[dim]{len(results.items)} of {results.total}{more} shown[/dim]")
 
 
 def show(uri: Annotated[str, typer.Argument(help="hub://[NS/]NAME[:VERSION]")],

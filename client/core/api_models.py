@@ -79,7 +79,10 @@ class VersionDetail(_Wire):
 
 class SearchResults(_Wire):
     items: list[FunctionSummary]
+    # how many match in all, counted up to a bound (the hub's TOTAL_CAP, 10,000): when more
+    # match, `total` is the bound and `total_capped` is true ("10,000 or more")
     total: int
+    total_capped: bool = False
     limit: int
     offset: int
     # set when nothing matched the query as given: the query with its unknown words corrected

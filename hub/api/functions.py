@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from fnhub.core.api_models import (
@@ -35,6 +37,19 @@ router = APIRouter(prefix=API_PREFIX + "/functions", tags=["functions"])
 BASE = "/{ns}/{name}"
 VERSION = BASE + "/versions/{version}"
 IMMUTABLE = "max-age=31536000, immutable"
+_REVALIDATED = {304: {"description": "the client's copy (If-None-Match) is current"}}
+
+
+def _revalidated(request: Request, hub: HubDep, answer: BaseModel) -> Response:
+    """`answer` as JSON with an ETag (a hash of the answer) and `no-cache`, so clients and
+    proxies keep it and revalidate cheaply: 304 when `If-None-Match` names it."""
+    body = answer.model_dump_json(by_alias=True).encode()
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"ETag": etag,
+               "Cache-Control": ("private, " if hub.settings.private else "public, ") + "no-cache"}
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
 
 _PUBLISH_BODY = {
     "requestBody": {
@@ -73,15 +88,17 @@ def get_function(ns: str, name: str, hub: HubDep) -> FunctionDetail:
     return functions.get_function(hub, ns, name)
 
 
-@router.get(BASE + "/resolve", dependencies=[ReadAccess])
-def resolve(ns: str, name: str, hub: HubDep,
-            version: Annotated[str | None, Query(max_length=200)] = None) -> Resolution:
-    return functions.resolve_version(hub, ns, name, version)
+@router.get(BASE + "/resolve", dependencies=[ReadAccess], response_model=Resolution,
+            responses=_REVALIDATED)
+def resolve(ns: str, name: str, request: Request, hub: HubDep,
+            version: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+    return _revalidated(request, hub, functions.resolve_version(hub, ns, name, version))
 
 
-@router.get(VERSION, dependencies=[ReadAccess])
-def get_version(ns: str, name: str, version: str, hub: HubDep) -> VersionDetail:
-    return functions.get_version(hub, ns, name, version)
+@router.get(VERSION, dependencies=[ReadAccess], response_model=VersionDetail,
+            responses=_REVALIDATED)
+def get_version(ns: str, name: str, version: str, request: Request, hub: HubDep) -> Response:
+    return _revalidated(request, hub, functions.get_version(hub, ns, name, version))
 
 
 @router.get(VERSION + "/attestations", dependencies=[ReadAccess])

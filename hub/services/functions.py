@@ -231,16 +231,27 @@ def get_version(hub: Hub, namespace: str, name: str, version: str) -> VersionDet
 
 
 def resolve_version(hub: Hub, namespace: str, name: str, spec: str | None) -> Resolution:
-    """The version a spec selects: ranges skip yanked versions, exact pins and tags do not."""
+    """The version a spec selects: ranges skip yanked versions, exact pins and tags do not.
+
+    Resolution is a hot path: after the function's row, one SELECT of the narrow columns it
+    needs (number, yanked, deleted, digest and the tags, joined), never the manifests."""
     parsed = parse_spec(spec)
     with hub.db.read() as session:
         function = require_function(session, namespace, name)
-        rows = all_versions(session, function)
-        chosen = resolve(parsed, _candidates(rows), tag_map(session, function),
-                         ref=_ref(namespace, name))
-    row = next(v for v in rows if v.version == chosen)
-    return Resolution(namespace=namespace, name=name, version=row.version,
-                      digest=row.package_digest, yanked=row.yanked)
+        rows = session.exec(
+            select(Version.version, Version.yanked, Version.deleted, Version.package_digest,
+                   Tag.name)
+            .outerjoin(Tag, col(Tag.version_id) == Version.id)
+            .where(Version.function_id == function.id)
+        ).all()
+    versions = {number: (yanked, deleted, digest) for number, yanked, deleted, digest, _ in rows}
+    tags = {tag: number for number, _, _, _, tag in rows if tag is not None}
+    candidates = [Candidate(number, yanked)
+                  for number, (yanked, deleted, _) in versions.items() if not deleted]
+    chosen = resolve(parsed, candidates, tags, ref=_ref(namespace, name))
+    yanked, _, digest = versions[chosen]
+    return Resolution(namespace=namespace, name=name, version=chosen, digest=digest,
+                      yanked=yanked)
 
 
 def attestations(hub: Hub, namespace: str, name: str, version: str) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Publishing a version: every check first, then one transaction and one blob commit.
+"""Publishing a version: every check first, then one blob commit and one transaction.
 
 Once the caller's right to publish into the namespace is known, the checks run in this
 order, and a failure at any step leaves no row and no blob behind: the URL's
@@ -10,6 +10,13 @@ namespace; the signed subject names this NS/NAME@VERSION with the staged digest;
 version number was never used (deleted versions included). Concurrent uploads of one
 version are decided in the write transaction (SQLite queues writers; elsewhere the unique
 constraint fires): one wins, the others get VersionExists and their staged files are discarded.
+
+The blob is committed to storage before the write transaction opens, never inside it, so a
+slow store (an S3 upload) does not hold the database's write lock. Blobs are content-addressed,
+so committing one that exists is harmless; when the transaction then fails, the blob is
+deleted unless a live version uses it (a package names its own version, so only a concurrent
+upload of the same version shares its digest), and anything a crash leaves is young and
+unreferenced, which `hub admin gc` sweeps.
 """
 
 from __future__ import annotations
@@ -163,9 +170,9 @@ def _taken(ref: str, deleted: bool) -> VersionExists:
 
 def _record(hub: Hub, caller: Caller, manifest: Item, envelope: Envelope,
             staged: Staged) -> VersionDetail:
-    """Insert the version and commit the blob; the transaction decides concurrent uploads."""
+    """Commit the blob, then insert the version; the transaction decides concurrent uploads."""
     meta = manifest.metadata
-    blob_committed = False
+    hub.store.commit(staged)
     try:
         with hub.db.write() as session:
             namespace = namespaces.authorize(session, caller, meta.namespace, create=True)
@@ -198,10 +205,8 @@ def _record(hub: Hub, caller: Caller, manifest: Item, envelope: Envelope,
             function.updated_at = utcnow()
             functions.refresh(session, function, meta.namespace)
             detail = functions.version_detail(meta.namespace, function, row)
-            hub.store.commit(staged)
-            blob_committed = True
     except BaseException:
-        if blob_committed and not _blob_in_use(hub, staged.digest):
+        if not _blob_in_use(hub, staged.digest):
             hub.store.delete(staged.digest)
         raise
     return detail

@@ -1,18 +1,24 @@
-"""Rate limits: fixed-window request counters in the database, shared by every replica.
+"""Rate limits: fixed-window request counters that never take SQLite's write lock.
 
 Three rules guard the expensive or sensitive requests: `publish` (per token, or per client
 address without one), `login` (minting tokens, per client address, so guessing tokens
 does not reset the count) and `search` (per token or address). A request counts in the
-window `[floor(now / period) * period, + period)` of its key; one UPSERT adds it and
-returns the new count, so concurrent requests on any replica are all counted. Past the
-limit the answer is 429 with `Retry-After` = the seconds left in the window. A key's first
-request in a window also deletes every expired window, which keeps the table small.
+window `[floor(now / period) * period, + period)` of its key. Past the limit the answer is
+429 with `Retry-After` = the seconds left in the window.
+
+Where the count lives depends on the database, so that a read request (a search) never
+opens a write transaction on SQLite:
+- SQLite: a SQLite hub is one process, so the counts are kept in its memory (`LocalWindows`,
+  one per database file, shared by every app of the process on that file); a new window
+  forgets the ended ones.
+- PostgreSQL: replicas share the `rate_limit_windows` table; one atomic UPSERT adds a
+  request and returns the new count, so concurrent requests on any replica are all
+  counted. A key's first request in a window also deletes every expired window, which
+  keeps the table small.
 
 Failed authentication is limited apart (`AuthFailures`): per client address, each 401 to a
 request that carried credentials counts, and past the limit every request with credentials
-from that address is refused before its token is looked at. Requests with credentials are
-frequent, so this count never takes SQLite's write lock: a single process counts in memory;
-on PostgreSQL, where replicas share the count, it is one upsert in the shared table.
+from that address is refused before its token is looked at. It is counted the same way.
 """
 
 from __future__ import annotations
@@ -88,30 +94,83 @@ def _wait(end: int, now: float) -> int:
     return max(1, math.ceil(end - now))
 
 
-def hit(db: Database, rule: Rule, who: str, now: float | None = None) -> int | None:
-    """Count one request of `who` under `rule`: None when allowed, else seconds to wait."""
-    insert = _INSERTS.get(db.dialect)
-    if insert is None:
+class LocalWindows:
+    """Fixed-window counts in this process's memory, for a single-process (SQLite) hub."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, int], tuple[int, int]] = {}  # (key, start) -> count, end
+        self._lock = threading.Lock()
+
+    def add(self, key: str, start: int, end: int) -> int:
+        """Count one more in `key`'s window [start, end); the new count. A key's new window
+        forgets every window that has ended (rules have different periods)."""
+        with self._lock:
+            count, _ = self._counts.get((key, start), (0, end))
+            if count == 0:
+                self._counts = {k: v for k, v in self._counts.items() if v[1] > start}
+            self._counts[(key, start)] = (count + 1, end)
+            return count + 1
+
+    def get(self, key: str, start: int) -> int:
+        with self._lock:
+            return self._counts.get((key, start), (0, 0))[0]
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+
+_LOCAL: dict[object, LocalWindows] = {}
+_LOCAL_LOCK = threading.Lock()
+
+
+def local_windows(db: Database) -> LocalWindows:
+    """The in-memory counts of `db`'s file, shared by every app of this process on it (an
+    in-memory database has its own)."""
+    url = db.engine.url
+    ident: object = (url.render_as_string(hide_password=False)
+                     if url.database not in (None, "", ":memory:") else id(db))
+    with _LOCAL_LOCK:
+        return _LOCAL.setdefault(ident, LocalWindows())
+
+
+def _shared(db: Database) -> bool:
+    """Whether counts live in the shared table (PostgreSQL) rather than in memory (SQLite)."""
+    if db.dialect not in _INSERTS:
         raise InvalidInput(f"rate limits need SQLite or PostgreSQL, not {db.dialect}",
                            hint="set FNHUB_SERVER_RATE_LIMIT_ENABLED=false")
+    return db.dialect == "postgresql"
+
+
+def hit(db: Database, rule: Rule, who: str, now: float | None = None) -> int | None:
+    """Count one request of `who` under `rule`: None when allowed, else seconds to wait."""
     now = time.time() if now is None else now
     start, end = _window(rule, now)
+    key = _key(rule, who)
+    if _shared(db):
+        count = _upsert(db, key, start, end, now)
+    else:
+        count = local_windows(db).add(key, start, end)
+    if count <= rule.limit:
+        return None
+    return _wait(end, now)
+
+
+def _upsert(db: Database, key: str, start: int, end: int, now: float) -> int:
+    """Add one to the shared window row in one atomic statement; the new count."""
     table = RateLimitWindow.__table__
     statement = (
-        insert(table).values(key=_key(rule, who), window_start=start, count=1,
-                             expires_at=end)
+        _INSERTS[db.dialect](table).values(key=key, window_start=start, count=1,
+                                           expires_at=end)
         .on_conflict_do_update(index_elements=["key", "window_start"],
                                set_={"count": table.c.count + 1})
         .returning(table.c.count)
     )
     with db.write() as session:
-        count = session.execute(statement).scalar_one()
+        count: int = session.execute(statement).scalar_one()
         if count == 1:
             session.execute(delete(RateLimitWindow).where(
                 col(RateLimitWindow.expires_at) <= int(now)))
-    if count <= rule.limit:
-        return None
-    return _wait(end, now)
+    return count
 
 
 def _key(rule: Rule, who: str) -> str:
@@ -124,9 +183,7 @@ class AuthFailures:
     def __init__(self, db: Database, rule: Rule) -> None:
         self.db = db
         self.rule = rule
-        self.shared = db.dialect == "postgresql"
-        self._counts: dict[tuple[str, int], int] = {}  # (key, window start) -> failures
-        self._lock = threading.Lock()
+        self.shared = _shared(db)
 
     @classmethod
     def from_settings(cls, db: Database, settings: ServerSettings) -> AuthFailures | None:
@@ -146,20 +203,10 @@ class AuthFailures:
                     RateLimitWindow.key == key, RateLimitWindow.window_start == start)
                 ).first() or 0
         else:
-            with self._lock:
-                count = self._counts.get((key, start), 0)
+            count = local_windows(self.db).get(key, start)
         return _wait(end, now) if count >= self.rule.limit else None
 
     def failed(self, address: str | None, now: float | None = None) -> None:
         """Count one failed authentication from `address`."""
-        now = time.time() if now is None else now
-        who = subject(self.rule, None, address)
-        if self.shared:
-            hit(self.db, self.rule, who, now)
-            return
-        start, _ = _window(self.rule, now)
-        key = _key(self.rule, who)
-        with self._lock:
-            if (key, start) not in self._counts:  # a new window: forget the ended ones
-                self._counts = {k: v for k, v in self._counts.items() if k[1] >= start}
-            self._counts[(key, start)] = self._counts.get((key, start), 0) + 1
+        hit(self.db, self.rule, subject(self.rule, None, address),
+            time.time() if now is None else now)

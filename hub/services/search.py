@@ -38,6 +38,8 @@ from fnhub.hub.models import Function, FunctionCategory, Namespace
 MAX_LIMIT = 100
 MAX_OFFSET = 2**63 - 1  # the database's integer range
 MAX_QUERY = 256
+# matches are counted up to here: a page's total costs at most this many rows, not the catalog
+TOTAL_CAP = 10_000
 MAX_TERMS = 16
 SORTS: tuple[str, ...] = get_args(SortOrder)
 FUNCTION_KINDS: tuple[str, ...] = get_args(Spec.model_fields["kind"].annotation)
@@ -242,7 +244,8 @@ def search(
     limit: int = 20,
     offset: int = 0,
 ) -> SearchResults:
-    """Listed functions matching every filter, one page of them, and how many match in all."""
+    """Listed functions matching every filter, one page of them, and how many match in all
+    (up to TOTAL_CAP, so the count stays cheap on a large catalog)."""
     _check(sort, limit, offset, kind, q)
     with hub.db.read() as session:
         query: Select[Any] = (
@@ -263,10 +266,10 @@ def search(
         rank, suggestion, filtered = None, None, query
         if words:
             query, rank = _text_match(session, filtered, words)
-        total = session.exec(select(func.count()).select_from(query.subquery())).one()
+        total = _bounded_count(session, query)
         if total == 0 and words and (fixes := corrections(session, words)):
             query, rank = _text_match(session, filtered, [fixes.get(w, w) for w in words])
-            total = session.exec(select(func.count()).select_from(query.subquery())).one()
+            total = _bounded_count(session, query)
             suggestion = " ".join(fixes[w][0] if w in fixes else w for w in words)
         library_first = case((Namespace.name == DEFAULT_NAMESPACE, 0), else_=1)
         by_name = (col(Function.name), library_first, col(Namespace.name))
@@ -281,8 +284,14 @@ def search(
                      *order)
         rows = session.exec(query.order_by(*order).limit(limit).offset(offset)).all()
         items = [summary(function, ns) for function, ns in rows]
-    return SearchResults(items=items, total=total, limit=limit, offset=offset,
-                         suggestion=suggestion)
+    return SearchResults(items=items, total=min(total, TOTAL_CAP), total_capped=total > TOTAL_CAP,
+                         limit=limit, offset=offset, suggestion=suggestion)
+
+
+def _bounded_count(session: Session, query: Select[Any]) -> int:
+    """How many rows `query` has, counting no further than TOTAL_CAP + 1."""
+    return session.exec(
+        select(func.count()).select_from(query.limit(TOTAL_CAP + 1).subquery())).one()
 
 
 def _whole_name_first(q: str) -> ColumnElement[int]:

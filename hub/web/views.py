@@ -107,6 +107,7 @@ class Listing:
     total: int
     page: int
     suggestion: str | None = None  # the corrected query these results are for (typos)
+    capped: bool = False  # more than `total` match (the search counts up to a bound)
 
     @property
     def pages(self) -> int:
@@ -129,7 +130,7 @@ def listing(hub: Hub, session: Session, *, page: int, q: str | None = None,
     items = [ResultCard(f.namespace, f.name, f.latest_version, f.description, f.kind,
                         f.categories, f.downloads, f.updated_at, (f.namespace, f.name) in verified)
              for f in results.items]
-    return Listing(items, results.total, page, results.suggestion)
+    return Listing(items, results.total, page, results.suggestion, results.total_capped)
 
 
 # --------------------------------------------------------------------------- home

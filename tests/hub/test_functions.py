@@ -6,6 +6,7 @@ import hashlib
 from typing import TYPE_CHECKING
 
 import pytest
+from sqlalchemy import event
 
 from fnhub.core.errors import NotFound
 from fnhub.hub.context import Hub
@@ -51,6 +52,46 @@ def test_resolve_skips_yanked_and_prereleases(client: TestClient, alice: Publish
     assert unyank.status_code == 200 and unyank.json()["yanked"] is False
     assert unyank.json()["yank_reason"] is None
     assert _resolve(client, "latest") == (200, "1.2.0")
+
+
+def test_resolve_reads_one_narrow_select_of_versions(hub: Hub, alice: Publisher) -> None:
+    """Guard (resolution is a hot path): after the function's row, one SELECT of the
+    version columns resolution needs, tags joined; never the manifests or envelopes."""
+    for version in ("1.0.0", "1.1.0"):
+        alice.publish("scale", version)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(hub.db.engine, "before_cursor_execute", seen)
+    try:
+        resolved = functions.resolve_version(hub, "alice", "scale", "^1")
+    finally:
+        event.remove(hub.db.engine, "before_cursor_execute", seen)
+    assert resolved.version == "1.1.0" and resolved.digest.startswith("sha256:")
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    on_versions = [s for s in selects if "FROM versions" in s]
+    assert len(selects) == 2 and len(on_versions) == 1, selects
+    assert "manifest" not in on_versions[0] and "envelope" not in on_versions[0]
+    assert "JOIN tags" in on_versions[0]
+
+
+@pytest.mark.parametrize("path", ["/resolve?version=1.0.0", "/versions/1.0.0"])
+def test_resolution_and_versions_revalidate_by_etag(client: TestClient, alice: Publisher,
+                                                    path: str) -> None:
+    """The answers carry an ETag (a hash of the answer) and `no-cache`: a client holding
+    the current answer gets a 304; a change (a yank) gives a new ETag."""
+    alice.publish("scale", "1.0.0")
+    first = client.get(BASE + path)
+    etag = first.headers["ETag"]
+    assert first.status_code == 200 and "no-cache" in first.headers["Cache-Control"]
+    again = client.get(BASE + path, headers={"If-None-Match": etag})
+    assert (again.status_code, again.content, again.headers["ETag"]) == (304, b"", etag)
+    client.post(BASE + "/versions/1.0.0/yank", headers=auth(alice.token), json={"reason": "x"})
+    changed = client.get(BASE + path, headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+    assert changed.json()["yanked"] is True
 
 
 def test_yank_needs_reason_and_ownership(client: TestClient, alice: Publisher,

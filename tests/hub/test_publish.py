@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import sqlite3
 import tarfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -191,6 +192,31 @@ def test_oversize_package_is_413_and_leaves_nothing(hub: Hub, alice: Publisher) 
     assert error_code(response) == "payload_too_large"
     assert "256 KiB" in response.json()["error"]["message"]
     assert counts(hub) == before
+
+
+def test_blob_is_committed_outside_the_write_transaction(
+        hub: Hub, alice: Publisher, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Guard: the store's commit (an S3 upload, say) runs while no write transaction holds
+    SQLite's write lock: another connection takes the lock at once during the commit."""
+    commit = hub.store.commit
+    committed: list[str] = []
+
+    def commit_checked(staged: Any) -> None:
+        other = sqlite3.connect(hub.settings.data_dir / "hub.db", timeout=0,
+                                isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # "database is locked" inside a write transaction
+            other.rollback()
+        finally:
+            other.close()
+        commit(staged)
+        committed.append(staged.digest)
+
+    monkeypatch.setattr(hub.store, "commit", commit_checked)
+    upload = alice.upload("scale", "1.0.0")
+    assert alice.send(upload).status_code == 201
+    assert committed == ["sha256:" + hashlib.sha256(upload.package).hexdigest()]
+    assert hub.store.exists(committed[0])
 
 
 def test_version_exists_is_409(client: TestClient, hub: Hub, alice: Publisher) -> None:

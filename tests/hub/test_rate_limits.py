@@ -113,8 +113,9 @@ def test_disabled_limits_count_nothing(tmp_path: Path) -> None:
         app.state.hub.close()
 
 
-def test_windows_roll_over_and_old_ones_are_deleted(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'hub.db'}")
+def test_shared_windows_roll_over_and_old_ones_are_deleted(postgres: PostgresServer) -> None:
+    """On PostgreSQL the windows are rows every replica shares."""
+    db = Database(postgres.create_database())
     db.migrate()
     rule = ratelimit.Rule("search", limit=2, period=60)
     t0 = 6000.0  # a window boundary
@@ -232,4 +233,39 @@ def test_auth_failure_windows_in_memory_roll_over() -> None:
     assert failures.blocked("5.6.7.8", t0 + 10) is None
     assert failures.blocked("1.2.3.4", t0 + 60) is None  # the next window
     failures.failed("5.6.7.8", t0 + 61)  # a new window forgets the ended ones
-    assert len(failures._counts) == 1
+    assert len(ratelimit.local_windows(failures.db)) == 1
+
+
+def test_local_windows_roll_over_per_rule_period() -> None:
+    """On SQLite requests count in memory; a short rule's new window does not forget a
+    longer rule's window that is still running."""
+    db = Database("sqlite://")
+    minute = ratelimit.Rule("search", limit=2, period=60)
+    hour = ratelimit.Rule("publish", limit=1, period=3600)
+    t0 = 7200.0
+    assert ratelimit.hit(db, hour, "addr:1", t0) is None
+    assert [ratelimit.hit(db, minute, "addr:1", t0 + s) for s in (0, 1, 59)] == [None, None, 1]
+    assert ratelimit.hit(db, minute, "addr:1", t0 + 60) is None  # the next minute
+    assert ratelimit.hit(db, hour, "addr:1", t0 + 61) == 3600 - 61  # the hour still counts
+    assert len(ratelimit.local_windows(db)) == 2  # the first minute is forgotten
+    db.dispose()
+
+
+def test_search_is_counted_without_the_sqlite_write_lock(tmp_path: Path) -> None:
+    """Guard: a search on a SQLite hub opens no write transaction for the limiter. Another
+    writer holds SQLite's write lock, and searches are still answered (and limited) at once."""
+    app = create_app(ServerSettings(data_dir=tmp_path / "data", rate_limit_search="2/minute"))
+    blocker = sqlite3.connect(tmp_path / "data" / "hub.db", isolation_level=None)
+    try:
+        client = make_client(app)
+        blocker.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        assert [client.get(SEARCH).status_code for _ in range(2)] == [200, 200]
+        _limited(client.get(SEARCH), period=60)
+        assert time.monotonic() - started < 5
+    finally:
+        blocker.rollback()
+        blocker.close()
+        app.state.hub.close()
+    with app.state.hub.db.read() as session:
+        assert session.exec(select(func.count()).select_from(RateLimitWindow)).one() == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from sqlalchemy import inspect
 
 from fnhub.core.errors import InvalidInput
 from fnhub.core.signing import generate_key, public_key_to_b64
@@ -214,3 +215,24 @@ def test_library_ranks_first_among_equals(client: TestClient, library: Publisher
     for sort in ("downloads", "updated", "name"):
         names = _names(client, sort=sort)
         assert names.index("library/describe") < names.index("alice/describe"), sort
+
+
+@pytest.mark.usefixtures("catalog")
+def test_total_is_counted_up_to_a_bound(client: TestClient, hub: Hub,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Guard: the count stops at TOTAL_CAP + 1 rows; past the bound `total` is the bound and
+    `total_capped` says more match. Under it the total is exact."""
+    monkeypatch.setattr(search, "TOTAL_CAP", 3)
+    page = client.get("/api/v1/functions", params={"limit": 2}).json()
+    assert (page["total"], page["total_capped"], len(page["items"])) == (3, True, 2)
+    assert _names(client, sort="name", offset=4)  # paging goes on past the bound
+    exact = client.get("/api/v1/functions", params={"q": "classifier"}).json()
+    assert (exact["total"], exact["total_capped"]) == (3, False)  # exactly the bound
+    home = client.get("/")
+    assert "3+ functions" in home.text
+
+
+def test_every_sort_has_an_index(hub: Hub) -> None:
+    """Guard: each sort's leading column is indexed, so a page is read in index order."""
+    indexed = {tuple(ix["column_names"]) for ix in inspect(hub.db.engine).get_indexes("functions")}
+    assert {("downloads",), ("updated_at",), ("name",)} <= indexed
