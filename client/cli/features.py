@@ -5,7 +5,7 @@ The work lives in `fnhub.features.store.FeatureStore`; these commands parse and 
 
 from __future__ import annotations
 
-from datetime import datetime
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +16,7 @@ from fnhub import progress
 from fnhub.cli import context
 from fnhub.core.console import console, emit_json, warn
 from fnhub.core.errors import InvalidInput
+from fnhub.features.server import json_value as _json_value
 
 app = typer.Typer(help="The feature store: feature sets from the hub, point-in-time training "
                        "data, online features.", no_args_is_help=True)
@@ -49,10 +50,6 @@ def _store(ctx: typer.Context, insecure_skip_verify: bool = False) -> Any:
 
 def _refs(text: str) -> list[str]:
     return [r.strip() for r in text.split(",") if r.strip()]
-
-
-def _json_value(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
 
 
 @app.command()
@@ -212,3 +209,23 @@ def get_online(ctx: typer.Context, features: FeaturesOpt,
     for row in zip(*result.values(), strict=True):
         table.add_row(*(str(_json_value(v)) if v is not None else "-" for v in row))
     console.print(table)
+
+
+@app.command()
+def serve(ctx: typer.Context,
+          host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port to listen on.")] = 6566,
+          workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1) -> None:
+    """Serve online features over HTTP: POST /features/v1/online, GET /healthz, /metrics.
+
+    Stops gracefully on SIGTERM (in-flight requests finish). Example:
+    `hub features serve --port 6566 --workers 2`
+    """
+    from fnhub.features.server import serve as run_server
+
+    # each worker process builds its store from the environment
+    for key, name in (("offline", "FNHUB_FEATURES_OFFLINE"), ("online", "FNHUB_FEATURES_ONLINE")):
+        if ctx.obj[key]:
+            os.environ[name] = ctx.obj[key]
+    console.print(f"serving features on http://{host}:{port} ({workers} worker(s))")
+    run_server(host, port, workers)

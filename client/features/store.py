@@ -304,8 +304,15 @@ class FeatureStore:
 
         rows = [{c: key(row, c, t) for c, t in columns.items()} for row in entity_rows]
         out: dict[str, list[Any]] = {c: [row[c] for row in rows] for c in columns}
+        requests = []
         for name, wanted in groups.items():
-            values = self._read(sets[name], wanted, rows)
+            check_features(sets[name], wanted)
+            entities = sets[name].spec.entities
+            requests.append((name, [entity_key([row[e.name] for e in entities])
+                                    for row in rows]))
+        found = self.online.lookup(requests)  # one round trip for every set
+        for (name, wanted), (state, stored) in zip(groups.items(), found, strict=True):
+            values = self._decode(sets[name], wanted, state, stored)
             for feature in wanted:
                 out[f"{name}:{feature}"] = values[feature]
         return out
@@ -316,22 +323,21 @@ class FeatureStore:
             raise InvalidInput(f"every entity row needs a value for {column!r}")
         return row[column]
 
-    def _read(self, applied: AppliedSet, wanted: list[str], rows: list[dict[str, Any]]
-              ) -> dict[str, list[Any]]:
-        check_features(applied, wanted)
+    @staticmethod
+    def _decode(applied: AppliedSet, wanted: list[str], state: dict[str, Any] | None,
+                stored: list[str | None]) -> dict[str, list[Any]]:
+        """Stored values as typed columns; None where missing, expired or of an older version."""
         spec = applied.spec
         types = {f.name: f.type for f in spec.features}
-        out: dict[str, list[Any]] = {f: [None] * len(rows) for f in wanted}
-        state = self.online.state(applied.name)
+        out: dict[str, list[Any]] = {f: [None] * len(stored) for f in wanted}
         if state is None or state.get("version") != applied.version:
             return out
         ttl = spec.ttl_delta
         oldest = datetime.fromisoformat(state["end"]) - ttl if ttl is not None else None
-        keys = [entity_key([row[e.name] for e in spec.entities]) for row in rows]
-        for i, stored in enumerate(self.online.read(applied.name, keys)):
-            if stored is None:
+        for i, raw_value in enumerate(stored):
+            if raw_value is None:
                 continue
-            value = json.loads(stored)
+            value = json.loads(raw_value)
             if oldest is not None and datetime.fromisoformat(value["e"]) < oldest:
                 continue  # expired at the materialized time
             for feature in wanted:
