@@ -156,6 +156,9 @@ def get_historical(ctx: typer.Context,
                    features: FeaturesOpt,
                    output: Annotated[Path, typer.Option("-o", "--output",
                                                         help="Parquet or CSV to write.")],
+                   engine: Annotated[str, typer.Option(
+                       help="local, or dask: split across the Dask cluster at "
+                            "DASK_SCHEDULER_ADDRESS (else a local one).")] = "local",
                    as_json: JsonOpt = False) -> None:
     """Point-in-time correct training data: the entities with each feature as of their time.
 
@@ -164,7 +167,7 @@ def get_historical(ctx: typer.Context,
     """
     frame = _read_table(entities)
     with _store(ctx) as store:
-        result = store.get_historical_features(frame, _refs(features))
+        result = store.get_historical_features(frame, _refs(features), engine=engine)
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix == ".csv":
         result.to_csv(output, index=False)

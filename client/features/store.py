@@ -27,6 +27,7 @@ from fnhub.core.errors import Conflict, InvalidInput, ManifestError, NotFound
 from fnhub.core.featureset import FeatureSetManifest, FeatureSetSpec, load_featureset
 from fnhub.core.manifest import MANIFEST_FILE
 from fnhub.core.uri import is_local_ref, local_path, parse_uri
+from fnhub.features.engine import check_engine, point_in_time_dask
 from fnhub.features.historical import check_features, parse_refs, point_in_time
 from fnhub.features.materialize import entity_key, materialize_set
 from fnhub.features.offline import AppliedSet, OfflineStore, Pin, Progress
@@ -264,9 +265,13 @@ class FeatureStore:
             return self.offline.ingest(applied, _batches(table, applied.spec),
                                        progress=progress)
 
-    def get_historical_features(self, entity_df: pd.DataFrame, features: list[str]
+    def get_historical_features(self, entity_df: pd.DataFrame, features: list[str], *,
+                                engine: str = "local", dask_client: Any = None
                                 ) -> pd.DataFrame:
-        """`entity_df` with one column per `SET:FEATURE`, point-in-time correct."""
+        """`entity_df` with one column per `SET:FEATURE`, point-in-time correct; `engine="dask"`
+        splits the work across a Dask cluster (`dask_client`, else the current one)."""
+        if check_engine(engine) == "dask":
+            return point_in_time_dask(self.offline, entity_df, features, dask_client)
         return point_in_time(self.offline, entity_df, features)
 
     # -- online ---------------------------------------------------------------------------
