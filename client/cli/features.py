@@ -25,6 +25,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")
 FeaturesOpt = Annotated[str, typer.Option(
     "--features", help="Comma-separated SET:FEATURE references, e.g. "
                        "driver-stats:conv_rate,driver-stats:acc_rate")]
+EngineOpt = Annotated[str, typer.Option(
+    help="local, or dask: split across the Dask cluster at DASK_SCHEDULER_ADDRESS (else a "
+         "local one); the offline store must be reachable from every worker.")]
 
 
 @app.callback()
@@ -94,6 +97,7 @@ def ingest(ctx: typer.Context,
            name: Annotated[str, typer.Argument(help="The feature set's name.")],
            source: Annotated[str, typer.Option(help="A Parquet or CSV file, a Parquet "
                                                     "folder, or s3://... .")],
+           engine: EngineOpt = "local",
            as_json: JsonOpt = False) -> None:
     """Check and write a table into a feature set, through its transform if it has one.
 
@@ -102,7 +106,7 @@ def ingest(ctx: typer.Context,
     Example: `hub features ingest driver-stats --source stats.parquet`
     """
     with _store(ctx) as store, progress.rows(f"ingest {name}") as advance:
-        written = store.ingest(name, source, progress=advance)
+        written = store.ingest(name, source, progress=advance, engine=engine)
     if as_json:
         emit_json({"feature_set": name, "rows": written})
     else:
@@ -156,9 +160,7 @@ def get_historical(ctx: typer.Context,
                    features: FeaturesOpt,
                    output: Annotated[Path, typer.Option("-o", "--output",
                                                         help="Parquet or CSV to write.")],
-                   engine: Annotated[str, typer.Option(
-                       help="local, or dask: split across the Dask cluster at "
-                            "DASK_SCHEDULER_ADDRESS (else a local one).")] = "local",
+                   engine: EngineOpt = "local",
                    as_json: JsonOpt = False) -> None:
     """Point-in-time correct training data: the entities with each feature as of their time.
 

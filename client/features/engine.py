@@ -1,6 +1,9 @@
-"""`engine="dask"` (design §10, past one machine): point-in-time retrieval split across a Dask
-cluster that shares nothing with the caller but the offline store (a folder every worker sees,
-or s3://).
+"""`engine="dask"` (design §10, past one machine): ingest and point-in-time retrieval split
+across a Dask cluster that shares nothing with the caller but the offline store (a folder
+every worker sees, or s3://).
+
+Ingest: each part of the source (a Parquet file, a DataFrame slice) is written by a worker,
+uncommitted; the caller commits them all in one commit file, so the ingest stays all or nothing.
 
 The entity rows are split by a hash of their entity keys, so every key's rows land in one
 partition; each worker runs the same DuckDB join as the local engine on its partition (which
@@ -10,11 +13,12 @@ The result is therefore exactly the local engine's.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fnhub.core.errors import FnhubError, InvalidInput
 from fnhub.features.historical import _entities, check_request, point_in_time
-from fnhub.features.offline import OfflineStore
+from fnhub.features.offline import AppliedSet, CommitFile, OfflineStore, new_ingest_id
+from fnhub.features.sources import batches, source_parts
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,6 +45,43 @@ def dask_client() -> Client:
         return default_client()
     except ValueError:
         return Client()
+
+
+def _write_part(offline_url: str, applied: AppliedSet, ingest: int, source: Any,
+                first_row: int, part: int) -> tuple[int, list[CommitFile]]:
+    """One part of an ingest, written uncommitted (on a worker)."""
+    return OfflineStore(offline_url).write_part(applied, ingest, batches(source, applied.spec),
+                                                first_row=first_row, part=part)
+
+
+def ingest_dask(offline: OfflineStore, applied: AppliedSet, source: Any,
+                client: Client | None = None) -> int:
+    """`OfflineStore.ingest` with the source's parts written by the cluster's workers, rows
+    numbered as the local engine numbers them; one commit makes them visible together, and
+    if any part fails every part's files are deleted."""
+    from distributed import wait
+
+    client = client or dask_client()
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    parts = source_parts(source, 2 * workers)
+    ingest = new_ingest_id()
+    firsts = [sum(rows for _p, rows in parts[:i]) for i in range(len(parts))]
+    futures = [client.submit(_write_part, offline.url, applied, ingest, piece, first, i,
+                             pure=False)
+               for i, ((piece, _rows), first) in enumerate(zip(parts, firsts, strict=True))]
+    wait(futures)
+    done = [f.result() for f in futures if f.status == "finished"]
+    written = [record for _rows, files in done for record in files]
+    failed = [f for f in futures if f.status != "finished"]
+    try:
+        if failed:
+            failed[0].result()  # raises the part's own error (it deleted its own files)
+        rows = sum(rows for rows, _files in done)
+        offline.commit(applied, ingest, rows, written)
+    except BaseException:
+        offline.delete_files(applied, written)
+        raise
+    return rows
 
 
 def _partition(offline_url: str, part: pd.DataFrame, features: list[str]) -> pd.DataFrame:

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.fs as pafs
 import pytest
 
 from fnhub.core.errors import InvalidInput
+from fnhub.features.schema import INGEST, ROW
 from fnhub.features.store import FeatureStore
 from tests.features.conftest import make_store
 from tests.features.factories import write_featureset
@@ -90,3 +92,64 @@ def test_dask_refuses_bad_input_before_sending_work(client: object, tmp_path: Pa
         store.get_historical_features(naive, REFS, engine="dask", dask_client=client)
     with pytest.raises(InvalidInput, match="unknown engine"):
         store.get_historical_features(entity_df, REFS, engine="spark")
+
+
+def _visible(store: FeatureStore, name: str) -> pd.DataFrame:
+    """The committed rows of a set, without the ingest id, in a stable order."""
+    applied = store.offline.get(name)
+    files = store.offline.files(applied, store.offline.commits(applied))
+    frame = store.offline.dataset(applied, files).to_table().to_pandas()
+    return frame.drop(columns=[INGEST]).sort_values([ROW, "driver_id", "event_timestamp"]) \
+        .reset_index(drop=True)
+
+
+def _all_files(store: FeatureStore) -> list[str]:
+    """Every Parquet file under the store, committed or not."""
+    selector = pafs.FileSelector(store.offline.location.path("data"), recursive=True)
+    return sorted(i.path for i in store.offline.location.fs.get_file_info(selector)
+                  if i.path.endswith(".parquet"))
+
+
+@pytest.mark.parametrize("on_s3", [False, True])
+def test_dask_ingest_equals_local(client: object, s3: S3Server, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch, on_s3: bool) -> None:
+    """The same Parquet folder (3 files) and DataFrame ingested by both engines: the same
+    rows, numbered the same, hence the same training data; a bad part commits nothing."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint)
+    stores = {}
+    for engine in ("local", "dask"):
+        offline = f"s3://{s3.create_bucket()}/f" if on_s3 else tmp_path / engine / "offline"
+        stores[engine] = make_store(tmp_path / engine, offline=str(offline))
+    source = make_store(tmp_path / "source")
+    entity_df = fill(source, tmp_path / "source")  # its datasets: the sources below
+    applied = source.offline.get("drivers")
+    folder = tmp_path / "drivers-source"
+    folder.mkdir()
+    for i, path in enumerate(source.offline.files(applied, source.offline.commits(applied))
+                             [:3]):
+        table = source.offline.dataset(applied, [path]).to_table()
+        pd.DataFrame(table.to_pandas()).drop(columns=[INGEST, ROW]) \
+            .to_parquet(folder / f"{i}.parquet")
+    frame = pd.read_parquet(folder)
+    for engine, store in stores.items():
+        store.apply(write_featureset(tmp_path / "sets", "drivers", features=[
+            {"name": "conv_rate", "type": "float"}, {"name": "trips", "type": "int"},
+            {"name": "last_seen", "type": "timestamp"}]))
+        assert store.ingest("drivers", str(folder), engine=engine, dask_client=client) \
+            == len(frame)
+        assert store.ingest("drivers", frame, engine=engine, dask_client=client) == len(frame)
+    pd.testing.assert_frame_equal(_visible(stores["dask"], "drivers"),
+                                  _visible(stores["local"], "drivers"), check_exact=True)
+    refs = REFS[:3]
+    pd.testing.assert_frame_equal(
+        stores["dask"].get_historical_features(entity_df, refs),
+        stores["local"].get_historical_features(entity_df, refs), check_exact=True)
+
+    before = _visible(stores["dask"], "drivers")
+    files = _all_files(stores["dask"])
+    bad = frame.copy()
+    bad.loc[len(bad) - 1, "event_timestamp"] = pd.NaT  # only the last slice is bad
+    with pytest.raises(InvalidInput, match="event_timestamp"):
+        stores["dask"].ingest("drivers", bad, engine="dask", dask_client=client)
+    pd.testing.assert_frame_equal(_visible(stores["dask"], "drivers"), before)
+    assert _all_files(stores["dask"]) == files  # the good parts' files were deleted too
