@@ -5,7 +5,7 @@ The work lives in `fnhub.features.store.FeatureStore`; these commands parse and 
 
 from __future__ import annotations
 
-from datetime import datetime
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +16,7 @@ from fnhub import progress
 from fnhub.cli import context
 from fnhub.core.console import console, emit_json, warn
 from fnhub.core.errors import InvalidInput
+from fnhub.features.server import json_value as _json_value
 
 app = typer.Typer(help="The feature store: feature sets from the hub, point-in-time training "
                        "data, online features.\n\n"
@@ -26,6 +27,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")
 FeaturesOpt = Annotated[str, typer.Option(
     "--features", help="Comma-separated SET:FEATURE references, e.g. "
                        "driver-stats:conv_rate,driver-stats:acc_rate")]
+EngineOpt = Annotated[str, typer.Option(
+    help="local, or dask: split across the Dask cluster at DASK_SCHEDULER_ADDRESS (else a "
+         "local one); the offline store must be reachable from every worker.")]
 
 
 @app.callback()
@@ -51,10 +55,6 @@ def _store(ctx: typer.Context, insecure_skip_verify: bool = False) -> Any:
 
 def _refs(text: str) -> list[str]:
     return [r.strip() for r in text.split(",") if r.strip()]
-
-
-def _json_value(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
 
 
 @app.command()
@@ -102,6 +102,7 @@ def ingest(ctx: typer.Context,
            name: Annotated[str, typer.Argument(help="The feature set's name.")],
            source: Annotated[str, typer.Option(help="A Parquet or CSV file, a Parquet "
                                                     "folder, or s3://... .")],
+           engine: EngineOpt = "local",
            as_json: JsonOpt = False) -> None:
     """Check and write a table into a feature set, through its transform if it has one.
 
@@ -110,7 +111,7 @@ def ingest(ctx: typer.Context,
     Example: `hub features ingest driver-stats --source stats.parquet`
     """
     with _store(ctx) as store, progress.rows(f"ingest {name}") as advance:
-        written = store.ingest(name, source, progress=advance)
+        written = store.ingest(name, source, progress=advance, engine=engine)
     if as_json:
         emit_json({"feature_set": name, "rows": written})
     else:
@@ -164,6 +165,7 @@ def get_historical(ctx: typer.Context,
                    features: FeaturesOpt,
                    output: Annotated[Path, typer.Option("-o", "--output",
                                                         help="Parquet or CSV to write.")],
+                   engine: EngineOpt = "local",
                    as_json: JsonOpt = False) -> None:
     """Point-in-time correct training data: the entities with each feature as of their time.
 
@@ -172,7 +174,7 @@ def get_historical(ctx: typer.Context,
     """
     frame = _read_table(entities)
     with _store(ctx) as store:
-        result = store.get_historical_features(frame, _refs(features))
+        result = store.get_historical_features(frame, _refs(features), engine=engine)
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix == ".csv":
         result.to_csv(output, index=False)
@@ -217,3 +219,23 @@ def get_online(ctx: typer.Context, features: FeaturesOpt,
     for row in zip(*result.values(), strict=True):
         table.add_row(*(str(_json_value(v)) if v is not None else "-" for v in row))
     console.print(table)
+
+
+@app.command()
+def serve(ctx: typer.Context,
+          host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port to listen on.")] = 6566,
+          workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1) -> None:
+    """Serve online features over HTTP: POST /features/v1/online, GET /healthz, /metrics.
+
+    Stops gracefully on SIGTERM (in-flight requests finish). Example:
+    `hub features serve --port 6566 --workers 2`
+    """
+    from fnhub.features.server import serve as run_server
+
+    # each worker process builds its store from the environment
+    for key, name in (("offline", "FNHUB_FEATURES_OFFLINE"), ("online", "FNHUB_FEATURES_ONLINE")):
+        if ctx.obj[key]:
+            os.environ[name] = ctx.obj[key]
+    console.print(f"serving features on http://{host}:{port} ({workers} worker(s))")
+    run_server(host, port, workers)

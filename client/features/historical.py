@@ -131,9 +131,9 @@ def _ttl_us(spec: FeatureSetSpec) -> int | None:
     return None if ttl is None else ttl // timedelta(microseconds=1)
 
 
-def point_in_time(offline: OfflineStore, entity_df: pd.DataFrame, features: list[str]
-                  ) -> pd.DataFrame:
-    """`entity_df` (rows in their order) with one column `SET:FEATURE` per requested feature."""
+def check_request(offline: OfflineStore, features: list[str]
+                  ) -> tuple[OrderedDict[str, list[str]], dict[str, AppliedSet], dict[str, str]]:
+    """(features by set, the applied sets, entity column → type), or the error naming why."""
     groups = parse_refs(features)
     sets = {name: offline.get(name) for name in groups}
     keys: dict[str, str] = {}
@@ -143,6 +143,13 @@ def point_in_time(offline: OfflineStore, entity_df: pd.DataFrame, features: list
             if keys.setdefault(entity.name, entity.type) != entity.type:
                 raise InvalidInput(f"entity {entity.name!r} is {keys[entity.name]} in one "
                                    f"feature set and {entity.type} in {name}")
+    return groups, sets, keys
+
+
+def point_in_time(offline: OfflineStore, entity_df: pd.DataFrame, features: list[str]
+                  ) -> pd.DataFrame:
+    """`entity_df` (rows in their order) with one column `SET:FEATURE` per requested feature."""
+    groups, sets, keys = check_request(offline, features)
     entities = _entities(entity_df, keys)
     out = entity_df.copy()
     if not len(entity_df):
@@ -158,7 +165,8 @@ def point_in_time(offline: OfflineStore, entity_df: pd.DataFrame, features: list
         for name, wanted in groups.items():
             table = _one_set(con, offline, sets[name], wanted, first, last)
             for feature in wanted:
-                out[f"{name}:{feature}"] = to_pandas(table.column(f"f_{feature}"))
+                # by position: entity_df's index may repeat or be unordered
+                out[f"{name}:{feature}"] = to_pandas(table.column(f"f_{feature}")).array
     finally:
         con.close()
     return out

@@ -80,7 +80,7 @@ class Commit(BaseModel):
     committed_at: datetime
 
 
-def _ingest_id() -> int:
+def new_ingest_id() -> int:
     """Later ingests get higher ids (the last tie-break among equal rows)."""
     return time.time_ns()
 
@@ -88,8 +88,11 @@ def _ingest_id() -> int:
 class _Writers:
     """One Parquet writer per event date, at most MAX_OPEN_FILES open at once."""
 
-    def __init__(self, location: Location, folder: str, ingest: int, schema: pa.Schema) -> None:
-        self.location, self.folder, self.ingest, self.schema = location, folder, ingest, schema
+    def __init__(self, location: Location, folder: str, ingest: int, schema: pa.Schema,
+                 part: int | None = None) -> None:
+        self.location, self.folder, self.schema = location, folder, schema
+        # the files of a distributed ingest's parts are named apart
+        self.ingest = str(ingest) if part is None else f"{ingest}-{part}"
         self.open: OrderedDict[date, tuple[pq.ParquetWriter, Any, CommitFile]] = OrderedDict()
         self.files: list[CommitFile] = []
 
@@ -187,9 +190,23 @@ class OfflineStore:
 
         Nothing becomes visible before the commit file is written; on any error the files
         written so far are deleted."""
-        spec, ingest = applied.spec, _ingest_id()
-        folder = self.dataset_folder(applied)
-        writers = _Writers(self.location, folder, ingest, arrow_schema(spec))
+        ingest = new_ingest_id()
+        rows, files = self.write_part(applied, ingest, batches, progress=progress)
+        try:
+            self.commit(applied, ingest, rows, files)
+        except BaseException:
+            self.delete_files(applied, files)
+            raise
+        return rows
+
+    def write_part(self, applied: AppliedSet, ingest: int, batches: Iterable[pa.RecordBatch],
+                   *, first_row: int = 0, part: int | None = None,
+                   progress: Progress | None = None) -> tuple[int, list[CommitFile]]:
+        """Write one part of an ingest (rows numbered from `first_row`), uncommitted: its
+        rows and files. On error, the part's files are deleted."""
+        spec = applied.spec
+        writers = _Writers(self.location, self.dataset_folder(applied), ingest,
+                           arrow_schema(spec), part)
         where = f"ingest into {applied.name}"
         rows = 0
         try:
@@ -199,8 +216,9 @@ class OfflineStore:
                     continue
                 table = table.append_column(INGEST, pa.array([ingest] * table.num_rows,
                                                              pa.int64()))
-                table = table.append_column(ROW, pa.array(range(rows, rows + table.num_rows),
-                                                          pa.int64()))
+                start_row = first_row + rows
+                table = table.append_column(ROW, pa.array(
+                    range(start_row, start_row + table.num_rows), pa.int64()))
                 days = pc.cast(table.column(spec.timestamp), pa.date32())
                 order = pc.sort_indices(days)
                 table, days = table.take(order), days.take(order)
@@ -213,13 +231,25 @@ class OfflineStore:
                 if progress:
                     progress(table.num_rows)
             writers.close()
-            if rows:
-                commit = Commit(ingest=ingest, rows=rows, files=writers.files,
-                                committed_at=datetime.now(timezone.utc))
-                self.location.write_json(
-                    f"{folder}/_commits/{ingest:020d}-{uuid.uuid4().hex[:8]}.json",
-                    commit.model_dump(mode="json"))
         except BaseException:
             writers.discard()
             raise
-        return rows
+        return rows, writers.files
+
+    def commit(self, applied: AppliedSet, ingest: int, rows: int,
+               files: list[CommitFile]) -> None:
+        """Make written parts visible at once: one commit file naming all their files."""
+        if not rows:
+            return
+        commit = Commit(ingest=ingest, rows=rows, files=files,
+                        committed_at=datetime.now(timezone.utc))
+        self.location.write_json(
+            f"{self.dataset_folder(applied)}/_commits/{ingest:020d}-{uuid.uuid4().hex[:8]}.json",
+            commit.model_dump(mode="json"))
+
+    def delete_files(self, applied: AppliedSet, files: Iterable[CommitFile]) -> None:
+        """Remove written but uncommitted files (after another part failed)."""
+        folder = self.dataset_folder(applied)
+        for record in files:
+            with suppress(Exception):  # cleaning up after the real error
+                self.location.delete(f"{folder}/{record.path}")

@@ -19,6 +19,7 @@ from typing import Any
 from fnhub.core.errors import InvalidInput
 
 Entry = tuple[str, "str | None"]  # (encoded entity key, encoded value; None removes the key)
+Lookup = tuple["dict[str, Any] | None", "list[str | None]"]  # (set's state, value per key)
 
 
 def _json_default(value: Any) -> Any:
@@ -88,6 +89,11 @@ class OnlineStore(ABC):
     @abstractmethod
     def clear(self, feature_set: str) -> None:
         """Drop every value of the set (a new version starts empty)."""
+
+    def lookup(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[Lookup]:
+        """The state and the values of several sets at once: a network backend answers in
+        one round trip (the feature server calls this once per request)."""
+        return [(self.state(fs), self.read(fs, keys)) for fs, keys in requests]
 
     def close(self) -> None:  # noqa: B027 - most backends hold nothing to close
         """Release connections."""
@@ -187,6 +193,21 @@ class RedisStore(OnlineStore):
         value = self.redis.get(f"fnhub:watermark:{feature_set}")
         return json.loads(value) if value else None
 
+    def lookup(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[Lookup]:
+        pipe = self.redis.pipeline(transaction=False)
+        for fs, keys in requests:
+            pipe.get(f"fnhub:watermark:{fs}")
+            if keys:
+                pipe.hmget(self._hash(fs), list(keys))
+        answers = iter(pipe.execute())
+        out: list[Lookup] = []
+        for _fs, keys in requests:
+            state = next(answers)
+            values = next(answers) if keys else []
+            out.append((json.loads(state) if state else None,
+                        [v.decode() if v is not None else None for v in values]))
+        return out
+
     def set_state(self, feature_set: str, state: dict[str, Any]) -> None:
         self.redis.set(f"fnhub:watermark:{feature_set}", encode(state))
 
@@ -202,7 +223,9 @@ class PostgresStore(OnlineStore):
         import psycopg
 
         self.url = url
-        self.db = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1))
+        # autocommit: a read is one statement, one round trip; writes open transactions
+        self.db = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1),
+                                  autocommit=True)
         with self.db.transaction():
             self.db.execute("CREATE TABLE IF NOT EXISTS fnhub_features (fs TEXT NOT NULL, "
                             "k TEXT NOT NULL, v TEXT NOT NULL, PRIMARY KEY (fs, k))")
@@ -223,6 +246,18 @@ class PostgresStore(OnlineStore):
                                    "AND k = ANY(%s)", (feature_set, list(keys))).fetchall()
         found = dict(rows)
         return [found.get(k) for k in keys]
+
+    def lookup(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[Lookup]:
+        sets = [fs for fs, _keys in requests]
+        pairs = [(fs, k) for fs, keys in requests for k in keys]
+        rows = self.db.execute(
+            "SELECT fs, k, v FROM fnhub_features WHERE (fs, k) IN "
+            "(SELECT * FROM unnest(%s::text[], %s::text[])) "
+            "UNION ALL SELECT fs, NULL, state FROM fnhub_watermarks WHERE fs = ANY(%s)",
+            ([p[0] for p in pairs], [p[1] for p in pairs], sets)).fetchall()
+        found = {(fs, k): v for fs, k, v in rows}
+        return [(json.loads(found[(fs, None)]) if (fs, None) in found else None,
+                 [found.get((fs, k)) for k in keys]) for fs, keys in requests]
 
     def state(self, feature_set: str) -> dict[str, Any] | None:
         with self.db.transaction():

@@ -12,14 +12,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from fnhub.config import Config, load_config
@@ -27,20 +24,17 @@ from fnhub.core.errors import Conflict, InvalidInput, ManifestError, NotFound
 from fnhub.core.featureset import FeatureSetManifest, FeatureSetSpec, load_featureset
 from fnhub.core.manifest import MANIFEST_FILE
 from fnhub.core.uri import is_local_ref, local_path, parse_uri
+from fnhub.features.engine import check_engine, ingest_dask, point_in_time_dask
 from fnhub.features.historical import check_features, parse_refs, point_in_time
 from fnhub.features.materialize import entity_key, materialize_set
 from fnhub.features.offline import AppliedSet, OfflineStore, Pin, Progress
 from fnhub.features.online import OnlineStore, normalize, open_online, parse_text
-from fnhub.features.schema import ARROW_TYPES
-from fnhub.features.storage import open_location
+from fnhub.features.sources import batches as _batches
 from fnhub.function import Function, import_function, verify_installed
 from fnhub.install import Installer, Warn, default_warn, files_digest
 
 if TYPE_CHECKING:
     import pandas as pd
-
-BATCH_ROWS = 64 * 1024
-
 
 def _utc(value: datetime | str | None, what: str) -> datetime:
     if value is None:
@@ -53,40 +47,6 @@ def _utc(value: datetime | str | None, what: str) -> datetime:
     if value.tzinfo is None:
         raise InvalidInput(f"{what} must be timezone-aware (e.g. 2026-12-01T00:00:00Z)")
     return value.astimezone(timezone.utc)
-
-
-def _batches(source: Any, spec: FeatureSetSpec) -> Iterator[pa.RecordBatch]:
-    """A source table as a stream of record batches: a DataFrame, a Parquet file or folder,
-    or a CSV file (read with the set's types; timestamps as they are written)."""
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas comes with the features extra
-        pd = None
-    if pd is not None and isinstance(source, pd.DataFrame):
-        yield from pa.Table.from_pandas(source, preserve_index=False).to_batches(BATCH_ROWS)
-        return
-    text = os.fspath(source)
-    if text.endswith(".csv"):
-        types = {c: ARROW_TYPES[t] for c, t in spec.columns().items() if t != "timestamp"}
-        try:
-            reader = pacsv.open_csv(text, convert_options=pacsv.ConvertOptions(
-                column_types=types))
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise InvalidInput(f"cannot read {text}: {exc}") from None
-        yield from reader
-        return
-    location = open_location(text.rsplit("/", 1)[0]) if text.startswith("s3://") else None
-    try:
-        if location is not None:
-            dataset = pads.dataset(text.removeprefix("s3://"), format="parquet",
-                                   filesystem=location.fs)
-        else:
-            if not Path(text).exists():
-                raise InvalidInput(f"source {text} does not exist")
-            dataset = pads.dataset(text, format="parquet")
-        yield from dataset.to_batches(batch_size=BATCH_ROWS)
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise InvalidInput(f"cannot read {text} as Parquet: {exc}") from None
 
 
 def _as_parquet(source: Any, spec: FeatureSetSpec, folder: Path) -> Path:
@@ -252,21 +212,32 @@ class FeatureStore:
                                 "table")
         return out
 
-    def ingest(self, name: str, source: Any, *, progress: Progress | None = None) -> int:
+    def ingest(self, name: str, source: Any, *, progress: Progress | None = None,
+               engine: str = "local", dask_client: Any = None) -> int:
         """Check and write a table (path, s3:// URI or DataFrame) into the set's dataset,
-        through its transform when it has one; returns the rows written. All or nothing."""
+        through its transform when it has one; returns the rows written. All or nothing.
+        `engine="dask"` writes its parts (files, slices) on a Dask cluster, committed as one."""
         applied = self.offline.get(name)
+        dask = check_engine(engine) == "dask"
         if applied.transform is None:
+            if dask:
+                return ingest_dask(self.offline, applied, source, dask_client)
             return self.offline.ingest(applied, _batches(source, applied.spec),
                                        progress=progress)
         with tempfile.TemporaryDirectory(prefix="fnhub-ingest-") as tmp:
             table = self._transformed(applied, source, Path(tmp))
+            if dask:
+                return ingest_dask(self.offline, applied, table, dask_client)
             return self.offline.ingest(applied, _batches(table, applied.spec),
                                        progress=progress)
 
-    def get_historical_features(self, entity_df: pd.DataFrame, features: list[str]
+    def get_historical_features(self, entity_df: pd.DataFrame, features: list[str], *,
+                                engine: str = "local", dask_client: Any = None
                                 ) -> pd.DataFrame:
-        """`entity_df` with one column per `SET:FEATURE`, point-in-time correct."""
+        """`entity_df` with one column per `SET:FEATURE`, point-in-time correct; `engine="dask"`
+        splits the work across a Dask cluster (`dask_client`, else the current one)."""
+        if check_engine(engine) == "dask":
+            return point_in_time_dask(self.offline, entity_df, features, dask_client)
         return point_in_time(self.offline, entity_df, features)
 
     # -- online ---------------------------------------------------------------------------
@@ -304,8 +275,15 @@ class FeatureStore:
 
         rows = [{c: key(row, c, t) for c, t in columns.items()} for row in entity_rows]
         out: dict[str, list[Any]] = {c: [row[c] for row in rows] for c in columns}
+        requests = []
         for name, wanted in groups.items():
-            values = self._read(sets[name], wanted, rows)
+            check_features(sets[name], wanted)
+            entities = sets[name].spec.entities
+            requests.append((name, [entity_key([row[e.name] for e in entities])
+                                    for row in rows]))
+        found = self.online.lookup(requests)  # one round trip for every set
+        for (name, wanted), (state, stored) in zip(groups.items(), found, strict=True):
+            values = self._decode(sets[name], wanted, state, stored)
             for feature in wanted:
                 out[f"{name}:{feature}"] = values[feature]
         return out
@@ -316,22 +294,21 @@ class FeatureStore:
             raise InvalidInput(f"every entity row needs a value for {column!r}")
         return row[column]
 
-    def _read(self, applied: AppliedSet, wanted: list[str], rows: list[dict[str, Any]]
-              ) -> dict[str, list[Any]]:
-        check_features(applied, wanted)
+    @staticmethod
+    def _decode(applied: AppliedSet, wanted: list[str], state: dict[str, Any] | None,
+                stored: list[str | None]) -> dict[str, list[Any]]:
+        """Stored values as typed columns; None where missing, expired or of an older version."""
         spec = applied.spec
         types = {f.name: f.type for f in spec.features}
-        out: dict[str, list[Any]] = {f: [None] * len(rows) for f in wanted}
-        state = self.online.state(applied.name)
+        out: dict[str, list[Any]] = {f: [None] * len(stored) for f in wanted}
         if state is None or state.get("version") != applied.version:
             return out
         ttl = spec.ttl_delta
         oldest = datetime.fromisoformat(state["end"]) - ttl if ttl is not None else None
-        keys = [entity_key([row[e.name] for e in spec.entities]) for row in rows]
-        for i, stored in enumerate(self.online.read(applied.name, keys)):
-            if stored is None:
+        for i, raw_value in enumerate(stored):
+            if raw_value is None:
                 continue
-            value = json.loads(stored)
+            value = json.loads(raw_value)
             if oldest is not None and datetime.fromisoformat(value["e"]) < oldest:
                 continue  # expired at the materialized time
             for feature in wanted:

@@ -129,6 +129,10 @@ def test_several_sets_join_in_one_call(store: FeatureStore, tmp_path: Path) -> N
     assert result["driver-stats:conv_rate"].tolist()[:2] == [0.25, 0.5]
     assert pd.isna(result["driver-stats:conv_rate"].iloc[2])
     assert result["driver-stats:avg_daily_trips"].tolist() == [4, 3, pd.NA]
+    # values go to rows by position, whatever the frame's index (here repeated, unordered)
+    again = store.get_historical_features(entity_df.set_axis([5, 0, 5]), ["trips:trips"])
+    assert again["trips:trips"].tolist() == [7, pd.NA, pd.NA]
+    assert again.index.tolist() == [5, 0, 5]
 
 
 @pytest.mark.parametrize(("entity_df", "features", "message"), [
