@@ -9,7 +9,7 @@ DATA ?= .fnhub
 JOBS ?= auto
 PYTEST := $(VENV)/bin/pytest -n $(JOBS) --dist loadfile
 
-.PHONY: setup demo test test-fast lint clean
+.PHONY: setup demo test test-fast lint mutation clean
 
 setup: $(VENV)/.installed
 
@@ -35,6 +35,13 @@ test: lint
 
 test-fast: setup
 	$(PYTEST) -m "not slow"
+
+# Mutation testing of the security-critical core (signing, packaging, uri, versions, trust) with
+# its focused tests; not part of `make test` (minutes on an idle machine). `make mutation
+# MODULES=core/versions.py` runs one module; survivors accepted as message-only or equivalent are
+# listed in tests/mutation-survivors.txt.
+mutation: setup
+	VENV=$(abspath $(VENV)) tools/mutation.sh $(MODULES)
 
 clean:
 	rm -rf $(VENV) .fnhub .pytest_cache .ruff_cache
