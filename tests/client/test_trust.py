@@ -118,7 +118,7 @@ def test_serials_only_go_up(tmp_path: Path) -> None:
 # --------------------------------------------------------------- guards (issue #13 item 6)
 
 
-@pytest.mark.parametrize("bad", ["a" * 63 + "G", "0" * 63, "0" * 63 + " "])
+@pytest.mark.parametrize("bad", ["a" * 63 + "G", "a" * 63 + "X", "0" * 63, "0" * 63 + " "])
 def test_a_key_id_needs_both_the_length_and_the_alphabet(tmp_path: Path, bad: str) -> None:
     """Each half of the check alone: right length with a wrong character, right characters with
     the wrong length (an `and` in place of the `or` accepts both)."""
@@ -139,6 +139,7 @@ def test_a_pinned_key_the_hub_drops_keeps_only_the_pinned_bytes(tmp_path: Path) 
     assert {public_key_to_b64(k) for k in keys.values()} == {first.public_key, second.public_key}
     keys = TrustStore(tmp_path).trusted_keys(HUB, "alice", [by_id])
     assert set(keys) == {first.keyid, second.keyid, by_id.keyid}
+    assert public_key_to_b64(keys[by_id.keyid]) == by_id.public_key
 
 
 def test_first_sight_pins_only_that_namespace_on_that_hub(tmp_path: Path) -> None:
@@ -174,7 +175,9 @@ def test_untrust_applies_on_every_hub_and_is_recorded_once(tmp_path: Path) -> No
     store = TrustStore(tmp_path)
     store.trusted_keys(HUB, "alice", [key])
     store.trusted_keys("http://other:9000", "alice", [key])
+    store.trust("alice", key.keyid, key.public_key)
     store.untrust("alice", key.keyid)
+    assert store.explicit("alice") == {}
     store.untrust("alice", key.keyid)
     again = TrustStore(tmp_path)
     assert again.data.untrusted == {"alice": [key.keyid]}
@@ -186,6 +189,7 @@ def test_untrust_applies_on_every_hub_and_is_recorded_once(tmp_path: Path) -> No
 def test_the_hub_index_key_is_pinned_per_hub(tmp_path: Path) -> None:
     key = _info()
     TrustStore(tmp_path).pin_hub_key(HUB, key.keyid, key.public_key)
+    assert (tmp_path / "trust.json").is_file()
     again = TrustStore(tmp_path)
     pinned = again.hub_key(HUB)
     assert pinned is not None
@@ -199,3 +203,12 @@ def test_a_higher_serial_is_remembered(tmp_path: Path) -> None:
     assert TrustStore(tmp_path).data.serials == {"127.0.0.1:8080": {"alice/scale": 7}}
     with pytest.raises(StaleIndex, match="serial 6, lower than serial 7"):
         TrustStore(tmp_path).check_serial(HUB, "alice/scale", 6)
+
+
+def test_a_serial_raised_by_another_process_is_never_lowered(tmp_path: Path) -> None:
+    """The write re-reads trust.json under the lock, so a slower process keeps the maximum."""
+    slow = TrustStore(tmp_path)
+    slow.check_serial(HUB, "alice/scale", 3)
+    TrustStore(tmp_path).check_serial(HUB, "alice/scale", 9)
+    slow.check_serial(HUB, "alice/scale", 5)  # it still remembers 3
+    assert TrustStore(tmp_path).data.serials == {"127.0.0.1:8080": {"alice/scale": 9}}
