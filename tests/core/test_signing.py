@@ -434,3 +434,18 @@ def test_base64_is_decoded_strictly(tmp_path: Path, key: Ed25519PrivateKey) -> N
 def test_the_signed_reference_names_are_checked(ref: str, problem: str) -> None:
     with pytest.raises(InvalidInput, match=re.escape(problem)):
         make_statement(ref, PKG, predicate={})
+
+
+def test_size_limits_refuse_one_byte_over_not_at(tmp_path: Path) -> None:
+    at = tmp_path / "at.pub"
+    at.write_bytes(b"x" * (64 * 1024))
+    with pytest.raises(InvalidInput, match="neither a PEM nor a base64"):
+        load_public_key(at)
+    over = tmp_path / "over.pub"
+    over.write_bytes(b"x" * (64 * 1024 + 1))
+    with pytest.raises(InvalidInput, match="too large to be a public key"):
+        load_public_key(over)
+    with pytest.raises(SignatureInvalid, match="not valid JSON"):
+        parse_envelope(b" " * (1 << 20))
+    with pytest.raises(SignatureInvalid, match="larger than 1048576 bytes"):
+        parse_envelope(b" " * ((1 << 20) + 1))
