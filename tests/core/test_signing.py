@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from fnhub.core.errors import (
@@ -389,3 +389,63 @@ def test_wrong_predicate_type(key: Ed25519PrivateKey) -> None:
         DigestMismatch, match=re.escape("predicateType is 'https://slsa.dev/provenance/v1'")
     ):
         check_subjects(verified, REF, PKG)
+
+
+# --------------------------------------------------------------- guards (issue #13 item 6)
+
+
+def test_a_pem_public_key_of_another_algorithm_is_refused(tmp_path: Path) -> None:
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    path = tmp_path / "ec.pub"
+    path.write_bytes(other.public_bytes(serialization.Encoding.PEM,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo))
+    with pytest.raises(InvalidInput) as caught:
+        load_public_key(path)
+    assert caught.value.message == (
+        f"{path} holds a {type(other).__name__}, not an Ed25519 public key")
+
+
+def _with_junk(text: str) -> str:
+    """Valid base64 with one character outside the alphabet in the middle (lenient decoders
+    skip it and decode the same bytes)."""
+    middle = len(text) // 2
+    return text[:middle] + "!" + text[middle:]
+
+
+def test_base64_is_decoded_strictly(tmp_path: Path, key: Ed25519PrivateKey) -> None:
+    text = _with_junk(public_key_to_b64(key.public_key()))
+    with pytest.raises(InvalidInput) as caught:
+        public_key_from_b64(text)
+    assert caught.value.message == "public key is not valid base64"
+    envelope = signed(key)
+    loose_payload = envelope.model_copy(update={"payload": _with_junk(envelope.payload)})
+    with pytest.raises(SignatureInvalid, match="envelope payload is not valid base64"):
+        verify_envelope(loose_payload, trusted(key))
+    sig = envelope.signatures[0].model_copy(update={"sig": _with_junk(envelope.signatures[0].sig)})
+    with pytest.raises(SignatureInvalid, match="does not verify"):
+        verify_envelope(envelope.model_copy(update={"signatures": [sig]}), trusted(key))
+
+
+@pytest.mark.parametrize(("ref", "problem"), [
+    ("acme/Bad_Name@1.0.0", "invalid function name 'Bad_Name'"),
+    ("acme/../etc@1.0.0", "invalid function name '../etc'"),
+    ("../acme/x@1.0.0", "invalid namespace '..'"),
+])
+def test_the_signed_reference_names_are_checked(ref: str, problem: str) -> None:
+    with pytest.raises(InvalidInput, match=re.escape(problem)):
+        make_statement(ref, PKG, predicate={})
+
+
+def test_size_limits_refuse_one_byte_over_not_at(tmp_path: Path) -> None:
+    at = tmp_path / "at.pub"
+    at.write_bytes(b"x" * (64 * 1024))
+    with pytest.raises(InvalidInput, match="neither a PEM nor a base64"):
+        load_public_key(at)
+    over = tmp_path / "over.pub"
+    over.write_bytes(b"x" * (64 * 1024 + 1))
+    with pytest.raises(InvalidInput, match="too large to be a public key"):
+        load_public_key(over)
+    with pytest.raises(SignatureInvalid, match="not valid JSON"):
+        parse_envelope(b" " * (1 << 20))
+    with pytest.raises(SignatureInvalid, match="larger than 1048576 bytes"):
+        parse_envelope(b" " * ((1 << 20) + 1))

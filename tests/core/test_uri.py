@@ -225,3 +225,19 @@ def test_local_path_errors(text: str, message: str) -> None:
 def test_reserved_namespaces_are_refused(namespace: str) -> None:
     with pytest.raises(InvalidURI, match="reserved"):
         parse_uri(f"hub://{namespace}/fn")
+
+
+# --------------------------------------------------------------- guards (issue #13 item 6)
+
+
+def test_port_boundaries() -> None:
+    assert parse_uri("hub://localhost:1/fn").host == "localhost:1"
+    assert parse_uri("hub://localhost:65535/fn").host == "localhost:65535"
+    with pytest.raises(InvalidURI, match=r"port 65536 is out of range \(1-65535\)"):
+        parse_uri("hub://localhost:65536/fn")
+
+
+@pytest.mark.parametrize("text", ["hub://host.example/ns/name/", "ns/name/", "hub://ns/name/"])
+def test_a_trailing_slash_after_any_number_of_parts_is_refused(text: str) -> None:
+    with pytest.raises(InvalidURI, match="empty part between '/'"):
+        parse_uri(text)
