@@ -31,8 +31,11 @@ def serve(settings: ServerSettings, seed_catalog: Path | None = None) -> None:
     if catalog is not None:
         for result in seed.seed_catalog(app.state.hub, catalog):
             logger.info("catalog: %s %s (%s)", result.ref, result.status, result.digest)
-    sys.stdout.write(banner(settings, app.state.admin_token_file))
-    sys.stdout.flush()
+    if settings.log_format == "text":  # a person is reading: the plain banner
+        sys.stdout.write(banner(settings, app.state.admin_token_file))
+        sys.stdout.flush()
+    else:  # a log collector is: every line stays JSON, the banner is one record
+        logger.info("%s", " ".join(banner(settings, app.state.admin_token_file).split()))
     # uvicorn's loggers go through the hub's format; the hub logs access lines itself.
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                 log_config=None, access_log=False)
@@ -40,8 +43,8 @@ def serve(settings: ServerSettings, seed_catalog: Path | None = None) -> None:
 
 
 def banner(settings: ServerSettings, admin_token_file: Path | None) -> str:
-    """What a person starting the hub needs, in plain text among the JSON log lines: where it
-    answers, where the admin token is (never the token), and how to stop it."""
+    """What a person starting the hub needs: where it answers, where the admin token is (never
+    the token), and how to stop it. Printed as is with text logs, as one record with JSON."""
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     url = (settings.public_url or f"http://{host}:{settings.port}").rstrip("/")
     token = (f"{admin_token_file.resolve()} (mode 0600): "

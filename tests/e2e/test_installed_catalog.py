@@ -78,7 +78,7 @@ def test_a_wheel_installed_hub_seeds_its_catalog_from_any_folder(tmp_path: Path)
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
     expected = sorted(p.name for p in (ROOT / "catalog").iterdir()
-                      if (p / "function.yaml").is_file())
+                      if (p / "function.yaml").is_file() or (p / "featureset.yaml").is_file())
     assert _serve(venv, elsewhere, tmp_path / "data", env) == expected
 
     own = tmp_path / "own-catalog"

@@ -27,7 +27,7 @@ def test_a_wheel_ships_every_template_file_and_bakes_from_it(tmp_path: Path) -> 
     for part in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / part, source / part)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
-    for part in ("client", "hub", "function-templates"):
+    for part in ("client", "hub", "function-templates", "catalog"):
         shutil.copytree(ROOT / part, source / part, ignore=ignore)
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w",
