@@ -127,8 +127,8 @@ def wrk(base_url: str, paths: list[str], *, connections: int, seconds: int = 5,
         env = {**os.environ, "WRK_PATHS": str(listing),
                "WRK_AUTH": f"Bearer {token}" if token else ""}
         proc = subprocess.run(
-            [binary, "-t", "2", "-c", str(connections), "-d", f"{max(1, seconds)}s",
-             "--timeout", "30s", "-s", str(script), base_url],
+            [binary, "-t", str(min(2, connections)), "-c", str(connections),
+             "-d", f"{max(1, seconds)}s", "--timeout", "30s", "-s", str(script), base_url],
             capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0 or "WRKJSON" not in proc.stdout:
         raise RuntimeError(f"wrk failed: {proc.stdout}{proc.stderr}")
