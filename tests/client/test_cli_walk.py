@@ -21,7 +21,7 @@ from fnhub.cli import main as cli
 from tests.helpers import CLI, HUB_BIN, free_port
 
 # Commands a sweep must not start: they serve until stopped.
-_BLOCKING = {("serve",)}
+_BLOCKING = {("serve",), ("features", "serve")}
 
 
 def _walk(command: Any, path: tuple[str, ...], ctx: Any) -> Iterator[tuple[tuple[str, ...], Any]]:
