@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 
 from fnhub.core.manifest import load_manifest
 from fnhub.core.packaging import pack
+from fnhub.core.publishing import catalog_folders
 from fnhub.core.signing import load_private_key
 from tests.helpers import ROOT, HubProcess, require_file, start_hub
 from tests.hub.factories import Upload, auth, envelope_for, make_publisher
@@ -34,6 +35,7 @@ YANK_REASON = "histograms used the wrong bins"
 PHONE = {"width": 375, "height": 800}
 TIMEOUT_MS = 20_000  # generous: CI machines may be busy
 DESCRIBE = load_manifest(ROOT / "catalog" / "describe").metadata.version  # the seeded version
+SEEDED = len(catalog_folders(ROOT / "catalog"))
 
 
 def _publish_describe_1_2(hub: HubProcess, work: Path) -> None:
@@ -119,7 +121,8 @@ def test_search_filter_open_switch_versions_and_copy(tab: Tab, live_hub: HubProc
     """Acceptance 1: the whole way from the home page to a copied install command."""
     page = tab.page
     page.goto("/")
-    expect(page.locator("#results h2")).to_have_text("13 functions")
+    # the seeded catalog (functions and feature sets) and the one function the fixture adds
+    expect(page.locator("#results h2")).to_have_text(f"{SEEDED + 1} functions")
     tab.shot("1-home")
 
     page.fill("#q", "dataset")  # search as you type: no submit needed
