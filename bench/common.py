@@ -182,6 +182,19 @@ def process(args: list[str], url: str, log: Path, **kwargs: object) -> Iterator[
             proc.kill()
 
 
+@contextmanager
+def pypiserver(packages: Path, log: Path) -> Iterator[str]:
+    """pypiserver 2.4 (its own venv; its "auto" server picks waitress) serving `packages`;
+    yields its URL."""
+    from tests.helpers import free_port
+
+    peer_bin = bench_venv("pypiserver", ["pypiserver==2.4.*", "waitress"])
+    url = f"http://127.0.0.1:{free_port()}"
+    with process([str(peer_bin / "pypi-server"), "run", "-p", url.rsplit(":", 1)[1], "-i",
+                  "127.0.0.1", "--server", "auto", str(packages)], url + "/simple/", log):
+        yield url
+
+
 def peak_rss_mib(pid: int) -> float:
     """The process's peak resident memory (VmHWM) so far."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

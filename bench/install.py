@@ -25,8 +25,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import BENCH_LIMITS, Row, alternate, bench_venv, median, process, report
-from tests.helpers import HUB_BIN, free_port, start_hub
+from bench.common import BENCH_LIMITS, Row, alternate, median, pypiserver, report
+from tests.helpers import HUB_BIN, start_hub
 from tests.hub.factories import Upload, build, envelope_for, make_publisher, write_function
 
 BODY = "\n".join(f"VALUE_{i} = {i * 7919}  # padding to a realistic module size"
@@ -69,15 +69,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--json", type=Path, dest="json_out")
     args = parser.parse_args()
-    peer_bin = bench_venv("pypiserver", ["pypiserver==2.4.*", "waitress"])
     with tempfile.TemporaryDirectory(prefix="fnhub-bench-") as tmp:
         root = Path(tmp)
         wheels = root / "wheels"
         wheels.mkdir()
         write_wheel(wheels)
         hub = start_hub(root / "data", extra_env=BENCH_LIMITS)
-        port = free_port()
-        peer_url = f"http://127.0.0.1:{port}"
         try:
             with httpx.Client(base_url=hub.url, timeout=60) as client:
                 publisher = make_publisher(client, hub.admin_token, "bench", root / "fns")
@@ -102,9 +99,7 @@ def main() -> int:
                              cwd=run)
 
             hub_install()  # trusts the publisher's key on first use
-            with process([str(peer_bin / "pypi-server"), "run", "-p", str(port), "-i",
-                          "127.0.0.1", str(wheels)], peer_url + "/simple/",
-                         root / "pypiserver.log"):
+            with pypiserver(wheels, root / "pypiserver.log") as peer_url:
                 targets = iter(range(1_000_000))
                 results = alternate(args.rounds, {
                     "fnhub": hub_install,

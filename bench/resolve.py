@@ -25,13 +25,12 @@ from bench.common import (
     BENCH_LIMITS,
     Row,
     alternate,
-    bench_venv,
     median,
-    process,
+    pypiserver,
     report,
     wrk,
 )
-from tests.helpers import free_port, start_hub
+from tests.helpers import start_hub
 from tests.hub.factories import make_publisher
 
 VERSIONS = [f"1.{i // 10}.{i % 10}" for i in range(100)]
@@ -45,7 +44,6 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--json", type=Path, dest="json_out")
     args = parser.parse_args()
-    peer_bin = bench_venv("pypiserver", ["pypiserver==2.4.*", "waitress"])
 
     with tempfile.TemporaryDirectory(prefix="fnhub-bench-") as tmp:
         root = Path(tmp)
@@ -54,17 +52,13 @@ def main() -> int:
         for version in VERSIONS:  # pypiserver lists files by name; their content is not read
             (packages / f"bench_fn-{version}.tar.gz").write_bytes(gzip.compress(b""))
         hub = start_hub(root / "data", extra_env=BENCH_LIMITS)
-        port = free_port()
-        peer_url = f"http://127.0.0.1:{port}"
         try:
             with httpx.Client(base_url=hub.url, timeout=60) as client:
                 publisher = make_publisher(client, hub.admin_token, "bench", root / "fns")
                 for version in VERSIONS:
                     publisher.publish("fn", version)
             fn = "/api/v1/functions/bench/fn"
-            with process([str(peer_bin / "pypi-server"), "run", "-p", str(port), "-i",
-                          "127.0.0.1", "--server", "auto", str(packages)],
-                         peer_url + "/simple/", root / "pypiserver.log"):
+            with pypiserver(packages, root / "pypiserver.log") as peer_url:
                 def load(url: str, paths: list[str]) -> float:
                     result = wrk(url, paths, connections=args.clients, seconds=args.seconds)
                     if result.errors:
