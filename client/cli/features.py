@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
@@ -27,7 +27,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")
 FeaturesOpt = Annotated[str, typer.Option(
     "--features", help="Comma-separated SET:FEATURE references, e.g. "
                        "driver-stats:conv_rate,driver-stats:acc_rate")]
-EngineOpt = Annotated[str, typer.Option(
+EngineOpt = Annotated[Literal["local", "dask"], typer.Option(
     help="local, or dask: split across the Dask cluster at DASK_SCHEDULER_ADDRESS (else a "
          "local one); the offline store must be reachable from every worker.")]
 

@@ -185,7 +185,8 @@ def _usage_error(exc: Any) -> int:
     if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:  # `hub keys`: the help
         sys.stdout.write(ctx.get_help() + "\n")
         return 2
-    message = exc.format_message().strip().replace("\n", " ")
+    # typer words a bad choice (a Literal option) as pydantic does: drop its "Value error, ".
+    message = exc.format_message().strip().replace("\n", " ").replace("Value error, ", "")
     where = ctx.command_path if ctx is not None else "hub"
     error(message[:1].lower() + message[1:], f"`{where} --help` shows the usage")
     return 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import RenderableType
@@ -77,7 +77,8 @@ class _StepView:
 
 def run(
     file: FileArg,
-    engine: Annotated[str, typer.Option(help="local (child processes here) or dask.")] = "local",
+    engine: Annotated[Literal["local", "dask"], typer.Option(
+        help="local (child processes here) or dask.")] = "local",
     address: Annotated[str | None, typer.Option(
         help="Dask scheduler, tcp://HOST:PORT (default: a local cluster).")] = None,
     storage: Annotated[str | None, typer.Option(
@@ -88,8 +89,9 @@ def run(
         min=1, help="Steps run at once (local), or local Dask worker processes.")] = 2,
     param: Annotated[list[str] | None, typer.Option(
         "-p", "--param", help="A pipeline parameter, NAME=VALUE.")] = None,
-    env: Annotated[str, typer.Option(help="current (this Python) or venv (one per step's "
-                                          "requirements, cached).")] = "current",
+    env: Annotated[Literal["current", "venv"], typer.Option(
+        help="current (this Python) or venv (one per step's requirements, cached).")
+    ] = "current",
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every step, even when "
                                            "the step cache has its outputs.")] = False,
     locked: Annotated[bool, typer.Option(help="Refuse to run unless the lock file matches "
@@ -192,7 +194,8 @@ def lock(file: FileArg, lock: LockOpt = None, insecure_skip_verify: SkipVerifyOp
 
 def export(
     file: FileArg,
-    to: Annotated[str, typer.Option("--to", help="kfp (Kubeflow Pipelines) or argo.")],
+    to: Annotated[Literal["kfp", "argo"], typer.Option(
+        "--to", help="kfp (Kubeflow Pipelines) or argo.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="The file to write.")],
     hub_url: Annotated[str | None, typer.Option(
         "--hub-url", help="The hub as the cluster reaches it, where steps without an image "

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from fnhub.api_client import search_hubs
 from fnhub.cli import context
+from fnhub.core.api_models import SortOrder
 from fnhub.core.console import console, emit_json, warn
 from fnhub.core.errors import HubAnswerMismatch, NotFound
 from fnhub.core.uri import parse_uri
@@ -27,7 +28,8 @@ def search(
     category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
     kind: Annotated[str | None, typer.Option(
         help="job, serving, function (either) or feature-set.")] = None,
-    sort: Annotated[str, typer.Option(help="relevance, downloads, updated or name.")] = "relevance",
+    sort: Annotated[SortOrder, typer.Option(
+        help="Order of the results.")] = "relevance",
     limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
     as_json: JsonOpt = False,
 ) -> None:

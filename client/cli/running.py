@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.table import Table
@@ -31,7 +31,7 @@ def run(
         "-i", "--input", help="An input artifact, NAME=PATH.")] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder (default: under FNHUB_HOME/runs)."
                                                 )] = None,
-    env: Annotated[str, typer.Option(
+    env: Annotated[Literal["current", "venv", "container"], typer.Option(
         help="current (this Python), venv (its own, cached) or container (its published "
              "image, through DOCKER_HOST's Docker or Podman).")] = "current",
     insecure_skip_verify: Annotated[bool, typer.Option("--insecure-skip-verify")] = False,

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 import pytest
 import typer
@@ -64,7 +64,8 @@ def _kind(param: Any) -> str:
     descriptor = getattr(param, "type_descriptor", None)
     if descriptor is not None:
         annotation = descriptor.annotation
-        if isinstance(annotation, type) and issubclass(annotation, Enum):
+        if get_origin(annotation) is Literal or (
+                isinstance(annotation, type) and issubclass(annotation, Enum)):
             return "choice"
         return {int: "int", float: "float"}.get(annotation, "text")
     name = param.type.name
@@ -161,9 +162,31 @@ BAD = [(p, c, param, value) for p, c in LEAVES for param in c.params
 
 
 def test_bad_value_cases_cover_typed_parameters() -> None:
-    names = {" ".join(p) for p, *_ in BAD}
-    assert {"search", "tokens revoke", "trusted-publisher remove", "pipeline run", "serve",
-            "admin gc"} <= names
+    names = {f"{' '.join(p)} {param.name}" for p, _, param, _ in BAD}
+    assert {"search sort", "search limit", "pipeline run engine", "pipeline run env",
+            "pipeline export to", "run env", "features ingest engine",
+            "features get-historical engine"} <= names
+    assert any(n.startswith("serve ") for n in names)
+    assert any(n.startswith("admin gc ") for n in names)
+
+
+def test_choice_options_offer_what_the_sdk_accepts() -> None:
+    """The CLI spells its choices as Literals; they must not drift from the SDK's own lists."""
+    from fnhub.core.api_models import SortOrder
+    from fnhub.features.engine import ENGINES as FEATURE_ENGINES
+    from fnhub.pipeline.api import EXPORTERS
+    from fnhub.pipeline.engines import ENGINES, STEP_ENVS
+    from fnhub.runner import ENVS
+
+    choices = {f"{' '.join(p)} {param.name}": get_args(param.type_descriptor.annotation)
+               for p, _, param, _ in BAD if _kind(param) == "choice"
+               and hasattr(param, "type_descriptor")}
+    assert choices["search sort"] == get_args(SortOrder)
+    assert choices["pipeline run engine"] == ENGINES
+    assert choices["pipeline run env"] == STEP_ENVS
+    assert set(choices["pipeline export to"]) == set(EXPORTERS)
+    assert choices["run env"] == ENVS
+    assert choices["features ingest engine"] == FEATURE_ENGINES
 
 
 @pytest.mark.parametrize(("path", "cmd", "param", "value"), BAD,
