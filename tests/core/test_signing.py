@@ -9,6 +9,7 @@ import json
 import os
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -505,7 +506,8 @@ def test_a_failed_rename_leaves_no_temp_file(tmp_path: Path, key: Ed25519Private
 
 
 @pytest.mark.parametrize("load", [load_private_key, load_public_key])
-def test_a_key_path_that_cannot_be_read_is_refused_naming_it(tmp_path: Path, load: object) -> None:
+def test_a_key_path_that_cannot_be_read_is_refused_naming_it(
+        tmp_path: Path, load: Callable[[Path], object]) -> None:
     """A folder, a path through a plain file, a name too long: one-line errors, no traceback."""
     folder = tmp_path / "keys.d"
     folder.mkdir()
@@ -513,7 +515,7 @@ def test_a_key_path_that_cannot_be_read_is_refused_naming_it(tmp_path: Path, loa
     plain.write_text("x")
     for path in (folder, plain / "default.key", tmp_path / ("k" * 300)):
         with pytest.raises(InvalidInput) as caught:
-            load(path)  # type: ignore[operator]
+            load(path)
         assert str(path) in caught.value.message
 
 
