@@ -33,6 +33,7 @@ from fnhub.core.errors import (
 from fnhub.core.manifest import format_validation_error
 from fnhub.core.names import check_name, check_namespace
 from fnhub.core.packaging import DIGEST_PREFIX, digest_hex
+from fnhub.core.versions import parse_version
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -114,8 +115,7 @@ def public_key_from_b64(text: str) -> Ed25519PublicKey:
 
 def _write_atomic(path: Path, data: bytes, mode: int) -> None:
     """Write `data` to `path` via a temp file created with `mode` from the start."""
-    if not path.parent.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
@@ -156,8 +156,8 @@ def _read_key_file(path: str | Path, what: str) -> bytes:
         raise InvalidInput(f"no {what} at {path}") from None
     except IsADirectoryError:
         raise InvalidInput(f"{path} is a folder, not a {what}") from None
-    except PermissionError:
-        raise InvalidInput(f"cannot read {what} {path}: permission denied") from None
+    except OSError as exc:  # permission denied, a file used as a folder, a name too long...
+        raise InvalidInput(f"cannot read {what} {path}: {exc.strerror}") from None
 
 
 def load_private_key(path: str | Path) -> Ed25519PrivateKey:
@@ -204,14 +204,16 @@ def load_public_key(path: str | Path) -> Ed25519PublicKey:
 # --------------------------------------------------------------------------- statements
 
 
-def _check_ref(ref: str) -> None:
-    """`NS/NAME@VERSION`, the subject name of a package."""
+def _check_ref(ref: str) -> tuple[str, str, str]:
+    """The namespace, name and version of `NS/NAME@VERSION`, the subject name of a package."""
     head, sep, version = ref.partition("@")
     namespace, slash, name = head.partition("/")
-    if not sep or not slash or not version:
+    if not sep or not slash:
         raise InvalidInput(f"invalid package reference {ref!r}: expected NAMESPACE/NAME@VERSION")
     check_namespace(namespace)
     check_name(name)
+    parse_version(version)
+    return namespace, name, version
 
 
 def make_statement(
@@ -223,11 +225,11 @@ def make_statement(
     predicate: dict[str, Any],
 ) -> Statement:
     """The in-toto statement `hub publish` signs; the image subject defaults to NS/NAME:VERSION."""
-    _check_ref(ref)
+    namespace, name, version = _check_ref(ref)
     subjects = [Subject(name=ref, digest={"sha256": digest_hex(package_digest)})]
     if image_digest is not None:
-        name = image_name or ref.replace("@", ":", 1)
-        subjects.append(Subject(name=name, digest={"sha256": digest_hex(image_digest)}))
+        image = image_name or f"{namespace}/{name}:{version}"
+        subjects.append(Subject(name=image, digest={"sha256": digest_hex(image_digest)}))
     return Statement(subject=subjects, predicateType=PREDICATE_TYPE, predicate=predicate)
 
 
@@ -270,13 +272,6 @@ def parse_envelope(data: str | bytes | dict[str, Any]) -> Envelope:
         raise SignatureInvalid(f"malformed envelope: {format_validation_error(exc)}") from None
 
 
-def _b64(text: str, what: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise SignatureInvalid(f"{what} is not valid base64") from None
-
-
 def verify_envelope(envelope: Envelope, keys: Mapping[str, Ed25519PublicKey]) -> Statement:
     """The signed statement, once a signature by one of `keys` (keyid -> key) verifies."""
     return _parse_statement(verify_payload(envelope, PAYLOAD_TYPE, keys))
@@ -298,13 +293,16 @@ def verify_payload(envelope: Envelope, payload_type: str,
             if len(envelope.signatures) == 1
             else f"envelope is signed by keys {signers}, none of which is trusted"
         )
-    payload = _b64(envelope.payload, "envelope payload")
+    try:
+        payload = base64.b64decode(envelope.payload, validate=True)
+    except ValueError:  # binascii.Error
+        raise SignatureInvalid("envelope payload is not valid base64") from None
     message = pae(envelope.payloadType, payload)
     failures = []
     for signature in known:
         try:
-            keys[signature.keyid].verify(_b64(signature.sig, "signature"), message)
-        except (InvalidSignature, SignatureInvalid):
+            keys[signature.keyid].verify(base64.b64decode(signature.sig, validate=True), message)
+        except (InvalidSignature, ValueError):  # a signature that is not base64 fails alike
             failures.append(_short(signature.keyid))
             continue
         return payload

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import json
 import os
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,7 @@ from fnhub.core.signing import (
     Envelope,
     Signature,
     Statement,
+    Subject,
     check_subjects,
     generate_key,
     key_id,
@@ -430,6 +433,10 @@ def test_base64_is_decoded_strictly(tmp_path: Path, key: Ed25519PrivateKey) -> N
     ("acme/Bad_Name@1.0.0", "invalid function name 'Bad_Name'"),
     ("acme/../etc@1.0.0", "invalid function name '../etc'"),
     ("../acme/x@1.0.0", "invalid namespace '..'"),
+    ("acme/x@", "'' is not a SemVer 2.0 version"),
+    ("acme/x@1.0", "'1.0' is not a SemVer 2.0 version"),
+    ("acme/x@latest", "'latest' is not a SemVer 2.0 version"),
+    ("acme/x@1.0.0@evil", "'1.0.0@evil' is not a SemVer 2.0 version"),
 ])
 def test_the_signed_reference_names_are_checked(ref: str, problem: str) -> None:
     with pytest.raises(InvalidInput, match=re.escape(problem)):
@@ -449,3 +456,85 @@ def test_size_limits_refuse_one_byte_over_not_at(tmp_path: Path) -> None:
         parse_envelope(b" " * (1 << 20))
     with pytest.raises(SignatureInvalid, match="larger than 1048576 bytes"):
         parse_envelope(b" " * ((1 << 20) + 1))
+
+
+def test_a_predicate_value_json_cannot_hold_is_signed_as_its_json_text(
+        key: Ed25519PrivateKey) -> None:
+    """A predicate is any mapping (YAML loads `released: 2026-01-02` as a date): it signs as the
+    JSON the verifier reads back, not as a TypeError."""
+    statement = make_statement(REF, PKG, predicate={"released": datetime.date(2026, 1, 2)})
+    verified = verify_envelope(sign_statement(statement, key), trusted(key))
+    assert verified.predicate == {"released": "2026-01-02"}
+    check_subjects(verified, REF, PKG)
+
+
+def test_a_key_being_written_exists_only_as_a_private_temp_file_beside_it(
+        tmp_path: Path, key: Ed25519PrivateKey, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Atomic replace: the new key is written to a hidden 0600 sibling (same folder, so the
+    rename cannot cross file systems) while the old key stays whole, then renamed over it."""
+    folder = tmp_path / "keys"
+    path = folder / "default.key"
+    save_private_key(generate_key(), path)
+    old = path.read_bytes()
+    seen: list[dict[str, tuple[int, bytes]]] = []
+    real_fsync = os.fsync
+
+    def fsync_and_look(fd: int) -> None:
+        real_fsync(fd)
+        seen.append({p.name: (stat.S_IMODE(p.stat().st_mode), p.read_bytes())
+                     for p in folder.iterdir()})
+
+    monkeypatch.setattr(os, "fsync", fsync_and_look)
+    save_private_key(key, path, overwrite=True)
+    monkeypatch.undo()
+    [during] = seen
+    assert during.pop("default.key") == (0o600, old)
+    [(temp_name, (temp_mode, temp_data))] = during.items()
+    assert re.fullmatch(r"\.default\.key\.\w+\.tmp", temp_name)
+    assert temp_mode == 0o600 and temp_data == path.read_bytes() != old
+    assert [p.name for p in folder.iterdir()] == ["default.key"]
+
+
+def test_a_failed_rename_leaves_no_temp_file(tmp_path: Path, key: Ed25519PrivateKey) -> None:
+    target = tmp_path / "key.pub"
+    target.mkdir()
+    (target / "inside").write_text("kept")
+    with pytest.raises(IsADirectoryError):
+        save_public_key(key.public_key(), target)
+    assert [p.name for p in tmp_path.iterdir()] == ["key.pub"]
+    assert (target / "inside").read_text() == "kept"
+
+
+@pytest.mark.parametrize("load", [load_private_key, load_public_key])
+def test_a_key_path_that_cannot_be_read_is_refused_naming_it(
+        tmp_path: Path, load: Callable[[Path], object]) -> None:
+    """A folder, a path through a plain file, a name too long: one-line errors, no traceback."""
+    folder = tmp_path / "keys.d"
+    folder.mkdir()
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    for path in (folder, plain / "default.key", tmp_path / ("k" * 300)):
+        with pytest.raises(InvalidInput) as caught:
+            load(path)
+        assert str(path) in caught.value.message
+
+
+def test_a_pem_public_key_after_blank_lines_loads(tmp_path: Path, key: Ed25519PrivateKey) -> None:
+    path = tmp_path / "pasted.pub"
+    save_public_key(key.public_key(), path)
+    path.write_bytes(b"\n  \n" + path.read_bytes())
+    assert key_id(load_public_key(path)) == key_id(key.public_key())
+
+
+def test_a_subject_without_a_sha256_digest_vouches_for_nothing() -> None:
+    package_sha512 = Subject(name=REF, digest={"sha512": "ab" * 64})
+    statement = Statement(subject=[package_sha512], predicateType=PREDICATE_TYPE, predicate={})
+    with pytest.raises(DigestMismatch, match=REF):
+        check_subjects(statement, REF, PKG)
+    image_sha512 = Subject(name="acme/describe:1.2.0", digest={"sha512": "cd" * 64})
+    package = Subject(name=REF, digest={"sha256": "ab" * 32})
+    statement = Statement(subject=[package, image_sha512], predicateType=PREDICATE_TYPE,
+                          predicate={})
+    check_subjects(statement, REF, PKG)
+    with pytest.raises(DigestMismatch, match="image digest"):
+        check_subjects(statement, REF, PKG, image_digest=IMAGE)
