@@ -202,3 +202,16 @@ def test_the_dask_engine_with_s3_storage_refuses_a_feature_set_step(project: Pat
 def test_a_run_error_names_the_failed_feature_step(project: Path) -> None:
     with pytest.raises(RunError, match=r"step 'features' failed: .*conv_rate"):
         Pipeline.from_yaml(write_pipeline(project)).run(drop="conv_rate")
+
+
+@pytest.mark.slow  # a LocalCluster of worker processes
+def test_the_dask_engine_runs_a_feature_set_step_on_a_worker(project: Path) -> None:
+    """Workers sharing this machine's disk (the default dask mode) ingest like the local
+    engine: the same rows in the same store."""
+    run = Pipeline.from_yaml(write_pipeline(project)).run(engine="dask", workers=1,
+                                                          cache=False)
+    assert run.engine == "dask"
+    assert run.outputs["features"]["rows"] == 6 and run.outputs["total"]["sum"] == 6.5
+    with FeatureStore(offline=project / "offline") as store:
+        [applied] = store.list()
+        assert sum(c.rows for c in store.offline.commits(applied)) == 6
