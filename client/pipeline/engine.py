@@ -56,6 +56,7 @@ from fnhub.envs import CurrentEnv, Env, run_request
 from fnhub.pipeline.cache import StepCache, artifact_digest, cache_key, is_remote
 from fnhub.pipeline.engines import Engine, Executor
 from fnhub.pipeline.execute import StepOutcome, StepTask, failed_outcome
+from fnhub.pipeline.featuresets import check_features_extra
 from fnhub.pipeline.graph import (
     Constant,
     OutputRef,
@@ -251,13 +252,15 @@ def preflight(graph: PipelineGraph, env: Env) -> None:
                                    f"{binding.value} does not exist")
 
 
-def check_engine_steps(graph: PipelineGraph, engine: Engine) -> None:
-    """Refuse a feature-set step on an engine whose workers share only a bucket: it writes to
-    a feature store and reads its source from this machine's disk."""
-    if engine.remote_storage is None:
-        return
+def check_feature_steps(graph: PipelineGraph, engine: Engine) -> None:
+    """Refuse a feature-set step without the feature store's dependencies, or on an engine
+    whose workers share only a bucket: it writes to a feature store and reads its source from
+    this machine's disk."""
     for node in graph.steps.values():
-        if node.function.feature_set:
+        if not node.function.feature_set:
+            continue
+        check_features_extra(node.name)
+        if engine.remote_storage is not None:
             raise InvalidInput(
                 f"step {node.name!r} ingests into the feature set {node.function.ref}, which "
                 f"the {engine.name} engine cannot do with storage {engine.remote_storage}",
@@ -458,7 +461,7 @@ def run_graph(graph: PipelineGraph, params: dict[str, Any], *, engine: Engine, e
     this interpreter runs in a child process (a warm worker with the local engine), never in
     this one."""
     values = resolve_params(graph, params)
-    check_engine_steps(graph, engine)
+    check_feature_steps(graph, engine)
     preflight(graph, env)
     scheduler = Scheduler(
         graph, values, engine=engine, env=env.for_steps(run_request),

@@ -29,6 +29,7 @@ does too, design §10) and is never served from the step cache: it writes to a s
 from __future__ import annotations
 
 import os
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ ENTRYPOINT = "fnhub.features.step:ingest_step"
 STEP_INPUTS = ("source", "offline")  # what `with:` may set
 # filled in from the resolved step, never from `with:`
 HIDDEN_INPUTS = ("featureset", "insecure_skip_verify")
+FEATURES_EXTRA = ("pyarrow", "duckdb", "pandas")  # what the store's code imports
 
 
 def step_manifest(item: FeatureSetManifest, featureset: str, *,
@@ -89,6 +91,15 @@ def anchor_offline(input_name: str, value: Any, base_dir: Path | None) -> Any:
     if input_name != "offline" or not isinstance(value, str) or not value or "://" in value:
         return value
     return os.path.abspath((base_dir or Path.cwd()) / Path(value).expanduser())
+
+
+def check_features_extra(step: str) -> None:
+    """Before anything runs: the step's code (the feature store) is importable here."""
+    missing = [module for module in FEATURES_EXTRA if find_spec(module) is None]
+    if missing:
+        raise InvalidInput(f"step {step!r} ingests into a feature set, which needs the "
+                           f"fnhub[features] extra ({', '.join(missing)} is not installed)",
+                           hint='pip install "fnhub[features]"')
 
 
 def is_feature_step(kind: str) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from importlib.util import find_spec
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +15,7 @@ import pytest
 
 from fnhub.core.errors import FnhubError, InvalidInput, RunError
 from fnhub.features.store import FeatureStore
-from fnhub.pipeline import Pipeline
+from fnhub.pipeline import Pipeline, featuresets
 from fnhub.pipeline.engines import DaskEngine
 from tests.features.factories import write_featureset
 from tests.pipeline.functions import ADD, make_function
@@ -215,3 +216,27 @@ def test_the_dask_engine_runs_a_feature_set_step_on_a_worker(project: Path) -> N
     with FeatureStore(offline=project / "offline") as store:
         [applied] = store.list()
         assert sum(c.rows for c in store.offline.commits(applied)) == 6
+
+
+def test_a_feature_set_step_runs_in_this_environment_when_steps_run_in_venvs(
+        project: Path) -> None:
+    """fnhub (the step's code) is not in a step's venv: the ingest runs here whatever `env`."""
+    frame = pd.DataFrame({"driver_id": [1], "event_timestamp": [T0], "created": [T0],
+                          "conv_rate": [0.5], "acc_rate": [0.5], "avg_daily_trips": [3]})
+    frame.to_parquet(project / "stats.parquet")
+    with Pipeline("venv-features") as p:
+        p.add("features", project / "sets" / "driver-stats-1.0.0",
+              source=str(project / "stats.parquet"), offline=str(project / "store"))
+    assert p.run(env="venv").outputs["features"]["rows"] == 1
+
+
+def test_without_the_features_extra_the_step_is_refused_before_anything_runs(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pipeline = Pipeline.from_yaml(write_pipeline(project))
+    monkeypatch.setattr(featuresets, "find_spec",
+                        lambda name: None if name == "duckdb" else find_spec(name))
+    with pytest.raises(InvalidInput, match=r"step 'features' ingests into a feature set, which "
+                                           r"needs the fnhub\[features\] extra \(duckdb is not "
+                                           r"installed\)"):
+        pipeline.run()
+    assert not (project / "offline").exists()
