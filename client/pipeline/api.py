@@ -284,9 +284,16 @@ class Pipeline:
         default `fnhub==<this version>`) and their function from the hub at `hub_url` (as the
         cluster reaches it; default the configured URL of the hub the steps come from); both
         are pipeline parameters, `fnhub_pip_spec` and `fnhub_hub_url`, set when a run is
-        submitted."""
-        bootstrap = Bootstrap.for_graph(self.graph, self.config, hub_url, fnhub_spec)
+        submitted. A step ingesting into a feature set is refused: it writes to a feature
+        store that only `hub pipeline run` knows how to reach."""
         module_name = exporter_module(target)
+        for node in self.graph.steps.values():
+            if node.function.feature_set:
+                raise InvalidInput(
+                    f"step {node.name!r} ingests into the feature set {node.function.ref}, "
+                    f"which an export to {target} cannot run",
+                    hint="run the pipeline with `hub pipeline run` (local or dask engine)")
+        bootstrap = Bootstrap.for_graph(self.graph, self.config, hub_url, fnhub_spec)
         try:
             module = import_module(module_name)
         except ModuleNotFoundError as exc:

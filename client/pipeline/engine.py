@@ -10,7 +10,8 @@ a local folder did not change since the pipeline was built), the environment acc
 function (Python and, for the current environment, its requirements), and constant input artifacts
 must exist. A failing step stops the steps downstream of it (`skipped`); independent steps still
 finish. A step is `cached` when the step cache holds a run of the same function on the same
-inputs (see `fnhub.pipeline.cache`).
+inputs (see `fnhub.pipeline.cache`). A feature-set step (`fnhub.pipeline.featuresets`) writes
+to a feature store: it always runs, in the current environment, and never with S3 storage.
 
 Run folder, `<runs>/<run-id>/` (`<FNHUB_HOME>/runs/` unless given, for the SDK and the CLI
 alike, next to `hub run`'s run folders; a Dask cluster on other machines needs a `runs_dir` on
@@ -51,10 +52,11 @@ from fnhub.core.errors import (
 )
 from fnhub.core.manifest import ARTIFACT_TYPES
 from fnhub.core.names import closest
-from fnhub.envs import Env, run_request
+from fnhub.envs import CurrentEnv, Env, run_request
 from fnhub.pipeline.cache import StepCache, artifact_digest, cache_key, is_remote
 from fnhub.pipeline.engines import Engine, Executor
 from fnhub.pipeline.execute import StepOutcome, StepTask, failed_outcome
+from fnhub.pipeline.featuresets import check_features_extra
 from fnhub.pipeline.graph import (
     Constant,
     OutputRef,
@@ -250,6 +252,22 @@ def preflight(graph: PipelineGraph, env: Env) -> None:
                                    f"{binding.value} does not exist")
 
 
+def check_feature_steps(graph: PipelineGraph, engine: Engine) -> None:
+    """Refuse a feature-set step without the feature store's dependencies, or on an engine
+    whose workers share only a bucket: it writes to a feature store and reads its source from
+    this machine's disk."""
+    for node in graph.steps.values():
+        if not node.function.feature_set:
+            continue
+        check_features_extra(node.name)
+        if engine.remote_storage is not None:
+            raise InvalidInput(
+                f"step {node.name!r} ingests into the feature set {node.function.ref}, which "
+                f"the {engine.name} engine cannot do with storage {engine.remote_storage}",
+                hint="run it without --storage (workers sharing the run folder and the "
+                     "feature store), or with --engine local")
+
+
 # -- the scheduler ---------------------------------------------------------------
 
 
@@ -263,6 +281,7 @@ class Scheduler:
         self.graph, self.params, self.engine = graph, params, engine
         self.storage = storage
         self.env, self.cache, self.use_cache = env, cache, use_cache
+        self.feature_env = CurrentEnv().for_steps(run_request)  # feature-set steps run here
         self.on_event = on_event
         run_dir = new_run_dir(runs_dir, graph.name)
         self.run = PipelineRun(
@@ -380,12 +399,13 @@ class Scheduler:
             self._fail(step, exc.message if isinstance(exc, FnhubError) else str(exc))
             return
         step.inputs = values
-        step.cache_key = cache_key(fn.digest, values, artifacts)
+        # a feature-set step writes to a store: run every time, never cached
+        step.cache_key = None if fn.feature_set else cache_key(fn.digest, values, artifacts)
         output_dir = step.step_dir / "outputs"
         if self.storage is None:  # with S3 storage nothing is written here
             output_dir.mkdir(parents=True, exist_ok=True)
-        if self.use_cache and (hit := self.cache.restore(step.cache_key, output_dir,
-                                                         self.storage)):
+        if self.use_cache and step.cache_key and (
+                hit := self.cache.restore(step.cache_key, output_dir, self.storage)):
             outputs = {n: _artifact(v) if n in hit.digests else v for n, v in hit.outputs.items()}
             self.digests.update({str(outputs[n]): d for n, d in hit.digests.items()})
             self._set(step, status="cached", outputs=outputs, cached_from=hit.created_at,
@@ -393,7 +413,8 @@ class Scheduler:
             return
         task = StepTask(
             step=node.name, request=build_request(fn.folder, fn.manifest, values, output_dir),
-            step_dir=str(step.step_dir), manifest=fn.manifest, env=self.env)
+            step_dir=str(step.step_dir), manifest=fn.manifest,
+            env=self.feature_env if fn.feature_set else self.env)
         self.queue.append(task)
         self._set(step, status="queued")
 
@@ -440,6 +461,7 @@ def run_graph(graph: PipelineGraph, params: dict[str, Any], *, engine: Engine, e
     this interpreter runs in a child process (a warm worker with the local engine), never in
     this one."""
     values = resolve_params(graph, params)
+    check_feature_steps(graph, engine)
     preflight(graph, env)
     scheduler = Scheduler(
         graph, values, engine=engine, env=env.for_steps(run_request),

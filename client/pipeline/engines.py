@@ -46,6 +46,12 @@ class Engine(ABC):
 
     name: ClassVar[str]
 
+    @property
+    def remote_storage(self) -> str | None:
+        """The bucket (`s3://...`) the steps share instead of a disk; None when they share
+        this machine's files."""
+        return None
+
     def artifact_storage(self) -> S3Storage | None:
         """The bucket the steps' functions and artifacts go through, checked now (its form,
         and that it answers); None: the run folder on this machine's disk."""
@@ -91,6 +97,10 @@ class DaskEngine(Engine):
         if importlib.util.find_spec("distributed") is None:
             raise InvalidInput("the dask engine needs the fnhub[dask] extra",
                                hint='pip install "fnhub[dask]"')
+
+    @property
+    def remote_storage(self) -> str | None:
+        return self.storage or None
 
     def artifact_storage(self) -> S3Storage | None:
         if not self.storage:

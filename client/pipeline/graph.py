@@ -6,10 +6,12 @@ This is the one structure that every engine and exporter walks (local, Dask, KFP
       params: {name: ParamSpec(name, type, default, required, description)}
       steps:  {name: StepNode(name, function, inputs)}, in a topological order: a step comes
               after every step it reads from
-    StepNode.function: FunctionRef(uses, ref, version, digest, pinned, folder, manifest)
+    StepNode.function: FunctionRef(uses, ref, version, digest, pinned, folder, manifest, kind)
               uses is the reference as written (`hub://train:^1`, `./my_fn`); ref/version/digest
               are what it resolved to; pinned is the exact hub URI (None for a local folder);
-              the manifest gives the entrypoint, port types, image and resources
+              the manifest gives the entrypoint, port types, image and resources; kind is
+              `function`, or `feature-set` for a step ingesting into a feature set, whose
+              manifest is the step's interface (`fnhub.pipeline.featuresets`)
     StepNode.inputs: {input name: Binding}, only the inputs the pipeline sets; the others take
               the default declared in the function's manifest
     Binding = Constant(value) | ParamRef(name) | OutputRef(step, output)
@@ -42,6 +44,7 @@ from typing import Any
 from fnhub.core.errors import InvalidInput
 from fnhub.core.manifest import ALL_TYPES, ARTIFACT_TYPES, Manifest, Port
 from fnhub.core.names import closest
+from fnhub.pipeline.featuresets import anchor_offline, check_step_input, is_feature_step
 from fnhub.runner import parse_param
 from fnhub.runtime import value_matches
 
@@ -105,10 +108,16 @@ class FunctionRef:
     pinned: str | None = field(compare=False)  # hub://HOST/NS/NAME:VERSION@DIGEST; None if local
     folder: Path = field(compare=False)
     manifest: Manifest = field(compare=False, repr=False)
+    kind: str = field(default="function", compare=False)  # or "feature-set"
 
     @property
     def local(self) -> bool:
         return self.pinned is None
+
+    @property
+    def feature_set(self) -> bool:
+        """A step ingesting into a feature set rather than a function call."""
+        return is_feature_step(self.kind)
 
     def input(self, name: str) -> Port | None:
         return self.manifest.input(name)
@@ -197,6 +206,9 @@ class PipelineGraph:
         `value` is a ParamRef, an OutputRef or a constant; a relative path constant for an
         artifact input is taken relative to `base_dir` (default: the current directory).
         """
+        if function.feature_set:
+            check_step_input(step, function.ref, input_name)
+            value = anchor_offline(input_name, value, base_dir)
         port = function.input(input_name)
         if port is None:
             names = [p.name for p in function.manifest.spec.inputs]
@@ -291,7 +303,8 @@ class PipelineGraph:
             "name": self.name,
             "params": {p.name: {"type": p.type, "default": p.default, "required": p.required}
                        for p in self.params.values()},
-            "steps": [{"name": s.name, "uses": s.function.uses, "function": s.function.ref,
+            "steps": [{"name": s.name, "uses": s.function.uses, "kind": s.function.kind,
+                       "function": s.function.ref,
                        "version": s.function.version, "digest": s.function.digest,
                        "with": {k: binding(v) for k, v in s.inputs.items()}}
                       for s in self.steps.values()],

@@ -1,5 +1,8 @@
 """Resolving a step's function to one exact version and package digest, installing it verified.
 
+A step may also use a feature set (a hub URI or a folder holding featureset.yaml): it resolves,
+installs and verifies the same way and becomes a feature-set step (`fnhub.pipeline.featuresets`).
+
 A hub URI goes through `Installer.ensure` (signature, key trust and digests are checked before
 anything is installed); under a lock it installs exactly the pinned version and digest. A local
 folder is identified by the digest of the package it would pack to, so any change to its files
@@ -14,11 +17,13 @@ from pathlib import Path
 
 from fnhub.config import Config
 from fnhub.core.errors import FnhubError, InvalidInput
-from fnhub.core.manifest import Manifest, load_manifest
+from fnhub.core.featureset import FeatureSetManifest
+from fnhub.core.items import FEATURE_SET, Item, load_item
 from fnhub.core.packaging import HashingWriter, pack
 from fnhub.core.uri import is_local_ref, local_path, parse_uri
 from fnhub.function import Function
 from fnhub.install import Installer, Warn, default_warn
+from fnhub.pipeline.featuresets import feature_source, step_manifest
 from fnhub.pipeline.graph import FunctionRef
 from fnhub.pipeline.lock import PipelineLock
 from fnhub.store import InstallRecord
@@ -29,17 +34,29 @@ def pack_digest(folder: Path) -> str:
     return pack(folder, HashingWriter()).digest
 
 
-def _local_ref(uses: str, folder: Path, manifest: Manifest) -> FunctionRef:
+def _item_ref(uses: str, ref: str, version: str, digest: str, pinned: str | None,
+              folder: Path, item: Item, insecure_skip_verify: bool) -> FunctionRef:
+    """A function, or a feature set as the interface of the step ingesting into it."""
+    if isinstance(item, FeatureSetManifest):
+        manifest = step_manifest(item, feature_source(folder, pinned),
+                                 insecure_skip_verify=insecure_skip_verify)
+        return FunctionRef(uses=uses, ref=ref, version=version, digest=digest, pinned=pinned,
+                           folder=folder, manifest=manifest, kind=FEATURE_SET)
+    return FunctionRef(uses=uses, ref=ref, version=version, digest=digest, pinned=pinned,
+                       folder=folder, manifest=item)
+
+
+def _local_ref(uses: str, folder: Path, manifest: Item,
+               insecure_skip_verify: bool = False) -> FunctionRef:
     meta = manifest.metadata
-    return FunctionRef(uses=uses, ref=f"{meta.namespace}/{meta.name}", version=meta.version,
-                       digest=pack_digest(folder), pinned=None, folder=folder,
-                       manifest=manifest)
+    return _item_ref(uses, f"{meta.namespace}/{meta.name}", meta.version, pack_digest(folder),
+                     None, folder, manifest, insecure_skip_verify)
 
 
-def _installed_ref(uses: str, record: InstallRecord, folder: Path,
-                   manifest: Manifest) -> FunctionRef:
-    return FunctionRef(uses=uses, ref=record.ref, version=record.version, digest=record.digest,
-                       pinned=record.uri, folder=folder, manifest=manifest)
+def _installed_ref(uses: str, record: InstallRecord, folder: Path, manifest: Item,
+                   insecure_skip_verify: bool = False) -> FunctionRef:
+    return _item_ref(uses, record.ref, record.version, record.digest, record.uri, folder,
+                     manifest, insecure_skip_verify)
 
 
 @dataclass
@@ -60,7 +77,7 @@ class Resolver:
     def resolve(self, step: str, function: Function | str | os.PathLike[str]) -> FunctionRef:
         if isinstance(function, os.PathLike):
             folder = ((self.base_dir or Path.cwd()) / function).resolve()
-            return _local_ref(os.fspath(function), folder, load_manifest(folder))
+            return _local_ref(os.fspath(function), folder, load_item(folder))
         if isinstance(function, Function):
             if function.record is None:
                 return _local_ref(function.source, function.folder, function.manifest)
@@ -73,7 +90,7 @@ class Resolver:
             relative = function in (".", "..") or function.startswith(("./", "../"))
             folder = (self.base_dir / function).resolve() if relative and self.base_dir else \
                 local_path(function)
-            return _local_ref(function, folder, load_manifest(folder))
+            return _local_ref(function, folder, load_item(folder))
         target = parse_uri(function)
         if self.lock is not None and self.lock_path is not None:
             locked = self.lock.entry(step, function, self.lock_path)
@@ -87,4 +104,5 @@ class Resolver:
         except FnhubError as exc:
             raise type(exc)(f"step {step!r} ({function}): {exc.message}", hint=exc.hint) from None
         folder = installer.store.files_dir(record)
-        return _installed_ref(function, record, folder, load_manifest(folder))
+        return _installed_ref(function, record, folder, load_item(folder),
+                              self.insecure_skip_verify)

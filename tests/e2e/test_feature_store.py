@@ -1,10 +1,14 @@
 """Acceptance 4, and the `hub features` CLI end to end: alice publishes a transform function
 and a feature set to a real hub; bob applies the set from its URI (verified, transform
 pinned), ingests raw events through the transform, builds training data, materializes and
-reads online values; a tampered feature set package is refused like a function."""
+reads online values; a tampered feature set package is refused like a function. And Build
+item 6: `hub pipeline run` of a pipeline whose steps generate raw events, ingest them through
+the set's URI, read them point in time (get-historical-features) and train (train)."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,10 +16,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from fnhub.features.store import FeatureStore
 from tests.features.factories import write_featureset
 from tests.helpers import CLI, HubProcess, start_hub
+from tests.pipeline.functions import make_function
 
 pytestmark = pytest.mark.slow
+CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 T0 = pd.Timestamp("2026-02-01", tz="UTC")
 
 
@@ -145,3 +152,155 @@ def test_a_tampered_feature_set_package_is_refused(setup: tuple[HubProcess, CLI,
     carol.fails("features", "apply", "hub://alice/driver-stats:1.0.1", match="digest")
     assert carol.json("features", "list") == []
     assert not list((carol.root / "home" / "functions").glob("*/alice/driver-stats/1.0.1"))
+
+
+# -- Build item 6: a pipeline builds the features, reads them point in time and trains -------
+
+EVENTS = """\
+    import os
+    from pathlib import Path
+
+    import pandas as pd
+
+
+    def main(drivers: int = 4, hours: int = 6) -> dict:
+        t0 = pd.Timestamp("2026-02-01", tz="UTC")
+        rows = [(d, t0 + pd.Timedelta(minutes=20 * k + d), (k + d) % 3 != 0, k % 2 == 0)
+                for d in range(1, drivers + 1) for k in range(hours * 3)]
+        events = pd.DataFrame(rows, columns=["driver_id", "ts", "converted", "accepted"])
+        events[["converted", "accepted"]] = events[["converted", "accepted"]].astype(float)
+        # labels at half past each hour (the features of that hour are known then), and
+        # one before any event: its features are missing
+        labels = pd.DataFrame(
+            [(d, t0 + pd.Timedelta(minutes=60 * h + 30), (d + h) % 2)
+             for d in range(1, drivers + 1) for h in range(-1, hours)],
+            columns=["driver_id", "event_timestamp", "label"])
+        out = Path(os.environ["FNHUB_OUTPUT_DIR"])
+        events.to_parquet(out / "events.parquet", index=False)
+        labels.to_parquet(out / "labels.parquet", index=False)
+        return {"events": out / "events.parquet", "labels": out / "labels.parquet"}
+"""
+
+FEATURES = ["driver-stats:conv_rate", "driver-stats:acc_rate", "driver-stats:avg_daily_trips"]
+
+
+def write_training_pipeline(folder: Path, featureset: str) -> Path:
+    """events (local) -> features (the set's URI, source = events) -> training
+    (get-historical-features) -> model (train)."""
+    make_function(folder / "events", "events", EVENTS, requirements=["pandas", "pyarrow"],
+                  inputs=[{"name": "drivers", "type": "int", "default": 4},
+                          {"name": "hours", "type": "int", "default": 6}],
+                  outputs=[{"name": "events", "type": "dataset"},
+                           {"name": "labels", "type": "dataset"}])
+    path = folder / "pipeline.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        apiVersion: fnhub/v1
+        kind: Pipeline
+        metadata: {{name: driver-model}}
+        spec:
+          steps:
+            - name: events
+              uses: ./events
+            - name: features
+              uses: {featureset}
+              with: {{source: "${{{{ steps.events.outputs.events }}}}"}}
+            - name: training
+              uses: hub://library/get-historical-features:^1
+              with:
+                entities: "${{{{ steps.events.outputs.labels }}}}"
+                features: {FEATURES}
+                offline: "${{{{ steps.features.outputs.offline }}}}"
+                snapshot: "${{{{ steps.features.outputs.snapshot }}}}"
+                drop_columns: [driver_id, event_timestamp]
+            - name: model
+              uses: hub://library/train:^1
+              with:
+                dataset: "${{{{ steps.training.outputs.dataset }}}}"
+                label_column: label
+                params: {{n_estimators: 10}}
+                cv: 2
+        """))
+    return path
+
+
+@pytest.fixture(scope="module")
+def with_catalog(setup: tuple[HubProcess, CLI, CLI],
+                 tmp_path_factory: pytest.TempPathFactory) -> tuple[HubProcess, CLI]:
+    """The hub of `setup` also holds the catalog's get-historical-features and train."""
+    hub, alice, _ = setup
+    root = tmp_path_factory.mktemp("operator")
+    admin = CLI(root, hub.url, hub.admin_token)
+    admin.ok("keys", "generate", "--name", "library")
+    admin.ok("keys", "register", "library", "--namespace", "library")
+    for name in ("get-historical-features", "train"):
+        shutil.copytree(CATALOG / name, root / "catalog" / name,
+                        ignore=shutil.ignore_patterns("__pycache__", "tests"))
+    admin.ok("catalog", "publish", str(root / "catalog"))
+    return hub, alice
+
+
+def test_a_pipeline_builds_features_reads_them_point_in_time_and_trains(
+        with_catalog: tuple[HubProcess, CLI], tmp_path: Path) -> None:
+    hub, _ = with_catalog
+    dave = CLI(tmp_path / "dave", hub.url)
+    pipeline = write_training_pipeline(tmp_path / "project", "hub://alice/driver-stats:1.0.0")
+    run = dave.json("pipeline", "run", str(pipeline))
+    assert run["status"] == "succeeded", run
+    ingested = run["outputs"]["features"]
+    offline = dave.root / "home" / "features" / "offline"  # the configured (default) store
+    assert (ingested["feature_set"], ingested["version"], ingested["offline"]) == (
+        "driver-stats", "1.0.0", str(offline))
+    assert ingested["rows"] == 4 * 6  # the transform's hourly rows per driver
+
+    # the set was applied verified, from its URI, its transform pinned; and locked
+    with FeatureStore(offline=offline) as store:
+        [applied] = store.list()
+        labels = pd.read_parquet(run["outputs"]["events"]["labels"])
+        expected = store.get_historical_features(labels, FEATURES).drop(
+            columns=["driver_id", "event_timestamp"])
+    assert (applied.name, applied.version, applied.verified) == ("driver-stats", "1.0.0", True)
+    assert applied.transform is not None and "/alice/driver-aggregates:1.0.0@" in (
+        applied.transform.uri)
+    locked = json.loads((pipeline.parent / "pipeline.lock").read_text())["steps"]["features"]
+    assert (locked["function"], locked["version"], locked["digest"]) == (
+        "alice/driver-stats", "1.0.0", applied.digest)
+    assert locked["pinned"].endswith(f"/alice/driver-stats:1.0.0@{applied.digest}")
+
+    # the training table is the store's point-in-time answer, and the model trained on it
+    training = pd.read_parquet(run["outputs"]["training"]["dataset"])
+    pd.testing.assert_frame_equal(training, expected)
+    assert training[FEATURES].isna().all(axis=1).sum() == 4  # the labels before any event
+    assert training[FEATURES].notna().all(axis=1).sum() == 4 * 6
+    metrics = json.loads(Path(run["outputs"]["model"]["metrics"]).read_text())
+    assert metrics["n_rows"] == len(training) == 4 * 7
+    assert metrics["n_features"] == len(FEATURES)
+
+    # --locked runs it again from what the lock pins: the ingest runs again (never cached),
+    # so the snapshot moves and the training step is not served stale from the cache
+    again = dave.json("pipeline", "run", str(pipeline), "--locked")
+    assert again["steps"] == {"events": "cached", "features": "succeeded",
+                              "training": "succeeded", "model": "cached"}
+    assert again["outputs"]["features"]["snapshot"] != ingested["snapshot"]
+
+
+def test_a_tampered_feature_set_package_is_refused_in_a_pipeline(
+        with_catalog: tuple[HubProcess, CLI], tmp_path: Path) -> None:
+    hub, alice = with_catalog
+    folder = write_featureset(tmp_path / "sets", "driver-stats", "1.0.2", namespace="alice",
+                              transform={"uses": "hub://alice/driver-aggregates:^1",
+                                         "with": {"window": "1h"}})
+    alice.ok("publish", str(folder))
+    digest = alice.json("show", "hub://alice/driver-stats:1.0.2")["version"]["package"]["digest"]
+    [blob] = [p for p in hub.data_dir.rglob(digest.removeprefix("sha256:")) if p.is_file()]
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    blob.write_bytes(bytes(data))
+
+    erin = CLI(tmp_path / "erin", hub.url)
+    pipeline = write_training_pipeline(tmp_path / "project", "hub://alice/driver-stats:1.0.2")
+    erin.fails("pipeline", "run", str(pipeline),
+               match="spec.steps[1].uses: step 'features' (hub://alice/driver-stats:1.0.2)")
+    erin.fails("pipeline", "run", str(pipeline), match="digest")
+    assert not (erin.root / "home" / "features").exists()  # nothing applied, nothing ingested
+    assert not list((erin.root / "home" / "functions").glob("*/alice/driver-stats/1.0.2"))
+    assert not (erin.root / "home" / "runs").exists()  # refused before any step ran

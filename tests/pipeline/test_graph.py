@@ -216,7 +216,7 @@ def _pipeline(steps: str, params: str = "") -> str:
      """), "spec.steps[0].withh: unknown field"),
     (_pipeline("""\
         - {name: a, uses: ./functions/nothing-here}
-     """), "spec.steps[0].uses: no function.yaml in"),
+     """), "spec.steps[0].uses: no function.yaml or featureset.yaml (a regular file) in"),
     (_pipeline("""\
         - {name: a, uses: "hub://Bad_Name"}
      """), "spec.steps[0].uses: invalid URI 'hub://Bad_Name'"),
