@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import platformdirs
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -118,8 +117,12 @@ def _read_file(path: Path) -> ConfigFile:
 
 def load_config() -> Config:
     env = EnvSettings.from_environ()
-    config_dir = env.config_dir or Path(platformdirs.user_config_dir("fnhub"))
-    home = env.home or Path(platformdirs.user_cache_dir("fnhub"))
+    config_dir, home = env.config_dir, env.home
+    if config_dir is None or home is None:  # the platform's folders, looked up only when needed
+        import platformdirs
+
+        config_dir = config_dir or Path(platformdirs.user_config_dir("fnhub"))
+        home = home or Path(platformdirs.user_cache_dir("fnhub"))
     file = _read_file(config_dir / "config.toml")
     hubs = list(file.hubs)
     features = FeaturesTable(offline=env.features_offline or file.features.offline,

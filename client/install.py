@@ -37,8 +37,8 @@ from fnhub.core.errors import (
     VerificationError,
 )
 from fnhub.core.index import FunctionIndex
-from fnhub.core.packaging import DIGEST_PREFIX, HashingWriter, digest_file
-from fnhub.core.packaging.unpack import unpack
+from fnhub.core.packaging import DIGEST_PREFIX, digest_file, pack, unpack
+from fnhub.core.packaging.digests import HashingWriter
 from fnhub.core.signing import Statement, check_subjects, parse_envelope, verify_envelope
 from fnhub.core.uri import DIGEST_RE, FunctionURI
 from fnhub.core.versions import Candidate, is_valid_version, parse_version, resolve
@@ -115,8 +115,6 @@ def resolve_from_index(hub: HubEntry, uri: FunctionURI, index: FunctionIndex) ->
 
 def files_digest(folder: Path) -> str:
     """The digest the folder packs to: what an untouched install of that package has."""
-    from fnhub.core.packaging.pack import pack  # pathspec and the manifest: only when checking
-
     return pack(folder, HashingWriter()).digest
 
 
