@@ -82,7 +82,7 @@ def test_an_install_loads_only_what_installing_needs(world: World, tmp_path: Pat
     user = CLI(tmp_path / "user", world.hub.url)
     code = ("import json, sys\nfrom fnhub.cli.main import main\n"
             "code = main(['install', 'hub://alice/one:1.0.0'])\n"
-            "print(json.dumps([code, sorted(sys.modules)]))")
+            "print(json.dumps([code, sorted(k for k, v in sys.modules.items() if v)]))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=user.env, cwd=tmp_path, check=True, timeout=120)
     exit_code, modules = json.loads(proc.stdout.splitlines()[-1])
