@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -124,9 +125,14 @@ class Installer:
     insecure_skip_verify: bool = False
     warn: Warn = default_warn
     # Within `session()`, one HubClient per hub: an install's index, attestation, keys and
-    # package requests share one keep-alive connection (and one TLS set-up).
-    _clients: dict[tuple[str, str | None], HubClient] | None = field(
-        default=None, init=False, repr=False)
+    # package requests share one keep-alive connection (and one TLS set-up). Sessions are per
+    # thread (keyed by thread id), so one Installer (a FeatureStore's) may serve several.
+    _sessions: dict[int, dict[tuple[str, str | None], HubClient]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+
+    @property
+    def _clients(self) -> dict[tuple[str, str | None], HubClient] | None:
+        return self._sessions.get(threading.get_ident())
 
     @contextmanager
     def session(self) -> Iterator[Installer]:
@@ -134,25 +140,26 @@ class Installer:
         if self._clients is not None:  # nested: the outer session owns the clients
             yield self
             return
-        self._clients = {}
+        thread = threading.get_ident()
+        self._sessions[thread] = {}
         try:
             yield self
         finally:
-            clients, self._clients = self._clients, None
-            for client in clients.values():
+            for client in self._sessions.pop(thread).values():
                 client.close()
 
     @contextmanager
     def _client(self, hub: HubEntry) -> Iterator[HubClient]:
         """The session's client for `hub`, or, outside a session, one for this call alone."""
-        if self._clients is None:
+        clients = self._clients
+        if clients is None:
             with HubClient(hub.url, hub.token) as client:
                 yield client
             return
         key = (hub.url, hub.token)
-        if key not in self._clients:
-            self._clients[key] = HubClient(hub.url, hub.token)
-        yield self._clients[key]
+        if key not in clients:
+            clients[key] = HubClient(hub.url, hub.token)
+        yield clients[key]
 
     @property
     def store(self) -> Store:
