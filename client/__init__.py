@@ -5,10 +5,17 @@ The public names load lazily, so `import fnhub.core.manifest` (as the hub does) 
 
 from __future__ import annotations
 
+import sys
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from fnhub.core import __version__
+
+# httpx imports its own command line (click, rich's syntax highlighting, pygments) whenever
+# click is installed, as it is beside the hub's uvicorn: a fifth of every `hub` command's start-up
+# and several MiB of the hub's memory, for a program fnhub never runs. A None entry makes that
+# one import fail, and httpx then defines a stub `httpx.main` in its place.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 _EXPORTS = {
     "ContainerEnv": "fnhub.container",  # loads the docker SDK: only when asked for

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import ssl
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -60,6 +61,32 @@ def _parse(model: type[M] | TypeAdapter[Any], response: httpx.Response, path: st
             f"the hub's answer to {path} is malformed ({where}: {problem['msg']})") from None
 
 
+class _Transport(httpx.BaseTransport):
+    """httpx's transport (with retries on connection errors), whose TLS half is built on the
+    first https:// request: loading the CA bundle costs a process ~20 ms of CPU, which a
+    plain-http hub (and its installs) never needs. A redirect to presigned https storage, or
+    an https hub, gets httpx's default verified TLS."""
+
+    def __init__(self, retries: int) -> None:
+        self._retries = retries
+        # Carries http:// only; were it ever handed https, this context trusts no certificate.
+        self._plain = httpx.HTTPTransport(retries=retries,
+                                          verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+        self._tls: httpx.HTTPTransport | None = None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.scheme == "http":
+            return self._plain.handle_request(request)
+        if self._tls is None:
+            self._tls = httpx.HTTPTransport(retries=self._retries)
+        return self._tls.handle_request(request)
+
+    def close(self) -> None:
+        self._plain.close()
+        if self._tls is not None:
+            self._tls.close()
+
+
 class HubClient:
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0) -> None:
         self.url = url.rstrip("/")
@@ -70,7 +97,7 @@ class HubClient:
             base_url=self.url + "/api/v1",
             headers=headers,
             timeout=timeout,
-            transport=httpx.HTTPTransport(retries=3),
+            transport=_Transport(retries=3),
         )
 
     def close(self) -> None:

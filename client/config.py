@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import platformdirs
 import tomli_w
-from pydantic import BaseModel, Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fnhub.core.errors import InvalidInput
 
@@ -46,8 +45,15 @@ class ConfigFile(BaseModel):
     features: FeaturesTable = Field(default_factory=FeaturesTable)
 
 
-class EnvSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FNHUB_", extra="ignore")
+ENV_PREFIX = "FNHUB_"
+
+
+class EnvSettings(BaseModel):
+    """The `FNHUB_*` variables, matched without regard to case (`FNHUB_FEATURES_OFFLINE` is
+    `features_offline`). A plain model: pydantic-settings would cost every `hub` command a
+    tenth of its start-up to import, for seven variables."""
+
+    model_config = ConfigDict(extra="ignore")
 
     hub: str | None = None
     token: str | None = None
@@ -56,6 +62,17 @@ class EnvSettings(BaseSettings):
     offline: bool = False
     features_offline: str | None = None
     features_online: str | None = None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> EnvSettings:
+        values = {key[len(ENV_PREFIX):].lower(): value for key, value in environ.items()
+                  if key.upper().startswith(ENV_PREFIX)}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            raise InvalidInput(f"invalid {ENV_PREFIX}{str(problem['loc'][0]).upper()}: "
+                               f"{problem['msg']}") from None
 
 
 class Config(BaseModel):
@@ -99,9 +116,13 @@ def _read_file(path: Path) -> ConfigFile:
 
 
 def load_config() -> Config:
-    env = EnvSettings()
-    config_dir = env.config_dir or Path(platformdirs.user_config_dir("fnhub"))
-    home = env.home or Path(platformdirs.user_cache_dir("fnhub"))
+    env = EnvSettings.from_environ()
+    config_dir, home = env.config_dir, env.home
+    if config_dir is None or home is None:  # the platform's folders, looked up only when needed
+        import platformdirs
+
+        config_dir = config_dir or Path(platformdirs.user_config_dir("fnhub"))
+        home = home or Path(platformdirs.user_cache_dir("fnhub"))
     file = _read_file(config_dir / "config.toml")
     hubs = list(file.hubs)
     features = FeaturesTable(offline=env.features_offline or file.features.offline,

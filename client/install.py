@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,6 @@ from fnhub.core.packaging.digests import HashingWriter
 from fnhub.core.signing import Statement, check_subjects, parse_envelope, verify_envelope
 from fnhub.core.uri import DIGEST_RE, FunctionURI
 from fnhub.core.versions import Candidate, is_valid_version, parse_version, resolve
-from fnhub.images import parse_image_ref, served_digest
 from fnhub.index import IndexReader
 from fnhub.store import InstallRecord, Store
 from fnhub.trust import TrustStore, untrusted_key_error
@@ -123,6 +124,42 @@ class Installer:
     config: Config
     insecure_skip_verify: bool = False
     warn: Warn = default_warn
+    # Within `session()`, one HubClient per hub: an install's index, attestation, keys and
+    # package requests share one keep-alive connection (and one TLS set-up). Sessions are per
+    # thread (keyed by thread id), so one Installer (a FeatureStore's) may serve several.
+    _sessions: dict[int, dict[tuple[str, str | None], HubClient]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+
+    @property
+    def _clients(self) -> dict[tuple[str, str | None], HubClient] | None:
+        return self._sessions.get(threading.get_ident())
+
+    @contextmanager
+    def session(self) -> Iterator[Installer]:
+        """Keep one connection per hub open for every call made inside the block."""
+        if self._clients is not None:  # nested: the outer session owns the clients
+            yield self
+            return
+        thread = threading.get_ident()
+        self._sessions[thread] = {}
+        try:
+            yield self
+        finally:
+            for client in self._sessions.pop(thread).values():
+                client.close()
+
+    @contextmanager
+    def _client(self, hub: HubEntry) -> Iterator[HubClient]:
+        """The session's client for `hub`, or, outside a session, one for this call alone."""
+        clients = self._clients
+        if clients is None:
+            with HubClient(hub.url, hub.token) as client:
+                yield client
+            return
+        key = (hub.url, hub.token)
+        if key not in clients:
+            clients[key] = HubClient(hub.url, hub.token)
+        yield clients[key]
 
     @property
     def store(self) -> Store:
@@ -154,7 +191,7 @@ class Installer:
         raise last
 
     def _resolve_on(self, hub: HubEntry, uri: FunctionURI) -> Target:
-        with HubClient(hub.url, hub.token) as client:
+        with self._client(hub) as client:
             index = IndexReader(self.config, client).fetch(uri.namespace, uri.name)
             if index is not None:
                 return resolve_from_index(hub, uri, index)
@@ -200,6 +237,10 @@ class Installer:
 
     def ensure(self, uri: FunctionURI) -> InstallRecord:
         """The installed function for `uri`, installing it first when needed."""
+        with self.session():
+            return self._ensure(uri)
+
+    def _ensure(self, uri: FunctionURI) -> InstallRecord:
         if self.config.offline:
             return self._usable_offline(self.resolve_installed(uri), "offline mode is on")
         try:
@@ -238,7 +279,7 @@ class Installer:
             return True
         if record.keyid in self.trust.trusted_ids(target.hub.url, target.namespace):
             return True
-        with HubClient(target.hub.url, target.hub.token) as client:
+        with self._client(target.hub) as client:
             envelopes = client.attestations(target.namespace, target.name, target.version)
             keyid, _image = self._verify(client, target, envelopes)
         if files_digest(self.store.files_dir(record)) != record.digest:
@@ -250,7 +291,7 @@ class Installer:
     def _download_and_unpack(self, target: Target) -> InstallRecord:
         store = self.store
         package = store.package_path(target.digest)
-        with HubClient(target.hub.url, target.hub.token) as client:
+        with self._client(target.hub) as client:
             envelopes = client.attestations(target.namespace, target.name, target.version)
             keyid = None
             if self.insecure_skip_verify:
@@ -283,8 +324,12 @@ class Installer:
     def verify(self, uri: FunctionURI) -> dict[str, Any]:
         """Everything install checks, without installing (signature, trust, digests), and the
         installed copy of that version, if any: its files against its recorded digest."""
+        with self.session():
+            return self._verify_uri(uri)
+
+    def _verify_uri(self, uri: FunctionURI) -> dict[str, Any]:
         target = self.resolve_online(uri)
-        with HubClient(target.hub.url, target.hub.token) as client:
+        with self._client(target.hub) as client:
             keyid, image = self._verify(
                 client, target, client.attestations(target.namespace, target.name,
                                                     target.version))
@@ -341,6 +386,8 @@ class Installer:
         images = [s for s in statement.subject if s.name != package]
         if not images:
             return None
+        from fnhub.images import parse_image_ref, served_digest  # the manifest model, YAML
+
         signed = DIGEST_PREFIX + images[0].digest.get("sha256", "").lower()
         info = client.version(target.namespace, target.name, target.version).image
         if info is None or not info.ref:

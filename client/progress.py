@@ -1,48 +1,44 @@
-"""Progress bars for long transfers, drawn on stderr only when it is a terminal."""
+"""Progress bars for long transfers, drawn on stderr only when it is a terminal.
+
+Rich's progress machinery loads only when a bar is drawn: a download in a script or a test
+(stderr not a terminal) does not pay for importing it.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, BinaryIO
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TransferSpeedColumn,
-)
+from typing import BinaryIO
 
 Advance = Callable[[int], None]
 
 
 @contextmanager
-def _bar(description: str, total: int | None, columns: tuple[Any, ...]) -> Iterator[Advance]:
+def _bar(description: str, total: int | None, *, rows: bool = False) -> Iterator[Advance]:
     """A transient bar on stderr when it is a terminal; otherwise nothing is drawn."""
     if not sys.stderr.isatty():
         yield lambda _n: None
         return
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    from rich import progress as rp
+    from rich.console import Console
+
+    columns = ((rp.SpinnerColumn(), rp.TextColumn("{task.description}"), rp.MofNCompleteColumn(),
+                rp.TextColumn("rows"), rp.TimeElapsedColumn()) if rows else
+               (rp.TextColumn("{task.description}"), rp.BarColumn(), rp.DownloadColumn(),
+                rp.TransferSpeedColumn()))
+    with rp.Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
 
 
 def transfer(description: str, total: int | None) -> AbstractContextManager[Advance]:
-    return _bar(description, total, (TextColumn("{task.description}"), BarColumn(),
-                                     DownloadColumn(), TransferSpeedColumn()))
+    return _bar(description, total)
 
 
 def rows(description: str) -> AbstractContextManager[Advance]:
     """A running count of rows (ingests, materializations)."""
-    return _bar(description, None, (SpinnerColumn(), TextColumn("{task.description}"),
-                                     MofNCompleteColumn(), TextColumn("rows"),
-                                     TimeElapsedColumn()))
+    return _bar(description, None, rows=True)
 
 
 class CountingReader:

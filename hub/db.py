@@ -7,15 +7,14 @@ busy timeout instead of failing with SQLITE_BUSY when one upgrades a stale read 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlmodel import Session
 
@@ -61,8 +60,47 @@ def make_engine(url: str, pool: dict[str, Any] | None = None) -> Engine:
     return engine
 
 
+_REVISION_LINE = re.compile(r"""^(revision|down_revision)\s*(?::[^=\n]*)?=\s*["']([^"']+)["']""",
+                            re.MULTILINE)
+
+
+def script_head() -> str | None:
+    """The newest migration's revision, read from the scripts' `revision = "..."` and
+    `down_revision = "..."` lines; None unless they form one chain (then Alembic decides)."""
+    revisions, parents = set(), set()
+    for script in (resources.files("fnhub.hub") / "migrations" / "versions").iterdir():
+        if not script.name.endswith(".py") or script.name.startswith("__"):
+            continue
+        found = dict(match.groups() for match in _REVISION_LINE.finditer(script.read_text()))
+        if "revision" not in found:
+            return None
+        revisions.add(found["revision"])
+        if "down_revision" in found:
+            parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 and parents <= revisions else None
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database was migrated to (None for a new database)."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (`upgrade head`)."""
+    """Bring the schema to the newest Alembic revision (`upgrade head`).
+
+    A database already there is left alone without importing Alembic: Alembic, Mako and
+    the Pygments they load would otherwise stay in the hub's memory (about 10 MiB) for as
+    long as it runs, for nothing to do."""
+    head = script_head()
+    if head is not None and current_revision(engine) == head:
+        return
+    from alembic import command
+    from alembic.config import Config
+
     package = resources.files("fnhub.hub")
     config = Config(str(package / "alembic.ini"))
     config.set_main_option("script_location", str(package / "migrations"))

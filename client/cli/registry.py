@@ -7,7 +7,6 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 import typer
-from rich.table import Table
 
 from fnhub.api_client import search_hubs
 from fnhub.cli import context
@@ -54,6 +53,8 @@ def search(
     if not results.items:
         console.print(f"no functions match {query!r}")
         return
+    from rich.table import Table  # only where a table is drawn: `hub install` never needs it
+
     table = Table("function", "latest", "kind", "downloads", "hub", "description")
     for item in results.items:
         table.add_row(f"{item.namespace}/{item.name}", item.latest_version or "-", item.kind,
@@ -85,6 +86,8 @@ def show(uri: Annotated[str, typer.Argument(help="hub://[NS/]NAME[:VERSION]")],
         emit_json({"function": detail.model_dump(mode="json"),
                    "version": version.model_dump(mode="json")})
         return
+    from rich.table import Table
+
     meta, spec = version.manifest["metadata"], version.manifest["spec"]
     console.print(f"[bold]{detail.namespace}/{detail.name}[/bold] {version.version}"
                   f"{'  [red](yanked)[/red]' if version.yanked else ''}")
@@ -149,15 +152,17 @@ def install(
     cfg = context.config()
     inst = context.installer(cfg, insecure_skip_verify)
     records = []
-    for uri in uris or list(lock.functions):
-        target = lock.pinned(uri, lock_path) if locked else uri
-        record = inst.ensure(parse_uri(target))
-        records.append(record)
-        lock.functions[uri] = record.uri
-        if not as_json:
-            signer = f"signed by {record.keyid[:16]}" if record.keyid else "[red]UNVERIFIED[/red]"
-            console.print(f"installed {record.ref}@{record.version} ({record.digest[:19]}…, "
-                          f"{signer})")
+    with inst.session():  # one connection per hub for all of them
+        for uri in uris or list(lock.functions):
+            target = lock.pinned(uri, lock_path) if locked else uri
+            record = inst.ensure(parse_uri(target))
+            records.append(record)
+            lock.functions[uri] = record.uri
+            if not as_json:
+                signer = (f"signed by {record.keyid[:16]}" if record.keyid
+                          else "[red]UNVERIFIED[/red]")
+                console.print(f"installed {record.ref}@{record.version} "
+                              f"({record.digest[:19]}…, {signer})")
     if not locked and not no_lock and not cfg.offline:
         lock.write(lock_path)
         if not as_json:
@@ -176,6 +181,8 @@ def list_installed(as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json(records)
         return
+    from rich.table import Table
+
     table = Table("function", "version", "hub", "digest", "verified")
     for r in records:
         table.add_row(r.ref, r.version + (" (yanked)" if r.yanked else ""), r.hub,

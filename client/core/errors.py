@@ -36,7 +36,10 @@ parent's code, as the hub's own refinements do).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class FnhubError(Exception):
@@ -217,3 +220,25 @@ _BY_STATUS: dict[int, type[FnhubError]] = {
     409: Conflict, 413: PayloadTooLarge, 422: InvalidInput, 429: RateLimited,
     500: InternalError, 503: HubUnavailable,
 }
+
+
+def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """`spec.inputs[1].type: unknown type 'strng'`: one line per problem, field path first.
+
+    Here rather than beside the manifest so that checking a signature or an index does not
+    load the YAML parser."""
+    lines = []
+    for err in exc.errors():
+        path = prefix
+        for part in err["loc"]:
+            if isinstance(part, int):
+                path += f"[{part}]"
+            else:
+                path += f".{part}" if path else str(part)
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif err["type"] == "missing":
+            message = "required field is missing"
+        lines.append(f"{path or '(top)'}: {message}")
+    return "; ".join(lines)

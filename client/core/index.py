@@ -30,8 +30,7 @@ from pydantic import (
     model_validator,
 )
 
-from fnhub.core.errors import SignatureInvalid, UntrustedKey
-from fnhub.core.manifest import format_validation_error
+from fnhub.core.errors import SignatureInvalid, UntrustedKey, format_validation_error
 from fnhub.core.names import name_problem, namespace_problem
 from fnhub.core.signing import (
     Envelope,

@@ -17,7 +17,7 @@ from pydantic import (
     model_serializer,
 )
 
-from fnhub.core.errors import FnhubError, ManifestError
+from fnhub.core.errors import FnhubError, ManifestError, format_validation_error
 from fnhub.core.names import DEFAULT_NAMESPACE, name_problem, namespace_problem
 
 MANIFEST_FILE = "function.yaml"
@@ -208,25 +208,6 @@ class Manifest(HubItem):
 
     def input(self, name: str) -> Port | None:
         return next((p for p in self.spec.inputs if p.name == name), None)
-
-
-def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
-    """`spec.inputs[1].type: unknown type 'strng'`: one line per problem, field path first."""
-    lines = []
-    for err in exc.errors():
-        path = prefix
-        for part in err["loc"]:
-            if isinstance(part, int):
-                path += f"[{part}]"
-            else:
-                path += f".{part}" if path else str(part)
-        message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            message = "unknown field"
-        elif err["type"] == "missing":
-            message = "required field is missing"
-        lines.append(f"{path or '(top)'}: {message}")
-    return "; ".join(lines)
 
 
 Model = TypeVar("Model", bound=BaseModel)

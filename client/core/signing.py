@@ -29,10 +29,10 @@ from fnhub.core.errors import (
     InvalidInput,
     SignatureInvalid,
     UntrustedKey,
+    format_validation_error,
 )
-from fnhub.core.manifest import format_validation_error
 from fnhub.core.names import check_name, check_namespace
-from fnhub.core.packaging import DIGEST_PREFIX, digest_hex
+from fnhub.core.packaging.digests import DIGEST_PREFIX, digest_hex
 from fnhub.core.versions import parse_version
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"

@@ -27,8 +27,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from fnhub.core.errors import InvalidInput
-from fnhub.core.manifest import API_VERSION, format_validation_error, load_yaml
+from fnhub.core.errors import InvalidInput, format_validation_error
+from fnhub.core.manifest import API_VERSION, load_yaml
 from fnhub.pipeline.graph import OutputRef, ParamRef
 
 _WHOLE_REF = re.compile(r"^\$\{\{\s*(?P<expr>[^{}]*?)\s*\}\}$")

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from fnhub.core.manifest import format_validation_error
+from fnhub.core.errors import format_validation_error
 from fnhub.hub.oci.errors import ManifestInvalid
 from fnhub.hub.oci.names import DIGEST_RE
 

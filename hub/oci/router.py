@@ -2,7 +2,7 @@
 (`repositories`, `blobs`, `uploads`, `manifest_store`, `tags` of `fnhub.hub.oci`).
 
 Request bodies (blob chunks) stream into the blob store's staging area in batches of at most
-1 MiB; blob responses stream from storage in 1 MiB chunks, so memory stays bounded whatever
+1 MiB; blob responses stream from storage in 256 KiB chunks, so memory stays bounded whatever
 the blob's size (or, with presigned downloads on, a GET is sent to the storage URL instead).
 Manifests (4 MiB at most) are read whole.
 """

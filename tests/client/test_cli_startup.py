@@ -18,7 +18,7 @@ HEAVY = ("httpx", "docker", "pydantic", "fastapi", "rich", "yaml", "fnhub.api_cl
 def test_startup_loads_no_command(argv: list[str]) -> None:
     code = ("import json, sys\nfrom fnhub.cli.main import main\n"
             f"code = main({argv!r})\n"
-            "print(json.dumps([code, sorted(sys.modules)]))")
+            "print(json.dumps([code, sorted(k for k, v in sys.modules.items() if v)]))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=60)
     exit_code, modules = json.loads(proc.stdout.splitlines()[-1])

@@ -57,3 +57,19 @@ def test_broken_config_file_is_a_clear_error() -> None:
     config.config_file.write_text("[[hubs]]\nurl = 3\n")
     with pytest.raises(InvalidInput, match="invalid configuration"):
         load_config()
+
+
+def test_environment_names_ignore_case_and_bad_values_are_one_line(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The FNHUB_* variables are read without pydantic-settings, as it read them: the names
+    without regard to case, the values with pydantic's parsing (`yes`, `0`)."""
+    monkeypatch.setenv("fnhub_hub", "http://lower.example:9")
+    monkeypatch.setenv("FNHUB_OFFLINE", "yes")
+    config = load_config()
+    assert config.hubs[0].url == "http://lower.example:9" and config.offline
+    monkeypatch.setenv("FNHUB_OFFLINE", "0")
+    assert not load_config().offline
+    monkeypatch.setenv("FNHUB_OFFLINE", "maybe")
+    with pytest.raises(InvalidInput, match="invalid FNHUB_OFFLINE: Input should be a valid "
+                                           "boolean"):
+        load_config()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from sqlmodel import SQLModel
 
 from fnhub.hub import models  # noqa: F401  (registers the tables)
 from fnhub.hub.context import Hub
-from fnhub.hub.db import Database
+from fnhub.hub.db import Database, current_revision, script_head
 from tests.hub.factories import Publisher
 
 
@@ -36,6 +38,37 @@ def test_the_revisions_form_one_chain() -> None:
             if revision.down_revision else None
     assert line[-1] == "0001"
     assert sorted(line) == sorted(rev.revision for rev in scripts.walk_revisions())
+
+
+def test_the_head_read_without_alembic_is_alembics() -> None:
+    assert script_head() == _scripts().get_current_head()
+
+
+def test_a_database_at_the_head_starts_without_loading_alembic(tmp_path: Path) -> None:
+    """Alembic (with Mako and Pygments, ~10 MiB) is loaded only when there is migrating to do;
+    a database one revision behind is still brought to the head."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    db = Database(url)
+    db.migrate()
+    code = ("import sys\nfrom fnhub.hub.db import Database\n"
+            f"Database({url!r}).migrate()\nprint('alembic' in sys.modules)")
+    started = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, timeout=120)
+    assert started.stdout.split() == ["False"]
+
+    package = resources.files("fnhub.hub")
+    config = Config(str(package / "alembic.ini"))
+    config.set_main_option("script_location", str(package / "migrations"))
+    previous = _scripts().get_revision(script_head()).down_revision
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, previous)
+    assert current_revision(db.engine) == previous
+    behind = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, timeout=120)
+    assert behind.stdout.split() == ["True"]
+    assert current_revision(db.engine) == script_head()
+    db.dispose()
 
 
 def test_migrations_build_the_schema_on_an_empty_database(tmp_path: Path) -> None:

@@ -100,3 +100,17 @@ def test_a_chunk_whose_size_differs_from_its_range_is_refused(alice: Pusher, hub
     malformed = alice.http.patch(location, content=b"1", headers={
         **alice.headers, "Content-Range": "bytes 5-1"})
     assert errors(malformed) == ["BLOB_UPLOAD_INVALID"]
+
+
+def test_a_blob_is_read_for_a_get_in_chunks_of_at_most_256_kib(alice: Pusher, hub: Hub) -> None:
+    """What one pull stream holds at a time is bounded by the chunk it reads (skopeo pulls
+    layers in parallel, so that bound times the streams is the hub's memory above idle)."""
+    from fnhub.hub.oci.blobs import read_blob
+
+    data = bytes(range(256)) * 4096 * 3  # 3 MiB
+    assert alice.blob(REPO, data).status_code == 201
+    chunks = list(read_blob(hub, digest(data)))
+    assert b"".join(chunks) == data
+    assert max(len(chunk) for chunk in chunks) <= 256 * 1024
+    assert alice.http.get(f"/v2/{REPO}/blobs/{digest(data)}",
+                          headers=alice.headers).content == data

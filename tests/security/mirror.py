@@ -44,6 +44,7 @@ class Mirror:
         self.upstream = upstream.rstrip("/")
         self.attack: Attack | None = None
         self.seen: list[tuple[str, str, int]] = []  # (method, path, status) of each request
+        self.connections = 0  # TCP connections accepted from clients
         self._http = httpx.Client(timeout=60)
         mirror = self
 
@@ -52,6 +53,10 @@ class Mirror:
 
             def log_message(self, *args: object) -> None:
                 pass
+
+            def setup(self) -> None:  # once per connection (keep-alive serves many requests)
+                mirror.connections += 1
+                super().setup()
 
             def _handle(self) -> None:
                 length = int(self.headers.get("content-length") or 0)

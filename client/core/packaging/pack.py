@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import stat
@@ -10,12 +11,9 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import BinaryIO
-
-import pathspec
+from typing import TYPE_CHECKING, BinaryIO
 
 from fnhub.core.errors import InvalidInput, ManifestError, UnsafePackage
-from fnhub.core.items import manifest_file
 from fnhub.core.packaging.digests import HashingWriter, PackResult
 from fnhub.core.packaging.rules import link_escape, name_problem, spelling_clash
 
@@ -36,8 +34,15 @@ ALWAYS_EXCLUDED = (
 
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
+# pathspec and the manifest models (YAML) load when a folder is packed: installing, which only
+# unpacks and checks digests, imports this package without paying for them.
+if TYPE_CHECKING:
+    import pathspec
+
 
 def _ignore_spec(root: Path) -> pathspec.GitIgnoreSpec | None:
+    import pathspec
+
     path = root / IGNORE_FILE
     if not path.is_file():
         return None
@@ -47,7 +52,11 @@ def _ignore_spec(root: Path) -> pathspec.GitIgnoreSpec | None:
         raise InvalidInput(f"{path}: {exc}") from None
 
 
-_BUILTIN_SPEC = pathspec.GitIgnoreSpec.from_lines(ALWAYS_EXCLUDED)
+@functools.cache
+def _builtin_spec() -> pathspec.GitIgnoreSpec:
+    import pathspec
+
+    return pathspec.GitIgnoreSpec.from_lines(ALWAYS_EXCLUDED)
 
 
 def _raise_walk_error(exc: OSError) -> None:
@@ -65,11 +74,13 @@ def package_files(folder: str | Path) -> list[str]:
     root = Path(folder)
     if not root.is_dir():
         raise InvalidInput(f"{root} is not a folder")
+    from fnhub.core.items import manifest_file
+
     manifest = manifest_file(root)
-    user_spec = _ignore_spec(root)
+    user_spec, builtin_spec = _ignore_spec(root), _builtin_spec()
 
     def excluded(rel: str) -> bool:
-        return _BUILTIN_SPEC.match_file(rel) or bool(user_spec and user_spec.match_file(rel))
+        return builtin_spec.match_file(rel) or bool(user_spec and user_spec.match_file(rel))
 
     entries: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root, onerror=_raise_walk_error):
