@@ -24,7 +24,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, get_args
 
-from sqlalchemy import Float, Integer, bindparam, case, exists, func, literal_column, or_, text
+from sqlalchemy import Float, Integer, Row, bindparam, case, exists, func, literal_column, or_, text
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.selectable import TextualSelect
 from sqlmodel import Session, col, select
@@ -261,7 +261,7 @@ def search(
             suggestion = " ".join(fixes[w][0] if w in fixes else w for w in typed)
         rows = _page(session, filters, category, words, suggestion or " ".join(typed),
                      sort=sort, limit=limit, offset=offset) if total else []
-        items = [summary(function, ns) for function, ns in rows]
+        items = [FunctionSummary(**row._mapping) for row in rows]
     return SearchResults(items=items, total=min(total, TOTAL_CAP), total_capped=total > TOTAL_CAP,
                          limit=limit, offset=offset, suggestion=suggestion)
 
@@ -304,15 +304,18 @@ def _bounded_count(session: Session, filters: list[ColumnElement[bool]], categor
 
 def _page(session: Session, filters: list[ColumnElement[bool]], category: str | None,
           words: Sequence[Word], phrase: str, *, sort: str, limit: int,
-          offset: int) -> Sequence[tuple[Function, str]]:
-    """One page of matches with their namespaces' names, in the sort's order.
+          offset: int) -> Sequence[Row[Any]]:
+    """One page of matches, in the sort's order: rows of the FunctionSummary fields (plain
+    rows, not ORM objects: a page is read, never changed).
 
     Every order ends with the name, then `library` before other namespaces, then the
     namespace's name, so the order is total and pages never overlap. Relevance (with words)
     puts a function named like the query first (`_whole_name_first`), then the rank, then
     `library`; without words it is the downloads order."""
+    # labelled, so the order below refers to the page's column instead of running the
+    # look-up a second time for every row it sorts
     ns_name = (select(Namespace.name).where(Namespace.id == Function.namespace_id)
-               .correlate(Function).scalar_subquery())
+               .correlate(Function).scalar_subquery().label("namespace"))
     library_first = case((col(Function.namespace_id) == _namespace_id(DEFAULT_NAMESPACE), 0),
                          else_=1)
     by_name = (col(Function.name), library_first, ns_name)
@@ -336,7 +339,8 @@ def _page(session: Session, filters: list[ColumnElement[bool]], category: str | 
         # sorted page from the sort's index and stops at the page's end rather than sorting
         # every match (PostgreSQL's planner has statistics and decides for itself)
         conditions = [func.likelihood(c, literal_column("0.9")) for c in conditions]
-    query = select(Function, ns_name).where(*conditions)
+    query = select(*(getattr(Function, field) for field in _SUMMARY_FIELDS),
+                   ns_name).where(*conditions)
     if words and sort == "relevance":
         hits = _hits(session, words, ranked=True)
         assert hits is not None
@@ -344,6 +348,10 @@ def _page(session: Session, filters: list[ColumnElement[bool]], category: str | 
         query = query.join(ranked, ranked.c.id == Function.id)
         order = (_whole_name_first(phrase), ranked.c.rank, library_first, *order)
     return session.exec(query.order_by(*order).limit(limit).offset(offset)).all()
+
+
+# FunctionSummary's fields that are columns of `functions` (the namespace is looked up)
+_SUMMARY_FIELDS = tuple(f for f in FunctionSummary.model_fields if f != "namespace")
 
 
 def _whole_name_first(q: str) -> ColumnElement[int]:
