@@ -8,8 +8,14 @@ PostgreSQL; a name match weighs most), then downloads. A function whose whole na
 query comes first, and on every kind of tie the curated `library` namespace ranks before the
 others. The user's words never reach either engine as syntax: on SQLite each is quoted, on
 PostgreSQL the query is built from bare alphanumeric words, and every word is prefix-matched,
-so `q` may contain anything. `_text_match` and `index_function` are the only dialect-specific
-code.
+so `q` may contain anything. `_hits`, `index_function` and `_page`'s planner hint are the only
+dialect-specific code.
+
+Cost on a large catalog (bench/search.py): a search is two statements, a count of at most
+TOTAL_CAP + 1 matches driven by the text or category index, and the page. An ordered sort
+(downloads, updated, name) walks that column's index and stops at the page's end, the
+matches being a membership test; relevance has to score every match (bm25 or ts_rank), so
+its cost grows with the number of matches, the one part that does.
 
 Typos: when nothing matches, each query word that starts no indexed word is replaced by the
 indexed words one edit away (a letter deleted, inserted, changed, or two swapped), looked up
