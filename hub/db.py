@@ -19,6 +19,11 @@ from sqlalchemy.engine import Connection, make_url
 from sqlmodel import Session
 
 BUSY_TIMEOUT_MS = 30_000
+# SQLite connections kept open: as many as the server's worker threads (anyio's default
+# limit, 40) can use at once, so concurrent requests never open and close connections (each
+# open runs its PRAGMAs and starts with a cold page cache; SQLAlchemy's default keeps 5 and
+# closes the rest). Connections are opened on demand, so an idle hub holds few.
+SQLITE_POOL_SIZE, SQLITE_POOL_OVERFLOW = 40, 10
 MIGRATION_LOCK = 0x666E687562  # "fnhub": the advisory lock replicas take to migrate one by one
 _IMMEDIATE = "fnhub_immediate"
 
@@ -36,10 +41,13 @@ def make_engine(url: str, pool: dict[str, Any] | None = None) -> Engine:
         connect_args = ({"application_name": "fnhub-hub"}
                         if parsed.get_backend_name() == "postgresql" else {})
         return create_engine(url, connect_args=connect_args, **options)
+    options: dict[str, Any] = {}
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        options = {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_POOL_OVERFLOW}
     engine = create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
+        url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+        **options,
     )
 
     @event.listens_for(engine, "connect")

@@ -39,10 +39,12 @@ def _has_credentials(scope: Scope) -> bool:
                for key, value in scope.get("headers", []))
 
 
-async def _counted(what: str, count: Callable[[], T]) -> T | None:
-    """Run a counter in a worker thread; None (and a log line) when it fails."""
+async def _counted(what: str, count: Callable[[], T], *, in_memory: bool = False) -> T | None:
+    """Run a counter; None (and a log line) when it fails. Counts kept in memory (SQLite's)
+    are taken right here, as they do no I/O; the shared ones (PostgreSQL's) in a worker
+    thread, so the event loop never waits on the database."""
     try:
-        return await run_in_threadpool(count)
+        return count() if in_memory else await run_in_threadpool(count)
     except Exception:
         logger.exception("rate limit %s could not be counted; letting the request in", what)
         return None
@@ -67,6 +69,7 @@ class RateLimitMiddleware:
         self.hub = hub
         self.rules = ratelimit.rules(hub.settings)
         self.failures = ratelimit.AuthFailures.from_settings(hub.db, hub.settings)
+        self.in_memory = hub.db.dialect == "sqlite"  # its counts live in memory (ratelimit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -97,11 +100,13 @@ class RateLimitMiddleware:
         await self.app(scope, receive, watch)
         if statuses[:1] == [401]:
             assert self.failures is not None
-            await _counted("failed authentications", partial(self.failures.failed, address))
+            await _counted("failed authentications", partial(self.failures.failed, address),
+                           in_memory=self.in_memory)
 
     async def _blocked(self, scope: Scope, address: str | None) -> Response | None:
         assert self.failures is not None
-        wait = await _counted("failed authentications", partial(self.failures.blocked, address))
+        wait = await _counted("failed authentications", partial(self.failures.blocked, address),
+                              in_memory=self.in_memory)
         if wait is None:
             return None
         rule = self.failures.rule
@@ -114,7 +119,8 @@ class RateLimitMiddleware:
         if rule is None:
             return None
         who = ratelimit.subject(rule, _bearer(scope), address)
-        wait = await _counted(rule.name, partial(ratelimit.hit, self.hub.db, rule, who))
+        wait = await _counted(rule.name, partial(ratelimit.hit, self.hub.db, rule, who),
+                              in_memory=self.in_memory)
         if wait is None:
             return None
         return _too_many(

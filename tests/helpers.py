@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Connection, create_engine
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 
 from fnhub.hub.context import open_store
@@ -242,3 +242,23 @@ def scale(table: Path, factor: float = {factor_default}) -> dict:
 {extra}
 """)
     return folder
+
+
+_TRANSACTION = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+@contextmanager
+def sql_statements(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+    """(statement, parameters) of every query `engine` runs inside the block (transaction
+    control aside), for guards that count queries or look at their plans."""
+    statements: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if not statement.lstrip().upper().startswith(_TRANSACTION):
+            statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

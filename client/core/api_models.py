@@ -79,8 +79,8 @@ class VersionDetail(_Wire):
 
 class SearchResults(_Wire):
     items: list[FunctionSummary]
-    # how many match in all, counted up to a bound (the hub's TOTAL_CAP, 10,000): when more
-    # match, `total` is the bound and `total_capped` is true ("10,000 or more")
+    # how many match in all, counted up to a bound (the hub's TOTAL_CAP, 1,000): when more
+    # match, `total` is the bound and `total_capped` is true ("1,000 or more")
     total: int
     total_capped: bool = False
     limit: int

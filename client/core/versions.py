@@ -25,6 +25,7 @@ import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import NamedTuple
 
 import semver
@@ -88,9 +89,17 @@ def is_valid_version(text: str) -> bool:
 
 def parse_version(text: str) -> semver.Version:
     """A full SemVer 2.0 version, or InvalidVersion naming the text."""
-    if not is_valid_version(text):
+    parsed = _parsed(text) if isinstance(text, str) else None
+    if parsed is None:
         raise InvalidVersion(f"{text!r} is not a SemVer 2.0 version (like 1.2.0 or 1.2.0-rc.1)")
-    return semver.Version.parse(text)
+    return parsed
+
+
+@lru_cache(maxsize=4096)
+def _parsed(text: str) -> semver.Version | None:
+    """`text` parsed, None when it is no version. Cached (the versions are immutable):
+    resolving a spec parses every version of the function, on every request."""
+    return semver.Version.parse(text) if semver.Version.is_valid(text) else None
 
 
 def sort_versions(versions: Iterable[str]) -> list[str]:

@@ -233,17 +233,23 @@ def get_version(hub: Hub, namespace: str, name: str, version: str) -> VersionDet
 def resolve_version(hub: Hub, namespace: str, name: str, spec: str | None) -> Resolution:
     """The version a spec selects: ranges skip yanked versions, exact pins and tags do not.
 
-    Resolution is a hot path: after the function's row, one SELECT of the narrow columns it
-    needs (number, yanked, deleted, digest and the tags, joined), never the manifests."""
+    Resolution is a hot path: one SELECT of the narrow columns it needs (number, yanked,
+    deleted, digest and the tags), found by the function's namespace and name in the same
+    statement; never the function's row, the manifests or the envelopes. A function keeps
+    every version's row, so no rows means no such function (looked up again only to say so)."""
     parsed = parse_spec(spec)
+    check_namespace(namespace)
+    check_name(name)
     with hub.db.read() as session:
-        function = require_function(session, namespace, name)
         rows = session.exec(
             select(Version.version, Version.yanked, Version.deleted, Version.package_digest,
                    Tag.name)
+            .join(Function, col(Function.id) == Version.function_id).join(Namespace)
             .outerjoin(Tag, col(Tag.version_id) == Version.id)
-            .where(Version.function_id == function.id)
+            .where(Namespace.name == namespace, Function.name == name)
         ).all()
+        if not rows:
+            require_function(session, namespace, name)
     versions = {number: (yanked, deleted, digest) for number, yanked, deleted, digest, _ in rows}
     tags = {tag: number for number, _, _, _, tag in rows if tag is not None}
     candidates = [Candidate(number, yanked)

@@ -8,8 +8,14 @@ PostgreSQL; a name match weighs most), then downloads. A function whose whole na
 query comes first, and on every kind of tie the curated `library` namespace ranks before the
 others. The user's words never reach either engine as syntax: on SQLite each is quoted, on
 PostgreSQL the query is built from bare alphanumeric words, and every word is prefix-matched,
-so `q` may contain anything. `_text_match` and `index_function` are the only dialect-specific
-code.
+so `q` may contain anything. `_hits`, `index_function` and `_page`'s planner hint are the only
+dialect-specific code.
+
+Cost on a large catalog (bench/search.py): a search is two statements, a count of at most
+TOTAL_CAP + 1 matches driven by the text or category index, and the page. An ordered sort
+(downloads, updated, name) walks that column's index and stops at the page's end, the
+matches being a membership test; relevance has to score every match (bm25 or ts_rank), so
+its cost grows with the number of matches, the one part that does.
 
 Typos: when nothing matches, each query word that starts no indexed word is replaced by the
 indexed words one edit away (a letter deleted, inserted, changed, or two swapped), looked up
@@ -24,8 +30,9 @@ import re
 from collections.abc import Sequence
 from typing import Any, get_args
 
-from sqlalchemy import Float, Integer, bindparam, case, exists, false, func, literal, or_, text
-from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy import Float, Integer, Row, bindparam, case, exists, func, literal_column, or_, text
+from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.selectable import TextualSelect
 from sqlmodel import Session, col, select
 
 from fnhub.core.api_models import FunctionSummary, SearchResults, SortOrder
@@ -39,7 +46,7 @@ MAX_LIMIT = 100
 MAX_OFFSET = 2**63 - 1  # the database's integer range
 MAX_QUERY = 256
 # matches are counted up to here: a page's total costs at most this many rows, not the catalog
-TOTAL_CAP = 10_000
+TOTAL_CAP = 1_000
 MAX_TERMS = 16
 SORTS: tuple[str, ...] = get_args(SortOrder)
 FUNCTION_KINDS: tuple[str, ...] = get_args(Spec.model_fields["kind"].annotation)
@@ -149,28 +156,23 @@ def corrections(session: Session, words: list[str]) -> dict[str, list[str]]:
     return {w: found[w] for w in unknown if found[w]}
 
 
-def _text_match(session: Session, query: Select[Any],
-                words: Sequence[Word]) -> tuple[Select[Any], ColumnElement[Any]]:
-    """`query` narrowed to functions matching every word, and a rank (lower is better)."""
+def _hits(session: Session, words: Sequence[Word], *, ranked: bool) -> TextualSelect | None:
+    """The index entries matching every word: `(id, rank)` rows (rank lower is better) when
+    `ranked`, bare `(id,)` rows otherwise, which the engine finds without scoring each
+    match. None when the words hold nothing to look for (only separators, like "___")."""
     if session.get_bind().dialect.name == "sqlite":
-        hits = (
-            text(f"SELECT rowid, {_BM25} AS rank FROM functions_fts WHERE functions_fts MATCH :q")
-            .bindparams(q=fts_query(words))
-            .columns(rowid=Integer, rank=Float)
-            .subquery("hits")
-        )
-        return query.join(hits, hits.c.rowid == Function.id), hits.c.rank
-    expression = ts_query(words)
-    if not expression:  # only separators, like "___": nothing matches, as on SQLite
-        return query.where(false()), literal(0)
-    hits = (
-        text(f"SELECT function_id, -ts_rank({_TS_WEIGHTS}, document, q) AS rank "
-             "FROM functions_fts, to_tsquery('simple', :q) AS q WHERE document @@ q")
-        .bindparams(q=expression)
-        .columns(function_id=Integer, rank=Float)
-        .subquery("hits")
-    )
-    return query.join(hits, hits.c.function_id == Function.id), hits.c.rank
+        rank = f", {_BM25} AS rank" if ranked else ""
+        sql = f"SELECT rowid AS id{rank} FROM functions_fts WHERE functions_fts MATCH :q"
+        expression = fts_query(words)
+    else:
+        rank = f", -ts_rank({_TS_WEIGHTS}, document, q) AS rank" if ranked else ""
+        sql = (f"SELECT function_id AS id{rank} FROM functions_fts, to_tsquery('simple', :q) "
+               "AS q WHERE document @@ q")
+        expression = ts_query(words)
+        if not expression:
+            return None
+    columns = {"id": Integer, "rank": Float} if ranked else {"id": Integer}
+    return text(sql).bindparams(q=expression).columns(**columns)
 
 
 def _add_vocabulary(session: Session, function: Function, namespace: str,
@@ -245,53 +247,117 @@ def search(
     offset: int = 0,
 ) -> SearchResults:
     """Listed functions matching every filter, one page of them, and how many match in all
-    (up to TOTAL_CAP, so the count stays cheap on a large catalog)."""
+    (up to TOTAL_CAP, so the count stays cheap on a large catalog).
+
+    Two statements answer a search that matches (three or four more when a typo is
+    corrected): the bounded count and the page. Neither joins the namespaces (a namespace
+    is compared by id, its name read for the page's rows only) nor reads a row it does not
+    need: the count stops at TOTAL_CAP + 1, an ordered sort walks its index, and only
+    relevance scores every match (bm25 or ts_rank has to)."""
     _check(sort, limit, offset, kind, q)
+    filters = _filters(namespace, kind)
+    typed = terms(q)
+    words: list[Word] = list(typed)
+    suggestion = None
     with hub.db.read() as session:
-        query: Select[Any] = (
-            select(Function, Namespace.name).join(Namespace).where(Function.live_versions > 0)
-        )
-        if namespace:
-            query = query.where(Namespace.name == namespace)
-        if kind == "function":
-            query = query.where(col(Function.kind).in_(FUNCTION_KINDS))
-        elif kind:
-            query = query.where(Function.kind == kind)
-        if category:
-            query = query.where(exists().where(
-                FunctionCategory.function_id == Function.id,
-                FunctionCategory.category == category,
-            ))
-        words = terms(q)
-        rank, suggestion, filtered = None, None, query
-        if words:
-            query, rank = _text_match(session, filtered, words)
-        total = _bounded_count(session, query)
-        if total == 0 and words and (fixes := corrections(session, words)):
-            query, rank = _text_match(session, filtered, [fixes.get(w, w) for w in words])
-            total = _bounded_count(session, query)
-            suggestion = " ".join(fixes[w][0] if w in fixes else w for w in words)
-        library_first = case((Namespace.name == DEFAULT_NAMESPACE, 0), else_=1)
-        by_name = (col(Function.name), library_first, col(Namespace.name))
-        order: tuple[Any, ...] = {
-            "relevance": (col(Function.downloads).desc(), *by_name),
-            "downloads": (col(Function.downloads).desc(), *by_name),
-            "updated": (col(Function.updated_at).desc(), *by_name),
-            "name": by_name,
-        }[sort]
-        if sort == "relevance" and rank is not None:
-            order = (_whole_name_first(suggestion or " ".join(words)), rank, library_first,
-                     *order)
-        rows = session.exec(query.order_by(*order).limit(limit).offset(offset)).all()
-        items = [summary(function, ns) for function, ns in rows]
+        total = _bounded_count(session, filters, category, words)
+        if total == 0 and typed and (fixes := corrections(session, typed)):
+            words = [fixes.get(w, w) for w in typed]
+            total = _bounded_count(session, filters, category, words)
+            suggestion = " ".join(fixes[w][0] if w in fixes else w for w in typed)
+        rows = _page(session, filters, category, words, suggestion or " ".join(typed),
+                     sort=sort, limit=limit, offset=offset) if total else []
+        items = [FunctionSummary(**row._mapping) for row in rows]
     return SearchResults(items=items, total=min(total, TOTAL_CAP), total_capped=total > TOTAL_CAP,
                          limit=limit, offset=offset, suggestion=suggestion)
 
 
-def _bounded_count(session: Session, query: Select[Any]) -> int:
-    """How many rows `query` has, counting no further than TOTAL_CAP + 1."""
+def _namespace_id(name: str) -> Any:
+    """The id of the namespace called `name`, as a scalar subquery (evaluated once)."""
+    return select(Namespace.id).where(Namespace.name == name).scalar_subquery()
+
+
+def _filters(namespace: str | None, kind: str | None) -> list[ColumnElement[bool]]:
+    """The conditions on a function's own row: listed, in the namespace, of the kind."""
+    filters: list[ColumnElement[bool]] = [col(Function.live_versions) > 0]
+    if namespace:
+        filters.append(col(Function.namespace_id) == _namespace_id(namespace))
+    if kind == "function":
+        filters.append(col(Function.kind).in_(FUNCTION_KINDS))
+    elif kind:
+        filters.append(col(Function.kind) == kind)
+    return filters
+
+
+def _bounded_count(session: Session, filters: list[ColumnElement[bool]], category: str | None,
+                   words: Sequence[Word]) -> int:
+    """How many listed functions match, counting no further than TOTAL_CAP + 1: driven by
+    the text index (unscored) or the category index when there is one, so a count reads at
+    most TOTAL_CAP + 1 matches, never the catalog."""
+    query = select(Function.id).where(*filters)
+    if words:
+        hits = _hits(session, words, ranked=False)
+        if hits is None:
+            return 0
+        matched = hits.subquery("hits")
+        query = query.join(matched, matched.c.id == Function.id)
+    if category:
+        query = query.join(FunctionCategory, (FunctionCategory.function_id == Function.id)
+                           & (FunctionCategory.category == category))
     return session.exec(
         select(func.count()).select_from(query.limit(TOTAL_CAP + 1).subquery())).one()
+
+
+def _page(session: Session, filters: list[ColumnElement[bool]], category: str | None,
+          words: Sequence[Word], phrase: str, *, sort: str, limit: int,
+          offset: int) -> Sequence[Row[Any]]:
+    """One page of matches, in the sort's order: rows of the FunctionSummary fields (plain
+    rows, not ORM objects: a page is read, never changed).
+
+    Every order ends with the name, then `library` before other namespaces, then the
+    namespace's name, so the order is total and pages never overlap. Relevance (with words)
+    puts a function named like the query first (`_whole_name_first`), then the rank, then
+    `library`; without words it is the downloads order."""
+    # labelled, so the order below refers to the page's column instead of running the
+    # look-up a second time for every row it sorts
+    ns_name = (select(Namespace.name).where(Namespace.id == Function.namespace_id)
+               .correlate(Function).scalar_subquery().label("namespace"))
+    library_first = case((col(Function.namespace_id) == _namespace_id(DEFAULT_NAMESPACE), 0),
+                         else_=1)
+    by_name = (col(Function.name), library_first, ns_name)
+    order: tuple[Any, ...] = {
+        "relevance": (col(Function.downloads).desc(), *by_name),
+        "downloads": (col(Function.downloads).desc(), *by_name),
+        "updated": (col(Function.updated_at).desc(), *by_name),
+        "name": by_name,
+    }[sort]
+    conditions = list(filters)
+    if category:
+        conditions.append(exists().where(FunctionCategory.function_id == Function.id,
+                                         FunctionCategory.category == category))
+    if words and sort != "relevance":  # membership only: no match is scored; "+ 0" keeps
+        # the matches' ids from driving the plan, so the sort's index is walked instead
+        hits = _hits(session, words, ranked=False)
+        assert hits is not None  # the count found matches
+        conditions.append((col(Function.id) + 0).in_(hits))
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite keeps no statistics: told that each filter passes most rows, it reads a
+        # sorted page from the sort's index and stops at the page's end rather than sorting
+        # every match (PostgreSQL's planner has statistics and decides for itself)
+        conditions = [func.likelihood(c, literal_column("0.9")) for c in conditions]
+    query = select(*(getattr(Function, field) for field in _SUMMARY_FIELDS),
+                   ns_name).where(*conditions)
+    if words and sort == "relevance":
+        hits = _hits(session, words, ranked=True)
+        assert hits is not None
+        ranked = hits.subquery("hits")
+        query = query.join(ranked, ranked.c.id == Function.id)
+        order = (_whole_name_first(phrase), ranked.c.rank, library_first, *order)
+    return session.exec(query.order_by(*order).limit(limit).offset(offset)).all()
+
+
+# FunctionSummary's fields that are columns of `functions` (the namespace is looked up)
+_SUMMARY_FIELDS = tuple(f for f in FunctionSummary.model_fields if f != "namespace")
 
 
 def _whole_name_first(q: str) -> ColumnElement[int]:
@@ -299,7 +365,8 @@ def _whole_name_first(q: str) -> ColumnElement[int]:
     load-dataset, load_dataset or load.dataset), 1 for another namespace's, 2 for the rest."""
     pieces = _alnum(q)
     named = or_(*(Function.name == sep.join(pieces) for sep in "-_."))
-    return case((named & (Namespace.name == DEFAULT_NAMESPACE), 0), (named, 1), else_=2)
+    library = col(Function.namespace_id) == _namespace_id(DEFAULT_NAMESPACE)
+    return case((named & library, 0), (named, 1), else_=2)
 
 
 def categories(hub: Hub) -> list[tuple[str, int]]:

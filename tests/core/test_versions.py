@@ -369,3 +369,13 @@ def test_resolve_rejects_a_bad_spec_and_bad_candidates() -> None:
         resolve("^x", CANDIDATES)
     with pytest.raises(InvalidVersion, match=r"'1\.0' is not a SemVer 2\.0 version"):
         resolve("^1", [Candidate("1.0")])
+
+
+def test_a_version_is_parsed_once_and_bad_input_still_names_itself() -> None:
+    """Guard (resolution parses every version of a function per request): the same text
+    gives the same parsed object, from the cache; non-versions and non-text (unhashable
+    too) are still InvalidVersion naming what was given."""
+    assert parse_version("7.3.1-rc.2") is parse_version("7.3.1-rc.2")
+    for bad in ("1.2", "v1.2.3", 1.1, ["1.0.0"], None):
+        with pytest.raises(InvalidVersion, match=r"is not a SemVer 2\.0 version"):
+            parse_version(bad)  # type: ignore[arg-type]

@@ -6,11 +6,11 @@ import hashlib
 from typing import TYPE_CHECKING
 
 import pytest
-from sqlalchemy import event
 
 from fnhub.core.errors import NotFound
 from fnhub.hub.context import Hub
 from fnhub.hub.services import functions
+from tests.helpers import sql_statements
 from tests.hub.factories import Publisher, auth, counts, error_code
 
 if TYPE_CHECKING:
@@ -55,26 +55,23 @@ def test_resolve_skips_yanked_and_prereleases(client: TestClient, alice: Publish
 
 
 def test_resolve_reads_one_narrow_select_of_versions(hub: Hub, alice: Publisher) -> None:
-    """Guard (resolution is a hot path): after the function's row, one SELECT of the
-    version columns resolution needs, tags joined; never the manifests or envelopes."""
+    """Guard (resolution is a hot path): one SELECT, of the version columns resolution
+    needs, the function found by namespace and name and the tags joined in the same
+    statement; never the function's row, the manifests or the envelopes. An unknown
+    function is still a NotFound with a hint."""
     for version in ("1.0.0", "1.1.0"):
         alice.publish("scale", version)
-    statements: list[str] = []
-
-    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
-    event.listen(hub.db.engine, "before_cursor_execute", seen)
-    try:
+    with sql_statements(hub.db.engine) as recorded:
         resolved = functions.resolve_version(hub, "alice", "scale", "^1")
-    finally:
-        event.remove(hub.db.engine, "before_cursor_execute", seen)
     assert resolved.version == "1.1.0" and resolved.digest.startswith("sha256:")
-    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    on_versions = [s for s in selects if "FROM versions" in s]
-    assert len(selects) == 2 and len(on_versions) == 1, selects
-    assert "manifest" not in on_versions[0] and "envelope" not in on_versions[0]
-    assert "JOIN tags" in on_versions[0]
+    selects = [sql for sql, _ in recorded if sql.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 1, selects
+    assert "FROM versions" in selects[0] and "JOIN tags" in selects[0]
+    assert "manifest" not in selects[0] and "envelope" not in selects[0]
+    assert "functions.description" not in selects[0]
+    with pytest.raises(NotFound, match="no function alice/scal") as missing:
+        functions.resolve_version(hub, "alice", "scal", "^1")
+    assert missing.value.hint == "did you mean alice/scale?"
 
 
 @pytest.mark.parametrize("path", ["/resolve?version=1.0.0", "/versions/1.0.0"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import event, inspect, text
 from sqlmodel import SQLModel
 
 from fnhub.hub import models  # noqa: F401  (registers the tables)
@@ -105,6 +107,31 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30_000
     db.dispose()
+
+
+def test_concurrent_sqlite_sessions_reuse_their_connections(tmp_path: Path) -> None:
+    """Guard: connections used by concurrent requests go back to the pool and are used
+    again, so a second burst of 16 concurrent reads opens no connection (SQLAlchemy's default
+    pool kept 5 and closed the rest, so every burst paid for opening and set-up again)."""
+    database = Database(f"sqlite:///{tmp_path / 'hub.db'}")
+    opened: list[object] = []
+    event.listen(database.engine, "connect", lambda *_: opened.append(1))
+    barrier = threading.Barrier(16)
+
+    def read(_: int) -> int:
+        with database.read() as session:
+            one = int(session.execute(text("SELECT 1")).scalar_one())
+            barrier.wait(timeout=10)  # all 16 sessions hold a connection at once
+            return one
+
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            assert sum(pool.map(read, range(16))) == 16
+            first = len(opened)
+            assert sum(pool.map(read, range(16))) == 16
+    finally:
+        database.dispose()
+    assert first == 16 and len(opened) == 16
 
 
 def test_0008_collects_the_words_of_existing_functions(hub: Hub, alice: Publisher) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from fnhub.core.errors import FnhubError, RateLimited
+from fnhub.hub import middleware
 from fnhub.hub.app import create_app
 from fnhub.hub.db import Database
 from fnhub.hub.models import RateLimitWindow
@@ -269,3 +271,27 @@ def test_search_is_counted_without_the_sqlite_write_lock(tmp_path: Path) -> None
         app.state.hub.close()
     with app.state.hub.db.read() as session:
         assert session.exec(select(func.count()).select_from(RateLimitWindow)).one() == 0
+
+
+def test_in_memory_counts_take_no_worker_thread(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Guard: on SQLite the limiter counts a search (and a failed authentication) on the
+    event loop, as its counts are in memory: no hop to a worker thread per request. Limits
+    still apply."""
+    hops: list[object] = []
+
+    async def recorded(function: Any, *args: Any) -> Any:
+        hops.append(function)
+        return function(*args)
+
+    monkeypatch.setattr(middleware, "run_in_threadpool", recorded)
+    app = create_app(ServerSettings(data_dir=tmp_path / "data", rate_limit_search="2/minute",
+                                    rate_limit_auth_failures="5/minute"))
+    try:
+        client = make_client(app)
+        assert [client.get(SEARCH).status_code for _ in range(2)] == [200, 200]
+        _limited(client.get(SEARCH), period=60)
+        assert client.get("/api/v1/whoami", headers=auth("wrong")).status_code == 401
+    finally:
+        app.state.hub.close()
+    assert hops == []

@@ -11,6 +11,7 @@ from fnhub.core.errors import InvalidInput
 from fnhub.core.signing import generate_key, public_key_to_b64
 from fnhub.hub.context import Hub
 from fnhub.hub.services import search
+from tests.helpers import sql_statements
 from tests.hub.factories import Publisher, auth
 
 if TYPE_CHECKING:
@@ -233,6 +234,58 @@ def test_total_is_counted_up_to_a_bound(client: TestClient, hub: Hub,
 
 
 def test_every_sort_has_an_index(hub: Hub) -> None:
-    """Guard: each sort's leading column is indexed, so a page is read in index order."""
+    """Guard: each sort's column leads an index, with `live_versions` next to it, so a page
+    is read in index order and an unlisted function is skipped without reading its row."""
     indexed = {tuple(ix["column_names"]) for ix in inspect(hub.db.engine).get_indexes("functions")}
-    assert {("downloads",), ("updated_at",), ("name",)} <= indexed
+    assert {(column, "live_versions") for column in ("downloads", "updated_at", "name")} <= indexed
+
+
+def _search_sql(hub: Hub, **params: Any) -> list[tuple[str, Any]]:
+    with sql_statements(hub.db.engine) as recorded:
+        assert search.search(hub, **params).items
+    return recorded
+
+
+@pytest.mark.usefixtures("catalog")
+@pytest.mark.parametrize("params", [{"q": "classifier", "kind": "job"},
+                                    {"q": "model", "sort": "name"},
+                                    {"category": "training", "sort": "updated"},
+                                    {"namespace": "alice"}])
+def test_a_search_is_a_bounded_count_and_one_narrow_page(hub: Hub, params: dict[str, Any]) -> None:
+    """Guard (search is a hot path): two statements, neither joining the namespaces. The
+    count reads function ids up to TOTAL_CAP + 1 (driven by the text or category index);
+    the page reads the summary's columns only, as plain rows."""
+    statements = [sql for sql, _ in _search_sql(hub, **params)]
+    assert len(statements) == 2, statements
+    count, page = statements
+    assert count.lstrip().upper().startswith("SELECT COUNT(")
+    assert "LIMIT" in count and "functions.description" not in count
+    assert "LIMIT" in page and "index_serial" not in page and "live_versions," not in page
+    assert not any("JOIN namespaces" in sql for sql in statements), statements
+    if "category" in params:
+        assert "JOIN function_categories" in count
+
+
+def _plan(hub: Hub, sql: str, parameters: Any) -> str:
+    connection = hub.db.engine.raw_connection()
+    try:
+        rows = connection.cursor().execute("EXPLAIN QUERY PLAN " + sql, parameters).fetchall()
+    finally:
+        connection.close()
+    return " | ".join(row[3] for row in rows)
+
+
+@pytest.mark.usefixtures("catalog")
+@pytest.mark.parametrize("sort,column", [("downloads", "downloads"), ("updated", "updated_at"),
+                                         ("name", "name")])
+@pytest.mark.parametrize("params", [{"q": "classifier"}, {"category": "training"},
+                                    {"q": "classifier", "kind": "job"}])
+def test_an_ordered_sort_reads_its_index_and_scores_nothing(
+        hub: Hub, sort: str, column: str, params: dict[str, Any]) -> None:
+    """Guard: a sort other than relevance walks its index and stops at the page's end:
+    the matches are a membership test, never what drives the query, and no match is
+    scored (no bm25). SQLite keeps no statistics, so the plan is what the hub asks for."""
+    _, (page, parameters) = _search_sql(hub, sort=sort, **params)
+    plan = _plan(hub, page, parameters)
+    assert f"SCAN functions USING INDEX ix_functions_by_{column}" in plan, plan
+    assert "bm25" not in page

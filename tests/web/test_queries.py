@@ -8,41 +8,22 @@ as many statements at both sizes (no query per result, version, tag or key), and
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event
 
 from fnhub.hub.app import create_app
 from fnhub.hub.context import Hub
 from fnhub.hub.services import search
 from fnhub.hub.settings import ServerSettings
 from fnhub.hub.web.readme import readmes
+from tests.helpers import sql_statements
 from tests.hub.factories import make_client
 from tests.web.population import Population
 
 MAX_QUERIES = 6
-_TRANSACTION = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 LARGE = 10_000
-
-
-@contextmanager
-def counting(hub: Hub) -> Iterator[list[str]]:
-    """The SQL queries the hub's engine runs inside the block (transaction control aside)."""
-    statements: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if not statement.lstrip().upper().startswith(_TRANSACTION):
-            statements.append(statement)
-
-    event.listen(hub.db.engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(hub.db.engine, "before_cursor_execute", record)
 
 
 def _pages(refs: dict[str, tuple[str, str]]) -> dict[str, str]:
@@ -66,9 +47,10 @@ def _measure(app: FastAPI, pages: dict[str, str]) -> dict[str, int]:
     counts = {}
     for label, url in pages.items():
         assert client.get(url).status_code == 200, url  # warm: pool, caches
-        with counting(hub) as statements:
+        with sql_statements(hub.db.engine) as recorded:
             response = client.get(url)
         assert response.status_code == 200, (url, response.text[:500])
+        statements = [statement for statement, _ in recorded]
         assert all(s.lstrip().upper().startswith("SELECT") for s in statements), statements
         counts[label] = len(statements)
     return counts
