@@ -12,7 +12,7 @@ from fnhub.core.errors import InvalidInput, NotFound
 
 DIGEST_PREFIX = "sha256:"
 CHUNK = 1 << 20
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ def digest_hex(digest: str) -> str:
     if (
         not isinstance(digest, str)
         or not digest.startswith(DIGEST_PREFIX)
-        or not _HEX64.match(hex_part)
+        or not _HEX64.fullmatch(hex_part)
     ):
         raise InvalidInput(f"invalid digest {digest!r}: expected sha256:<64 hex digits>")
     return hex_part

@@ -34,7 +34,8 @@ ALWAYS_EXCLUDED = (
     "*.egg-info/",
 )
 
-_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+# Read without following a link or waiting on a fifo that replaced a file after the walk.
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 
 
 def _ignore_spec(root: Path) -> pathspec.GitIgnoreSpec | None:
@@ -43,7 +44,7 @@ def _ignore_spec(root: Path) -> pathspec.GitIgnoreSpec | None:
         return None
     try:
         return pathspec.GitIgnoreSpec.from_lines(path.read_text(encoding="utf-8").splitlines())
-    except (UnicodeDecodeError, ValueError) as exc:
+    except ValueError as exc:  # UnicodeDecodeError, or a pattern pathspec cannot parse
         raise InvalidInput(f"{path}: {exc}") from None
 
 
@@ -131,10 +132,10 @@ def _add_entry(tar: tarfile.TarFile, root: Path, rel: str) -> None:
         tar.addfile(info)
         return
     try:
-        fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW)
+        fh = open(path, "rb", opener=lambda name, _: os.open(name, _READ_FLAGS))  # noqa: SIM115
     except OSError as exc:
         raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as fh:
+    with fh:
         st = os.fstat(fh.fileno())
         if not stat.S_ISREG(st.st_mode):
             raise UnsafePackage(f"{rel}: not a regular file")
