@@ -184,7 +184,7 @@ def test_a_folder_that_cannot_be_listed_is_a_clear_error(
 
 
 def test_links_to_folders_follow_the_folder_exclusions(tmp_path: Path) -> None:
-    """A link to a folder is an entry of its own; a folder-only rule (`name/`) still leaves it out."""
+    """A link to a folder is an entry of its own; a folder rule (`name/`) leaves it out too."""
     fn = make_function(tmp_path / "fn")
     (fn / ".venv").symlink_to("lib")  # built-in rule `.venv/`
     (fn / "cache").symlink_to("lib")  # user rule `cache/`
@@ -195,13 +195,14 @@ def test_links_to_folders_follow_the_folder_exclusions(tmp_path: Path) -> None:
                                  "lib/util.py", "main.py"]
 
 
-def test_a_link_to_a_folder_is_a_file_to_a_whitelist(tmp_path: Path) -> None:
-    """As in git, a link is not a folder: `!*/` re-includes folders, not links to them."""
+def test_a_link_to_a_folder_is_excluded_by_a_rule_for_files(tmp_path: Path) -> None:
+    """As in git, a link is not a folder: `data` then `!data/` leaves out a link named data."""
     fn = make_function(tmp_path / "fn")
     (fn / "data").symlink_to("lib")
-    write(fn / ".fnhubignore", b"*\n!*/\n!*.py\n!function.yaml\n")
-    files = package_files(fn)
-    assert "data" not in files and {"function.yaml", "main.py"} <= set(files)
+    write(fn / "sub" / "data" / "kept.py")
+    write(fn / ".fnhubignore", b"data\n!data/\n")
+    assert package_files(fn) == [".fnhubignore", "bin/tool.sh", "function.yaml", "lib/util.py",
+                                 "main.py", "sub/data/kept.py"]
 
 
 def test_digest_helpers_refuse_what_is_not_a_digest_or_a_file(tmp_path: Path) -> None:
