@@ -8,6 +8,7 @@ import importlib
 import io
 import os
 import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -218,7 +219,7 @@ def test_unpack_refuses_a_destination_created_while_it_extracted(
 
 
 def _inflated(data: bytes) -> unpack_module._Inflated:
-    return unpack_module._Inflated(io.BytesIO(gzip.compress(data)), 1 << 20, 1 << 20)
+    return unpack_module._Inflated(io.BytesIO(gzip.compress(data)), 8 * MiB, 8 * MiB)
 
 
 def test_the_inflated_stream_only_moves_forward() -> None:
@@ -289,7 +290,8 @@ def test_extracted_folders_are_0755_whatever_the_umask(tmp_path: Path) -> None:
     """Folders named by the archive, implied by a member's path, and the root itself; a
     folder may be named again, or after a member inside it made it."""
     members: list[Member] = [SAFE, (info("deep/er/est", tarfile.DIRTYPE), None),
-                             file_member("implied/sub/x.py"), (info("implied", tarfile.DIRTYPE), None),
+                             file_member("implied/sub/x.py"),
+                             (info("implied", tarfile.DIRTYPE), None),
                              (info("deep/er/est", tarfile.DIRTYPE), None)]
     archive = build_tgz(tmp_path / "pkg.tar.gz", members)
     old = os.umask(0)
@@ -347,3 +349,86 @@ def test_a_failed_cleanup_never_hides_the_real_error(
     with pytest.raises(UnsafePackage) as caught:
         unpack(archive, tmp_path / "out" / "dest")
     assert caught.value.message == "the real problem"
+
+
+def test_the_inflated_stream_reads_in_bounded_pieces_only() -> None:
+    """Never 'everything' (-1, None): a pax record is the largest piece tarfile asks for."""
+    largest = unpack_module._MAX_HEADER_READ
+    assert largest == MiB + tarfile.BLOCKSIZE
+    stream = _inflated(bytes(3 * MiB))
+    assert stream.read(0) == b""
+    assert len(stream.read(largest)) == largest
+    for size in (-1, None, largest + 1):
+        with pytest.raises(UnsafePackage) as caught:
+            stream.read(size)
+        assert caught.value.message == f"a member header is larger than {MiB} bytes"
+    with pytest.raises(UnsafePackage):
+        stream.read()
+    assert stream.tell() == largest
+
+
+def _pax_member(record_size: int) -> Member:
+    """function.yaml with a pax extended header of exactly `record_size` bytes."""
+    member, data = file_member("function.yaml", MANIFEST)
+    # one record: "<len> comment=<value>\n", where <len> counts itself (7 digits here)
+    member.pax_headers = {"comment": "x" * (record_size - len("1234567 comment=\n"))}
+    return member, data
+
+
+def _pax_size(archive: Path) -> int:
+    header = gzip.decompress(archive.read_bytes())[: tarfile.BLOCKSIZE]
+    assert header[156:157] == tarfile.XHDTYPE
+    return int(header[124:136].rstrip(b"\0 "), 8)
+
+
+def test_the_extended_header_size_boundary(tmp_path: Path) -> None:
+    """tarfile reads a pax header in one piece of its size rounded up to a block."""
+    at = build_tgz(tmp_path / "at.tar.gz", [_pax_member(MiB + tarfile.BLOCKSIZE)])
+    assert _pax_size(at) == MiB + tarfile.BLOCKSIZE
+    assert check_archive(at) == ["function.yaml"]
+    over = build_tgz(tmp_path / "over.tar.gz", [_pax_member(MiB + tarfile.BLOCKSIZE + 1)])
+    assert _pax_size(over) == MiB + tarfile.BLOCKSIZE + 1
+    _refused(over, f"a member header is larger than {MiB} bytes", tmp_path)
+
+
+def test_the_inflated_byte_limit_boundary(tmp_path: Path) -> None:
+    """Everything inflated counts: limit = max_size + members x 4 blocks + 1 MiB of padding."""
+    max_size, max_members = len(MANIFEST), 2
+    limit = max_size + max_members * 4 * tarfile.BLOCKSIZE + MiB
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        member, data = _pax_member(600 * 1024)
+        tar.addfile(member, io.BytesIO(data))
+    body = raw.getvalue()
+    for extra, accepted in ((0, True), (1, False)):
+        archive = tmp_path / f"plus{extra}.tar.gz"
+        archive.write_bytes(gzip.compress(body + bytes(limit - len(body) + extra)))
+        if accepted:
+            assert check_archive(archive, max_size=max_size, max_members=max_members) == [
+                "function.yaml"]
+        else:
+            _refused(archive, f"archive expands to more than {max_size} bytes", tmp_path,
+                     max_size=max_size, max_members=max_members)
+
+
+@pytest.mark.parametrize(("members", "message"), [
+    ([file_member("lib/a"), file_member("lib/a/b")],
+     "lib/a/b: parent lib/a is a file, not a folder"),
+    ([file_member("lib/sub/x"), file_member("lib/sub")],
+     "lib/sub: duplicate member (a folder and a file)"),
+], ids=["nested-parent-is-a-file", "nested-implied-folder-then-file"])
+def test_nested_paths_get_the_same_checks(
+    tmp_path: Path, members: list[Member], message: str
+) -> None:
+    _refused(build_tgz(tmp_path / "nested.tar.gz", [SAFE, *members]), message, tmp_path)
+
+
+def test_an_upload_spooled_to_a_temporary_file_can_be_checked(tmp_path: Path) -> None:
+    """A SpooledTemporaryFile (what web frameworks keep uploads in) says its mode is w+b;
+    the archive is read all the same."""
+    data = build_tgz(tmp_path / "pkg.tar.gz", [SAFE, file_member("a.py")]).read_bytes()
+    with tempfile.SpooledTemporaryFile() as upload:
+        upload.write(data)
+        upload.seek(0)
+        assert upload.mode == "w+b"
+        assert check_archive(upload) == ["function.yaml", "a.py"]  # type: ignore[arg-type]
