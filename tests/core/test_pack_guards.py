@@ -5,6 +5,7 @@ at the exact moment the packer looks, since a real race cannot be timed in a tes
 
 from __future__ import annotations
 
+import gzip
 import importlib
 import io
 import os
@@ -15,10 +16,19 @@ from pathlib import Path
 import pytest
 
 from fnhub.core.errors import InvalidInput, NotFound, UnsafePackage
-from fnhub.core.packaging import digest_file, digest_hex, pack, package_files
+from fnhub.core.packaging import (
+    HashingWriter,
+    check_archive,
+    digest_file,
+    digest_hex,
+    pack,
+    package_files,
+    unpack,
+)
 from tests.core.test_packaging import MANIFEST, leftovers, make_function, pack_bytes, write
 
 pack_module = importlib.import_module("fnhub.core.packaging.pack")
+digests_module = importlib.import_module("fnhub.core.packaging.digests")
 
 
 def _swap_after_the_link_check(
@@ -227,3 +237,62 @@ def test_digest_file_reads_past_the_first_chunk(tmp_path: Path) -> None:
     assert digest_file(path) == "sha256:" + hashlib.sha256(data).hexdigest()
     assert digest_file(write(tmp_path / "small", MANIFEST)) == (
         "sha256:" + hashlib.sha256(MANIFEST).hexdigest())
+
+
+def test_a_file_inside_an_excluded_folder_cannot_be_re_included(tmp_path: Path) -> None:
+    """As in git: `data/` prunes the folder, so `!data/keep.txt` brings nothing back."""
+    fn = make_function(tmp_path / "fn")
+    write(fn / "data" / "keep.txt")
+    write(fn / ".fnhubignore", b"data/\n!data/keep.txt\n")
+    assert "data/keep.txt" not in package_files(fn)
+
+
+@pytest.mark.parametrize(("mode", "stored"), [
+    (0o700, 0o755), (0o610, 0o755), (0o601, 0o755), (0o600, 0o644), (0o642, 0o644), (0o666, 0o644),
+])
+def test_any_exec_bit_packs_an_executable(tmp_path: Path, mode: int, stored: int) -> None:
+    fn = make_function(tmp_path / "fn")
+    write(fn / "tool", b"#!/bin/sh\n", mode=mode)
+    data, _ = pack_bytes(fn)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        assert tar.getmember("tool").mode == stored
+
+
+def test_non_ascii_names_round_trip(tmp_path: Path) -> None:
+    fn = make_function(tmp_path / "fn")
+    write(fn / "données" / "café.py", b"x = 1\n")
+    archive = tmp_path / "pkg.tar.gz"
+    pack(fn, archive)
+    assert "données/café.py" in check_archive(archive)
+    assert (unpack(archive, tmp_path / "out") / "données" / "café.py").read_bytes() == b"x = 1\n"
+
+
+def test_hashing_writer_is_a_writable_file_object() -> None:
+    writer = HashingWriter()
+    assert writer.writable()
+    with gzip.GzipFile(fileobj=writer, mode="wb", mtime=0) as gz:  # type: ignore[arg-type]
+        gz.write(b"hello")
+    assert writer.size == len(gzip.compress(b"hello", mtime=0))
+
+
+def test_digest_file_reads_in_bounded_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path / "big.bin", bytes(3 << 20))
+    sizes: list[int | None] = []
+    real_open = open
+
+    def spying_open(*args: object, **kwargs: object) -> object:
+        fh = real_open(*args, **kwargs)  # type: ignore[call-overload]
+        real_read = fh.read
+
+        def read(size: int | None = -1) -> bytes:
+            sizes.append(size)
+            return real_read(size)
+
+        fh.read = read
+        return fh
+
+    monkeypatch.setattr(digests_module, "open", spying_open, raising=False)
+    digest_file(path)
+    assert sizes and all(size == 1 << 20 for size in sizes)

@@ -147,7 +147,8 @@ def _add_entry(tar: tarfile.TarFile, root: Path, rel: str) -> None:
 def _write_package(root: Path, files: list[str], out: BinaryIO) -> PackResult:
     writer = HashingWriter(out)
     gz = gzip.GzipFile(filename="", mode="wb", fileobj=writer, mtime=0, compresslevel=9)  # type: ignore[arg-type]
-    with gz, tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar:
+    # PAX stores every non-ASCII name as UTF-8 in its own header, whatever tarfile's `encoding`
+    with gz, tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for rel in files:
             _add_entry(tar, root, rel)
     writer.flush()
