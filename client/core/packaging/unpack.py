@@ -213,7 +213,7 @@ def _members(raw: BinaryIO, max_size: int, max_members: int) -> Iterator[_Member
     guard = _Guard(max_size, max_members)
     with _as_unsafe():
         stream = _Inflated(raw, limit, max_size)
-        tar = tarfile.TarFile(fileobj=stream, mode="r", encoding="utf-8")  # type: ignore[arg-type]
+        tar = tarfile.TarFile(fileobj=stream, encoding="utf-8")  # type: ignore[arg-type]
     while True:
         with _as_unsafe():
             info = tar.next()
