@@ -52,8 +52,9 @@ def test_link_resolution_follows_at_most_40_links() -> None:
     ("lib/l", "sub/../../x", {}, None),
     ("lib/l", "up/../x", {"lib/up": ".."}, "points outside the package"),
     ("lib/l", "up/x", {"lib/up": "../lib"}, None),
+    ("lib/l", "up/x", {"lib/up": "../.."}, "points outside the package"),
 ], ids=["absolute", "through-absolute", "empty-parts", "dot-parts", "dot-parts-outside", "lexical",
         "via-link",
-        "via-link-inside"])
+        "via-link-inside", "via-link-of-two-parts"])
 def test_link_escape(name: str, target: str, links: dict[str, str], problem: str | None) -> None:
     assert link_escape(name, target, {name: target, **links}) == problem
