@@ -117,7 +117,7 @@ def test_the_package_file_is_readable_by_all_and_replaced_whole(tmp_path: Path) 
     fn = make_function(tmp_path / "fn")
     out = tmp_path / "out" / "pkg.tar.gz"
     write(out, b"old package")
-    os.umask(old := os.umask(0o077))
+    old = os.umask(0o077)  # a private umask: the package is still made readable by all
     try:
         pack(fn, out)
     finally:
