@@ -12,7 +12,7 @@ from fnhub.core.errors import InvalidInput, NotFound
 
 DIGEST_PREFIX = "sha256:"
 CHUNK = 1 << 20
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -23,14 +23,11 @@ class PackResult:
 
 def digest_hex(digest: str) -> str:
     """The hex part of a `sha256:<hex>` digest, lowercased; InvalidInput when it is not one."""
-    hex_part = digest[len(DIGEST_PREFIX) :].lower() if isinstance(digest, str) else ""
-    if (
-        not isinstance(digest, str)
-        or not digest.startswith(DIGEST_PREFIX)
-        or not _HEX64.match(hex_part)
-    ):
-        raise InvalidInput(f"invalid digest {digest!r}: expected sha256:<64 hex digits>")
-    return hex_part
+    if isinstance(digest, str) and digest.startswith(DIGEST_PREFIX):
+        hex_part = digest[len(DIGEST_PREFIX) :].lower()
+        if _HEX64.fullmatch(hex_part):
+            return hex_part
+    raise InvalidInput(f"invalid digest {digest!r}: expected sha256:<64 hex digits>")
 
 
 class HashingWriter:

@@ -32,7 +32,8 @@ ALWAYS_EXCLUDED = (
     "*.egg-info/",
 )
 
-_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+# Read without following a link or waiting on a fifo that replaced a file after the walk.
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 
 # pathspec and the manifest models (YAML) load when a folder is packed: installing, which only
 # unpacks and checks digests, imports this package without paying for them.
@@ -48,7 +49,7 @@ def _ignore_spec(root: Path) -> pathspec.GitIgnoreSpec | None:
         return None
     try:
         return pathspec.GitIgnoreSpec.from_lines(path.read_text(encoding="utf-8").splitlines())
-    except (UnicodeDecodeError, ValueError) as exc:
+    except ValueError as exc:  # UnicodeDecodeError, or a pattern pathspec cannot parse
         raise InvalidInput(f"{path}: {exc}") from None
 
 
@@ -142,10 +143,10 @@ def _add_entry(tar: tarfile.TarFile, root: Path, rel: str) -> None:
         tar.addfile(info)
         return
     try:
-        fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW)
+        fh = open(path, "rb", opener=lambda name, _: os.open(name, _READ_FLAGS))  # noqa: SIM115
     except OSError as exc:
         raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as fh:
+    with fh:
         st = os.fstat(fh.fileno())
         if not stat.S_ISREG(st.st_mode):
             raise UnsafePackage(f"{rel}: not a regular file")
@@ -157,7 +158,8 @@ def _add_entry(tar: tarfile.TarFile, root: Path, rel: str) -> None:
 def _write_package(root: Path, files: list[str], out: BinaryIO) -> PackResult:
     writer = HashingWriter(out)
     gz = gzip.GzipFile(filename="", mode="wb", fileobj=writer, mtime=0, compresslevel=9)  # type: ignore[arg-type]
-    with gz, tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tar:
+    # PAX stores every non-ASCII name as UTF-8 in its own header, whatever tarfile's `encoding`
+    with gz, tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for rel in files:
             _add_entry(tar, root, rel)
     writer.flush()

@@ -213,7 +213,7 @@ def _members(raw: BinaryIO, max_size: int, max_members: int) -> Iterator[_Member
     guard = _Guard(max_size, max_members)
     with _as_unsafe():
         stream = _Inflated(raw, limit, max_size)
-        tar = tarfile.TarFile(fileobj=stream, mode="r", encoding="utf-8")  # type: ignore[arg-type]
+        tar = tarfile.TarFile(fileobj=stream, encoding="utf-8")  # type: ignore[arg-type]
     while True:
         with _as_unsafe():
             info = tar.next()
@@ -275,15 +275,24 @@ def read_member(archive: str | Path | BinaryIO, name: str, *, max_size: int = 1 
     raise NotFound(f"no {wanted} in package{where}")
 
 
+def _make_folders(root: Path, rel: str) -> None:
+    """Make root/rel and its missing parents 0755 less the umask, like the files get 0644/0755
+    (mkdir(parents=True) would give the parents 0777 less the umask: group-writable under 002)."""
+    path = root
+    for part in rel.split("/") if rel else ():
+        path /= part
+        path.mkdir(mode=0o755, exist_ok=True)
+
+
 def _extract(raw: BinaryIO, root: Path, max_size: int, max_members: int) -> None:
     links: list[tuple[str, str]] = []
     for member in _members(raw, max_size, max_members):
         info = member.info
         path = root / member.name
         if info.isdir():
-            path.mkdir(mode=0o755, parents=True, exist_ok=True)
+            _make_folders(root, member.name)
             continue
-        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        _make_folders(root, member.name.rpartition("/")[0])
         if info.issym():
             links.append((member.name, info.linkname))  # made last, once all checks passed
         elif info.islnk():
@@ -310,7 +319,7 @@ def unpack(
     if dest.exists() or dest.is_symlink():
         raise Conflict(f"{dest} already exists")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".unpack", dir=dest.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.unpack-", dir=dest.parent))
     try:
         with _open_archive(archive) as raw:
             _extract(raw, tmp, max_size, max_members)
