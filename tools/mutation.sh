@@ -9,7 +9,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${VENV:-$ROOT/.venv}
 STAGE=$ROOT/build/mutation
-MODULES=${*:-core/signing.py core/packaging/* core/uri.py core/versions.py trust.py}
+MODULES=${*:-core/signing.py core/files.py core/packaging/* core/uri.py core/versions.py trust.py}
 
 rm -rf "$STAGE"
 mkdir -p "$STAGE/src" "$STAGE/tests/client"

@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import BinaryIO
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary sibling and rename it over `path`: readers never see half a file."""
+@contextmanager
+def atomic_output(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
+    """A file whose content appears at `path` only once it is complete and on disk.
+
+    Readers never see half a file and a crash leaves the old one. The temporary sibling is
+    private (mkstemp's 0600) until it is renamed, so a key is never readable by others, even for
+    a moment; `mode` is applied whatever the umask, so a package or key file is the same
+    everywhere. On any failure the temporary file is removed and the error goes on.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """`atomic_output` for bytes at hand."""
+    with atomic_output(path, mode) as fh:
+        fh.write(data)

@@ -11,10 +11,7 @@ import base64
 import binascii
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +28,7 @@ from fnhub.core.errors import (
     UntrustedKey,
     format_validation_error,
 )
+from fnhub.core.files import write_atomic
 from fnhub.core.names import check_name, check_namespace
 from fnhub.core.packaging.digests import DIGEST_PREFIX, digest_hex
 from fnhub.core.versions import parse_version
@@ -113,23 +111,6 @@ def public_key_from_b64(text: str) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Write `data` to `path` via a temp file created with `mode` from the start."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def save_private_key(key: Ed25519PrivateKey, path: str | Path, *, overwrite: bool = False) -> None:
     """PEM PKCS8, unencrypted, readable only by the owner (0600; a new parent folder is 0700).
 
@@ -143,7 +124,8 @@ def save_private_key(key: Ed25519PrivateKey, path: str | Path, *, overwrite: boo
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    _write_atomic(path, pem, 0o600)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_atomic(path, pem, 0o600)
 
 
 def _read_key_file(path: str | Path, what: str) -> bytes:
@@ -178,7 +160,7 @@ def save_public_key(public_key: Ed25519PublicKey, path: str | Path) -> None:
     pem = public_key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    _write_atomic(Path(path), pem, 0o644)
+    write_atomic(Path(path), pem, 0o644)
 
 
 def load_public_key(path: str | Path) -> Ed25519PublicKey:

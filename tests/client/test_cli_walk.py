@@ -178,9 +178,12 @@ def test_choice_options_offer_what_the_sdk_accepts() -> None:
     from fnhub.pipeline.engines import ENGINES, STEP_ENVS
     from fnhub.runner import ENVS
 
-    choices = {f"{' '.join(p)} {param.name}": get_args(param.type_descriptor.annotation)
-               for p, _, param, _ in BAD if _kind(param) == "choice"
-               and hasattr(param, "type_descriptor")}
+    def offered(param: Any) -> tuple[str, ...]:  # new typers keep the annotation, old a Choice
+        descriptor = getattr(param, "type_descriptor", None)
+        return get_args(descriptor.annotation) if descriptor else tuple(param.type.choices)
+
+    choices = {f"{' '.join(p)} {param.name}": offered(param)
+               for p, _, param, _ in BAD if _kind(param) == "choice"}
     assert choices["search sort"] == get_args(SortOrder)
     assert choices["pipeline run engine"] == ENGINES
     assert choices["pipeline run env"] == STEP_ENVS

@@ -7,13 +7,12 @@ import gzip
 import os
 import stat
 import tarfile
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from fnhub.core.errors import InvalidInput, ManifestError, UnsafePackage
+from fnhub.core.files import atomic_output
 from fnhub.core.packaging.digests import HashingWriter, PackResult
 from fnhub.core.packaging.rules import link_escape, name_problem, spelling_clash
 
@@ -166,24 +165,6 @@ def _write_package(root: Path, files: list[str], out: BinaryIO) -> PackResult:
     return writer.result()
 
 
-@contextmanager
-def _atomic_output(path: Path) -> Iterator[BinaryIO]:
-    """A file object whose content appears at `path` only once it is complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def pack(folder: str | Path, out: str | Path | BinaryIO) -> PackResult:
     """Build the deterministic package of `folder` into `out` (a path or a binary stream)."""
     root = Path(folder)
@@ -194,6 +175,6 @@ def pack(folder: str | Path, out: str | Path | BinaryIO) -> PackResult:
     with suppress(ValueError):  # writing the package inside the folder must not pack it
         inside = out_path.resolve().relative_to(root.resolve()).as_posix()
         files = [rel for rel in files if rel != inside]
-    with _atomic_output(out_path) as fh:
+    with atomic_output(out_path) as fh:
         return _write_package(root, files, fh)
 
