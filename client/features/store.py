@@ -9,7 +9,6 @@ through the same runner as `hub run`.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Iterable
@@ -17,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import pyarrow.parquet as pq
 
 from fnhub.config import Config, load_config
@@ -35,6 +35,8 @@ from fnhub.install import Installer, Warn, default_warn, files_digest
 
 if TYPE_CHECKING:
     import pandas as pd
+
+_JSON_TYPES: dict[str, type] = {"float": float, "int": int, "str": str, "bool": bool}
 
 def _utc(value: datetime | str | None, what: str) -> datetime:
     if value is None:
@@ -300,6 +302,8 @@ class FeatureStore:
         """Stored values as typed columns; None where missing, expired or of an older version."""
         spec = applied.spec
         types = {f.name: f.type for f in spec.features}
+        # values whose JSON type already is the feature's Python type need no normalize()
+        exact = {f: _JSON_TYPES.get(types[f]) for f in wanted}
         out: dict[str, list[Any]] = {f: [None] * len(stored) for f in wanted}
         if state is None or state.get("version") != applied.version:
             return out
@@ -308,11 +312,12 @@ class FeatureStore:
         for i, raw_value in enumerate(stored):
             if raw_value is None:
                 continue
-            value = json.loads(raw_value)
+            value = orjson.loads(raw_value)
             if oldest is not None and datetime.fromisoformat(value["e"]) < oldest:
                 continue  # expired at the materialized time
+            features = value["v"]
             for feature in wanted:
-                raw = value["v"].get(feature)
-                out[feature][i] = None if raw is None else normalize(
-                    raw, types[feature], feature)
+                raw = features.get(feature)
+                out[feature][i] = raw if raw is None or type(raw) is exact[feature] \
+                    else normalize(raw, types[feature], feature)
         return out
