@@ -105,6 +105,10 @@ class OnlineStore(ABC):
     def close(self) -> None:  # noqa: B027 - most backends hold nothing to close
         """Release connections."""
 
+    def connect(self) -> None:  # noqa: B027 - SQLite and PostgreSQL connect when opened
+        """Open the connection now rather than on the first read (a server's first request
+        would otherwise pay for it)."""
+
 
 class SQLiteStore(OnlineStore):
     def __init__(self, path: Path) -> None:
@@ -175,6 +179,9 @@ class RedisStore(OnlineStore):
 
         self.url = url
         self.redis = redis.Redis.from_url(url)
+
+    def connect(self) -> None:
+        self.redis.ping()  # redis-py connects on the first command
 
     @staticmethod
     def _hash(feature_set: str) -> str:

@@ -126,6 +126,10 @@ class FeatureServer:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                try:
+                    self.store.warm_up()
+                except Exception as exc:  # answered per request then, like any store outage
+                    log.warning("feature server: warming up the stores failed: %s", exc)
                 # what was loaded at start-up lives as long as the worker: out of the
                 # collector's sight, so full collections stay short (they were tail latency)
                 gc.collect()

@@ -107,6 +107,13 @@ class FeatureStore:
             self._online = open_online(self._online_url)
         return self._online
 
+    def warm_up(self) -> None:
+        """Connect to the online store and parse every applied set now: a feature server
+        worker calls this at start-up, so its first lookup costs what every other does."""
+        self.online.connect()
+        for applied in self.offline.applied():
+            _ = self.offline.get(applied.name).spec
+
     def close(self) -> None:
         if self._online is not None:
             self._online.close()
