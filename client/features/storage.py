@@ -69,6 +69,11 @@ class Location:
             return None
         return st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size
 
+    def local_paths(self, paths: list[str]) -> list[str] | None:
+        """`paths` as paths of this machine's filesystem (for readers other than pyarrow's),
+        or None for a store on S3."""
+        return list(paths) if isinstance(self.fs, pafs.LocalFileSystem) else None
+
     def list(self, folder: str, suffix: str = "") -> list[str]:
         """The files directly in `folder` whose names end with `suffix`, sorted; [] if none."""
         selector = pafs.FileSelector(folder, allow_not_found=True, recursive=False)
