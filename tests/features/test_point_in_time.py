@@ -168,7 +168,7 @@ def test_a_local_store_is_read_by_duckdb_with_only_the_columns_asked_for(
     register_rows(con, store.offline, applied, files)
     plan = "\n".join(row[1] for row in con.execute(
         "EXPLAIN " + set_sql(applied.spec, ["conv_rate"], low=True),
-        {"low": t - pd.Timedelta("2d"), "high": t}).fetchall())
+        {"low": t - pd.Timedelta(days=2), "high": t}).fetchall())
     con.close()
     assert "PARQUET_SCAN" in plan  # DuckDB's reader: projection and row-group pushdown
     assert "conv_rate" in plan and "acc_rate" not in plan and "avg_daily_trips" not in plan
