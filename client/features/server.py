@@ -1,7 +1,8 @@
 """The HTTP feature server (`hub features serve`, design §10): online lookups over HTTP.
 
 `POST /features/v1/online` answers exactly what `FeatureStore.get_online_features` returns
-(timestamps as RFC3339), with one round trip to the online store per request. Each worker
+(timestamps as RFC3339), with at most one round trip to the online store per request (the
+requests a worker has in hand at once share one). Each worker
 process builds its own store from the environment (FNHUB_FEATURES_OFFLINE/ONLINE, config.toml),
 so `uvicorn --workers N` needs nothing shared but the stores themselves. The lookup runs on the
 event loop: it is short, and one store connection per worker is never used by two threads.
@@ -14,6 +15,7 @@ parsed and answers written with orjson.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import time
@@ -34,7 +36,8 @@ from fnhub.core.errors import (
 )
 
 if TYPE_CHECKING:
-    from fnhub.features.store import FeatureStore
+    from fnhub.features.online import Lookup
+    from fnhub.features.store import FeatureStore, OnlineQuery
 
 MAX_ENTITIES = 10_000
 MAX_FEATURES = 1_000
@@ -90,12 +93,10 @@ def parse_request(body: bytes) -> OnlineRequest:
         raise InvalidInput(f"{where}: {first['msg']}") from None
 
 
-def online_features(store: FeatureStore, body: bytes) -> bytes:
-    """The JSON answer to one `POST /features/v1/online` (orjson writes datetimes as RFC3339,
-    the same text as `json_value`)."""
+def online_query(store: FeatureStore, body: bytes) -> OnlineQuery:
+    """One `POST /features/v1/online` body, checked and keyed, or the error naming why."""
     request = parse_request(body)
-    result = store.get_online_features(request.features, entity_rows(request.entities))
-    return orjson.dumps(result)
+    return store.online_query(request.features, entity_rows(request.entities))
 
 
 class FeatureServer:
@@ -115,6 +116,7 @@ class FeatureServer:
                                           1, 5))
         # (path, status) -> the two labelled series: `.labels()` costs more than a lookup
         self._series: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._pending: list[tuple[list[tuple[str, list[str]]], asyncio.Future[Any]]] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -174,12 +176,43 @@ class FeatureServer:
         if method != ROUTES[path] and not (method == "HEAD" and ROUTES[path] == "GET"):
             raise MethodNotAllowed(f"{path} answers {ROUTES[path]}, not {method}")
         if path == ONLINE:
-            return 200, b"application/json", online_features(self.store, await _body(receive))
+            query = online_query(self.store, await _body(receive))
+            found = await self._lookup(query.requests)
+            # orjson writes datetimes as RFC3339, the same text as json_value
+            return 200, b"application/json", orjson.dumps(self.store.online_answer(query, found))
         if path == HEALTHZ:
             return 200, b"application/json", b'{"status":"ok"}'
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         return 200, CONTENT_TYPE_LATEST.encode(), generate_latest(self.registry)
+
+
+    async def _lookup(self, requests: list[tuple[str, list[str]]]) -> list[Lookup]:
+        """The online store's answer to `requests`, sent together with those of every other
+        request that reaches this point in the same turn of the event loop: under load a
+        worker sends one lookup (one round trip) for several requests, not one each."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((requests, future))
+        if len(self._pending) == 1:
+            loop.call_soon(self._flush)
+        result: list[Lookup] = await future
+        return result
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        try:
+            found = self.store.online.lookup([r for requests, _ in pending for r in requests])
+        except Exception as exc:  # every request of the batch answers with it
+            for _requests, future in pending:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        start = 0
+        for requests, future in pending:
+            if not future.done():
+                future.set_result(found[start:start + len(requests)])
+            start += len(requests)
 
 
 async def _body(receive: Receive) -> bytes:

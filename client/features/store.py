@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +30,7 @@ from fnhub.features.engine import check_engine, ingest_dask, point_in_time_dask
 from fnhub.features.historical import check_features, parse_refs, point_in_time
 from fnhub.features.materialize import entity_key, materialize_set
 from fnhub.features.offline import AppliedSet, OfflineStore, Pin, Progress
-from fnhub.features.online import OnlineStore, normalize, open_online, parse_text
+from fnhub.features.online import Lookup, OnlineStore, normalize, open_online, parse_text
 from fnhub.features.sources import batches as _batches
 from fnhub.function import Function, import_function, verify_installed
 from fnhub.install import Installer, Warn, default_warn, files_digest
@@ -80,6 +82,16 @@ def _transform_ports(function: Function) -> tuple[str, str]:
                             f"input and one dataset output (has {len(inputs)} and "
                             f"{len(outputs)})")
     return inputs[0], outputs[0]
+
+
+@dataclass
+class OnlineQuery:
+    """`get_online_features` between its checks and its one online-store lookup."""
+
+    groups: OrderedDict[str, list[str]]  # features by set, in request order
+    sets: dict[str, AppliedSet]
+    out: dict[str, list[Any]]  # the entity columns so far
+    requests: list[tuple[str, list[str]]]  # (set, its entity keys): the lookup to send
 
 
 class FeatureStore:
@@ -270,6 +282,13 @@ class FeatureStore:
         """The latest materialized values: entity columns first, then the features in request
         order, None where missing (never materialized, unknown entity, or expired).
         `parse_keys` reads entity values given as text (the CLI's `--entity KEY=VALUE`)."""
+        query = self.online_query(features, entity_rows, parse_keys=parse_keys)
+        return self.online_answer(query, self.online.lookup(query.requests))
+
+    def online_query(self, features: list[str], entity_rows: list[dict[str, Any]], *,
+                     parse_keys: bool = False) -> OnlineQuery:
+        """A lookup checked and keyed, not yet sent: the feature server sends the queries of
+        several concurrent requests to the online store together."""
         groups = parse_refs(features)
         sets = {name: self.offline.get(name) for name in groups}
         columns: dict[str, str] = {}
@@ -290,9 +309,13 @@ class FeatureStore:
             entities = sets[name].spec.entities
             requests.append((name, [entity_key([row[e.name] for e in entities])
                                     for row in rows]))
-        found = self.online.lookup(requests)  # one round trip for every set
-        for (name, wanted), (state, stored) in zip(groups.items(), found, strict=True):
-            values = self._decode(sets[name], wanted, state, stored)
+        return OnlineQuery(groups=groups, sets=sets, out=out, requests=requests)
+
+    def online_answer(self, query: OnlineQuery, found: list[Lookup]) -> dict[str, list[Any]]:
+        """The answer to `query` from what the online store returned for its requests."""
+        out = query.out
+        for (name, wanted), (state, stored) in zip(query.groups.items(), found, strict=True):
+            values = self._decode(query.sets[name], wanted, state, stored)
             for feature in wanted:
                 out[f"{name}:{feature}"] = values[feature]
         return out

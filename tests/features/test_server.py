@@ -4,6 +4,7 @@ graceful shutdown of the real `hub features serve --workers 2` process."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -144,6 +145,31 @@ def test_one_redis_round_trip_per_request(tmp_path: Path,
             assert answer.status_code == 200, answer.text
             assert answer.json()[f"{names[1]}:conv_rate"][:4] == [None, 0.5, None, 0.7]
         assert len(sent) - started == 3
+
+
+def test_concurrent_requests_share_one_online_lookup(tmp_path: Path) -> None:
+    """Requests that reach the lookup in the same turn of a worker's event loop are sent to
+    the online store together (fewer round trips under load), each getting its own answer."""
+    store = filled_store(tmp_path)
+    app = create_app(store)
+    calls: list[int] = []
+    original = store.online.lookup
+    store.online.lookup = lambda requests: calls.append(len(requests)) or original(requests)
+    drivers = [1, 2, 3, 1, 3, 2]
+
+    async def post_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://features") as client:
+            return await asyncio.gather(*(client.post("/features/v1/online", json={
+                "features": REFS, "entities": {"driver_id": [d], "vehicle": ["a"]}})
+                for d in drivers))
+
+    answers = asyncio.run(post_all())
+    rates = {1: 0.5, 2: None, 3: 0.7}
+    assert [a.json()["drivers:conv_rate"] for a in answers] == [[rates[d]] for d in drivers]
+    assert sum(calls) == 2 * len(drivers)  # two sets per request, every one looked up
+    assert len(calls) < len(drivers), calls
+    store.close()
 
 
 def test_registry_entries_are_parsed_once_until_their_file_changes(
