@@ -20,6 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from datetime import date, datetime, timezone
+from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
@@ -58,8 +59,9 @@ class AppliedSet(BaseModel):
     verified: bool = True  # False for a local folder or an --insecure-skip-verify install
     applied_at: datetime
 
-    @property
+    @cached_property
     def featureset(self) -> FeatureSetManifest:
+        """Parsed once per entry: the feature server reads the spec on every request."""
         return parse_featureset(self.manifest, source=f"registry entry {self.name}")
 
     @property
@@ -135,6 +137,9 @@ class _Writers:
 class OfflineStore:
     def __init__(self, url: str) -> None:
         self.location = open_location(url)
+        # name -> (file stamp, entry): a local registry file is parsed again only when it
+        # changes (every online lookup reads the entries of its sets)
+        self._entries: dict[str, tuple[tuple[int, ...], AppliedSet]] = {}
 
     @property
     def url(self) -> str:
@@ -152,13 +157,21 @@ class OfflineStore:
     def get(self, name: str) -> AppliedSet:
         """The applied set called `name`."""
         check_name(name)  # before it becomes a path
+        path = self._entry(name)
+        stamp = self.location.stamp(path)
+        cached = self._entries.get(name)
+        if stamp is not None and cached is not None and cached[0] == stamp:
+            return cached[1]
         try:
-            return AppliedSet.model_validate(self.location.read_json(self._entry(name)))
+            applied = AppliedSet.model_validate(self.location.read_json(path))
         except NotFound:
             known = ", ".join(a.name for a in self.applied()) or "none"
             raise NotFound(f"no feature set {name!r} is applied in {self.url}",
                            hint=f"applied sets: {known}; apply one with "
                                 "`hub features apply URI`") from None
+        if stamp is not None:
+            self._entries[name] = (stamp, applied)
+        return applied
 
     def save(self, applied: AppliedSet) -> None:
         self.location.write_json(self._entry(applied.name), applied.model_dump(mode="json"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,8 +28,12 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in the online store")
 
 
+# one encoder for every key and value (json.dumps with options builds a new one per call)
+_ENCODER = json.JSONEncoder(default=_json_default, separators=(",", ":"), sort_keys=True)
+
+
 def encode(value: Any) -> str:
-    return json.dumps(value, default=_json_default, separators=(",", ":"), sort_keys=True)
+    return _ENCODER.encode(value)
 
 
 def normalize(value: Any, kind: str, what: str) -> Any:
@@ -44,12 +48,15 @@ def normalize(value: Any, kind: str, what: str) -> Any:
         if not isinstance(value, datetime) or value.tzinfo is None:
             raise InvalidInput(f"{what} must be a timezone-aware timestamp, got {value!r}")
         return value.astimezone(timezone.utc)
-    checks = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-              "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-              "str": lambda v: isinstance(v, str), "bool": lambda v: isinstance(v, bool)}
-    if not checks[kind](value):
+    if not _CHECKS[kind](value):
         raise InvalidInput(f"{what} must be {kind}, got {value!r}")
     return float(value) if kind == "float" else value
+
+
+_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "str": lambda v: isinstance(v, str), "bool": lambda v: isinstance(v, bool)}
 
 
 def parse_text(text: str, kind: str, what: str) -> Any:
@@ -97,6 +104,10 @@ class OnlineStore(ABC):
 
     def close(self) -> None:  # noqa: B027 - most backends hold nothing to close
         """Release connections."""
+
+    def connect(self) -> None:  # noqa: B027 - SQLite and PostgreSQL connect when opened
+        """Open the connection now rather than on the first read (a server's first request
+        would otherwise pay for it)."""
 
 
 class SQLiteStore(OnlineStore):
@@ -168,6 +179,9 @@ class RedisStore(OnlineStore):
 
         self.url = url
         self.redis = redis.Redis.from_url(url)
+
+    def connect(self) -> None:
+        self.redis.ping()  # redis-py connects on the first command
 
     @staticmethod
     def _hash(feature_set: str) -> str:

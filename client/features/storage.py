@@ -57,6 +57,23 @@ class Location:
         except (ValueError, OSError) as exc:
             raise InvalidInput(f"{self.url}: cannot read {path}: {exc}") from None
 
+    def stamp(self, path: str) -> tuple[int, ...] | None:
+        """What identifies this version of a local file (inode, times, size: an atomic
+        replace gives a new inode), so a reader can keep what it parsed until it changes;
+        None on S3 (no cheap check) or when the file is missing."""
+        if not isinstance(self.fs, pafs.LocalFileSystem):
+            return None
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size
+
+    def local_paths(self, paths: list[str]) -> list[str] | None:
+        """`paths` as paths of this machine's filesystem (for readers other than pyarrow's),
+        or None for a store on S3."""
+        return list(paths) if isinstance(self.fs, pafs.LocalFileSystem) else None
+
     def list(self, folder: str, suffix: str = "") -> list[str]:
         """The files directly in `folder` whose names end with `suffix`, sorted; [] if none."""
         selector = pafs.FileSelector(folder, allow_not_found=True, recursive=False)

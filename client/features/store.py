@@ -9,14 +9,16 @@ through the same runner as `hub run`.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
+from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import pyarrow.parquet as pq
 
 from fnhub.config import Config, load_config
@@ -28,13 +30,15 @@ from fnhub.features.engine import check_engine, ingest_dask, point_in_time_dask
 from fnhub.features.historical import check_features, parse_refs, point_in_time
 from fnhub.features.materialize import entity_key, materialize_set
 from fnhub.features.offline import AppliedSet, OfflineStore, Pin, Progress
-from fnhub.features.online import OnlineStore, normalize, open_online, parse_text
+from fnhub.features.online import Lookup, OnlineStore, normalize, open_online, parse_text
 from fnhub.features.sources import batches as _batches
 from fnhub.function import Function, import_function, verify_installed
 from fnhub.install import Installer, Warn, default_warn, files_digest
 
 if TYPE_CHECKING:
     import pandas as pd
+
+_JSON_TYPES: dict[str, type] = {"float": float, "int": int, "str": str, "bool": bool}
 
 def _utc(value: datetime | str | None, what: str) -> datetime:
     if value is None:
@@ -80,6 +84,16 @@ def _transform_ports(function: Function) -> tuple[str, str]:
     return inputs[0], outputs[0]
 
 
+@dataclass
+class OnlineQuery:
+    """`get_online_features` between its checks and its one online-store lookup."""
+
+    groups: OrderedDict[str, list[str]]  # features by set, in request order
+    sets: dict[str, AppliedSet]
+    out: dict[str, list[Any]]  # the entity columns so far
+    requests: list[tuple[str, list[str]]]  # (set, its entity keys): the lookup to send
+
+
 class FeatureStore:
     """An offline store (Parquet, folder or s3://) and an online store (SQLite, Redis,
     PostgreSQL); defaults from FNHUB_FEATURES_OFFLINE/ONLINE, config.toml's [features], else
@@ -104,6 +118,13 @@ class FeatureStore:
         if self._online is None:
             self._online = open_online(self._online_url)
         return self._online
+
+    def warm_up(self) -> None:
+        """Connect to the online store and parse every applied set now: a feature server
+        worker calls this at start-up, so its first lookup costs what every other does."""
+        self.online.connect()
+        for applied in self.offline.applied():
+            _ = self.offline.get(applied.name).spec
 
     def close(self) -> None:
         if self._online is not None:
@@ -261,6 +282,13 @@ class FeatureStore:
         """The latest materialized values: entity columns first, then the features in request
         order, None where missing (never materialized, unknown entity, or expired).
         `parse_keys` reads entity values given as text (the CLI's `--entity KEY=VALUE`)."""
+        query = self.online_query(features, entity_rows, parse_keys=parse_keys)
+        return self.online_answer(query, self.online.lookup(query.requests))
+
+    def online_query(self, features: list[str], entity_rows: list[dict[str, Any]], *,
+                     parse_keys: bool = False) -> OnlineQuery:
+        """A lookup checked and keyed, not yet sent: the feature server sends the queries of
+        several concurrent requests to the online store together."""
         groups = parse_refs(features)
         sets = {name: self.offline.get(name) for name in groups}
         columns: dict[str, str] = {}
@@ -281,9 +309,13 @@ class FeatureStore:
             entities = sets[name].spec.entities
             requests.append((name, [entity_key([row[e.name] for e in entities])
                                     for row in rows]))
-        found = self.online.lookup(requests)  # one round trip for every set
-        for (name, wanted), (state, stored) in zip(groups.items(), found, strict=True):
-            values = self._decode(sets[name], wanted, state, stored)
+        return OnlineQuery(groups=groups, sets=sets, out=out, requests=requests)
+
+    def online_answer(self, query: OnlineQuery, found: list[Lookup]) -> dict[str, list[Any]]:
+        """The answer to `query` from what the online store returned for its requests."""
+        out = query.out
+        for (name, wanted), (state, stored) in zip(query.groups.items(), found, strict=True):
+            values = self._decode(query.sets[name], wanted, state, stored)
             for feature in wanted:
                 out[f"{name}:{feature}"] = values[feature]
         return out
@@ -300,6 +332,8 @@ class FeatureStore:
         """Stored values as typed columns; None where missing, expired or of an older version."""
         spec = applied.spec
         types = {f.name: f.type for f in spec.features}
+        # values whose JSON type already is the feature's Python type need no normalize()
+        exact = {f: _JSON_TYPES.get(types[f]) for f in wanted}
         out: dict[str, list[Any]] = {f: [None] * len(stored) for f in wanted}
         if state is None or state.get("version") != applied.version:
             return out
@@ -308,11 +342,12 @@ class FeatureStore:
         for i, raw_value in enumerate(stored):
             if raw_value is None:
                 continue
-            value = json.loads(raw_value)
+            value = orjson.loads(raw_value)
             if oldest is not None and datetime.fromisoformat(value["e"]) < oldest:
                 continue  # expired at the materialized time
+            features = value["v"]
             for feature in wanted:
-                raw = value["v"].get(feature)
-                out[feature][i] = None if raw is None else normalize(
-                    raw, types[feature], feature)
+                raw = features.get(feature)
+                out[feature][i] = raw if raw is None or type(raw) is exact[feature] \
+                    else normalize(raw, types[feature], feature)
         return out

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from fnhub.core.errors import InvalidInput
 from fnhub.core.featureset import parse_ttl
+from fnhub.features.historical import _entities, connect, register_rows, set_sql
 from fnhub.features.store import FeatureStore
 from tests.features.conftest import make_store
 from tests.features.factories import write_featureset
@@ -133,6 +134,44 @@ def test_several_sets_join_in_one_call(store: FeatureStore, tmp_path: Path) -> N
     again = store.get_historical_features(entity_df.set_axis([5, 0, 5]), ["trips:trips"])
     assert again["trips:trips"].tolist() == [7, pd.NA, pd.NA]
     assert again.index.tolist() == [5, 0, 5]
+
+
+def test_a_row_not_yet_created_gives_way_to_the_latest_visible_one(
+        store: FeatureStore) -> None:
+    """The latest event before `t` was written after `t` (created later): an older row
+    wins, also against a row of the same event time that is visible."""
+    t = pd.Timestamp("2026-01-03", tz="UTC")
+    h = pd.Timedelta("1h")
+    store.ingest("driver-stats", pd.DataFrame({
+        "driver_id": [1, 1, 2, 2, 2],
+        "event_timestamp": [t - 5 * h, t - 2 * h, t - 3 * h, t - 1 * h, t - 1 * h],
+        "created": [t - 4 * h, t + 3 * h, t - 3 * h, t - 1 * h, t + 1 * h],
+        "conv_rate": [0.1, 0.2, 0.3, 0.4, 0.5], "acc_rate": [0.0] * 5,
+        "avg_daily_trips": [1, 2, 3, 4, 5]}))
+    entity_df = pd.DataFrame({"driver_id": [1, 2, 1, 2],
+                              "event_timestamp": [t, t, t + 3 * h, t + 1 * h]})
+    result = store.get_historical_features(entity_df, ["driver-stats:conv_rate"])
+    assert result["driver-stats:conv_rate"].tolist() == [0.1, 0.4, 0.2, 0.5]
+
+
+def test_a_local_store_is_read_by_duckdb_with_only_the_columns_asked_for(
+        store: FeatureStore) -> None:
+    t = pd.Timestamp("2026-01-03", tz="UTC")
+    store.ingest("driver-stats", pd.DataFrame({
+        "driver_id": [1], "event_timestamp": [t], "created": [t], "conv_rate": [0.5],
+        "acc_rate": [0.0], "avg_daily_trips": [1]}))
+    applied = store.offline.get("driver-stats")
+    files = store.offline.files(applied, store.offline.commits(applied))
+    con = connect()
+    con.register("entities", _entities(pd.DataFrame({"driver_id": [1], "event_timestamp": [t]}),
+                                       {"driver_id": "int"}))
+    register_rows(con, store.offline, applied, files)
+    plan = "\n".join(row[1] for row in con.execute(
+        "EXPLAIN " + set_sql(applied.spec, ["conv_rate"], low=True),
+        {"low": t - pd.Timedelta(days=2), "high": t}).fetchall())
+    con.close()
+    assert "PARQUET_SCAN" in plan  # DuckDB's reader: projection and row-group pushdown
+    assert "conv_rate" in plan and "acc_rate" not in plan and "avg_daily_trips" not in plan
 
 
 @pytest.mark.parametrize(("entity_df", "features", "message"), [

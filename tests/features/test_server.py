@@ -4,8 +4,10 @@ graceful shutdown of the real `hub features serve --workers 2` process."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -23,6 +25,7 @@ from fnhub.features.server import MAX_ENTITIES, create_app, json_value
 from fnhub.features.store import FeatureStore
 from tests.features.conftest import make_store
 from tests.features.factories import write_featureset
+from tests.features.test_online import redis_url
 from tests.helpers import ENV_VARS, HUB_BIN, ROOT, free_port
 
 T = pd.Timestamp("2026-03-10", tz="UTC")
@@ -88,6 +91,104 @@ def test_one_online_round_trip_per_request(served: tuple[TestClient, FeatureStor
     assert isinstance(online, OnlineStore) and calls.count("lookup") == 1
     # SQLite's lookup is the base class's loop; Redis and PostgreSQL override it (one call)
     assert calls.count("read") == 2  # one per set, each batching all 50 entities
+
+
+def test_a_worker_connects_and_reads_the_registry_at_start_up(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first request of a worker costs what every other does: no connect, no registry
+    read (with wrk's latency correction one such stall was the whole p99 over Redis)."""
+    filled_store(tmp_path).close()
+    store = make_store(tmp_path)
+    assert store._online is None  # opened lazily outside the server
+    with TestClient(create_app(store)) as client:
+        assert store._online is not None
+        reads: list[str] = []
+        location = store.offline.location
+        original = location.read_json
+        monkeypatch.setattr(type(location), "read_json",
+                            lambda self, path: reads.append(path) or original(path))
+        for _ in range(3):
+            answer = client.post("/features/v1/online", json={
+                "features": REFS, "entities": {"driver_id": [1], "vehicle": ["a"]}})
+            assert answer.status_code == 200, answer.text
+        assert reads == []
+
+
+def test_one_redis_round_trip_per_request(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counted at the socket: each request sends Redis one packed pipeline (the state and
+    every key of every set), and nothing else (the connection was opened at start-up)."""
+    import redis.connection
+
+    names = [f"drivers-{secrets.token_hex(4)}", f"riders-{secrets.token_hex(4)}"]
+    store = make_store(tmp_path, online=redis_url())
+    for name in names:
+        store.apply(write_featureset(tmp_path / "sets", name, features=FEATURES))
+        store.ingest(name, pd.DataFrame({
+            "driver_id": [1, 3], "event_timestamp": [T - pd.Timedelta(hours=1)] * 2,
+            "created": [T - pd.Timedelta(hours=1)] * 2, "conv_rate": [0.5, 0.7],
+            "trips": [10, 30], "last_seen": [T, T]}))
+    store.materialize(end=T.to_pydatetime())
+    store.close()
+    server_store = make_store(tmp_path, online=redis_url())
+    sent: list[Any] = []
+    original = redis.connection.AbstractConnection.send_packed_command
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command",
+                        lambda self, command, *a, **k: sent.append(command) or original(
+                            self, command, *a, **k))
+    with TestClient(create_app(server_store)) as client:
+        started = len(sent)
+        for _ in range(3):
+            answer = client.post("/features/v1/online", json={
+                "features": [f"{n}:conv_rate" for n in names],
+                "entities": {"driver_id": list(range(20))}})
+            assert answer.status_code == 200, answer.text
+            assert answer.json()[f"{names[1]}:conv_rate"][:4] == [None, 0.5, None, 0.7]
+        assert len(sent) - started == 3
+
+
+def test_concurrent_requests_share_one_online_lookup(tmp_path: Path) -> None:
+    """Requests that reach the lookup in the same turn of a worker's event loop are sent to
+    the online store together (fewer round trips under load), each getting its own answer."""
+    store = filled_store(tmp_path)
+    app = create_app(store)
+    calls: list[int] = []
+    original = store.online.lookup
+    store.online.lookup = lambda requests: calls.append(len(requests)) or original(requests)
+    drivers = [1, 2, 3, 1, 3, 2]
+
+    async def post_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://features") as client:
+            return await asyncio.gather(*(client.post("/features/v1/online", json={
+                "features": REFS, "entities": {"driver_id": [d], "vehicle": ["a"]}})
+                for d in drivers))
+
+    answers = asyncio.run(post_all())
+    rates = {1: 0.5, 2: None, 3: 0.7}
+    assert [a.json()["drivers:conv_rate"] for a in answers] == [[rates[d]] for d in drivers]
+    assert sum(calls) == 2 * len(drivers)  # two sets per request, every one looked up
+    assert len(calls) < len(drivers), calls
+    store.close()
+
+
+def test_registry_entries_are_parsed_once_until_their_file_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = filled_store(tmp_path)
+    reads: list[str] = []
+    location = store.offline.location
+    original = location.read_json
+    monkeypatch.setattr(type(location), "read_json",
+                        lambda self, path: reads.append(path) or original(path))
+    first = store.offline.get("drivers")
+    assert store.offline.get("drivers") is first
+    assert len(reads) <= 1
+    store.apply(write_featureset(tmp_path / "sets", "drivers", version="2.0.0",
+                                 features=FEATURES))
+    assert store.offline.get("drivers").version == "2.0.0"  # a re-apply is seen at once
+    rows = [{"driver_id": 1, "vehicle": "a"}]
+    assert store.get_online_features(REFS, rows)["drivers:conv_rate"] == [None]  # not yet
+    store.close()
 
 
 @pytest.mark.parametrize(("body", "status", "words"), [
