@@ -43,11 +43,14 @@ def normalize(value: Any, kind: str, what: str) -> Any:
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()  # numpy scalars
     if kind == "timestamp":
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        if not isinstance(value, datetime) or value.tzinfo is None:
-            raise InvalidInput(f"{what} must be a timezone-aware timestamp, got {value!r}")
-        return value.astimezone(timezone.utc)
+        try:
+            if isinstance(value, str):
+                value = datetime.fromisoformat(value)
+            if isinstance(value, datetime) and value.tzinfo is not None:
+                return value.astimezone(timezone.utc)
+        except (ValueError, OverflowError):  # not ISO 8601, or out of range once in UTC
+            pass
+        raise InvalidInput(f"{what} must be a timezone-aware timestamp, got {value!r}")
     if not _CHECKS[kind](value):
         raise InvalidInput(f"{what} must be {kind}, got {value!r}")
     return float(value) if kind == "float" else value

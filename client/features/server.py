@@ -41,7 +41,10 @@ if TYPE_CHECKING:
 
 MAX_ENTITIES = 10_000
 MAX_FEATURES = 1_000
-MAX_BODY = 16 * 1024 * 1024  # far above MAX_ENTITIES keys; the body is held in memory whole
+MAX_ENTITY_COLUMNS = 64
+# Room for MAX_ENTITIES keys of a few long columns; parsed, a body takes ~40x its size in
+# memory, so this bounds what one request can cost a worker.
+MAX_BODY = 4 * 1024 * 1024
 ONLINE, HEALTHZ, METRICS = "/features/v1/online", "/healthz", "/metrics"
 ROUTES = {ONLINE: "POST", HEALTHZ: "GET", METRICS: "GET"}
 SERVER_EXTRA = 'the feature server needs uvicorn and prometheus-client: pip install "fnhub[server]"'
@@ -59,7 +62,9 @@ class OnlineRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     features: list[str] = Field(min_length=1, max_length=MAX_FEATURES)
-    entities: dict[str, list[Any]] = Field(min_length=1)
+    # scalars only: a nested list or object is refused before any row is built
+    entities: dict[str, list[int | float | str | bool | None]] = Field(
+        min_length=1, max_length=MAX_ENTITY_COLUMNS)
 
 
 def json_value(value: Any) -> Any:

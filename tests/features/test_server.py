@@ -20,8 +20,15 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from fnhub.features.online import OnlineStore
-from fnhub.features.server import MAX_ENTITIES, create_app, json_value
+from fnhub.core.errors import InvalidInput
+from fnhub.features.online import OnlineStore, normalize
+from fnhub.features.server import (
+    MAX_BODY,
+    MAX_ENTITIES,
+    MAX_ENTITY_COLUMNS,
+    create_app,
+    json_value,
+)
 from fnhub.features.store import FeatureStore
 from tests.features.conftest import make_store
 from tests.features.factories import write_featureset
@@ -209,6 +216,13 @@ def test_registry_entries_are_parsed_once_until_their_file_changes(
     ([1, 2], 400, "body"),
     ({"features": ["drivers:conv_rate"],
       "entities": {"driver_id": list(range(MAX_ENTITIES + 1))}}, 413, str(MAX_ENTITIES)),
+    ({"features": ["drivers:conv_rate"], "entities": {"driver_id": [[1]]}}, 400, "driver_id"),
+    ({"features": ["drivers:conv_rate"], "entities": {"driver_id": [{"a": 1}]}}, 400,
+     "driver_id"),
+    ({"features": ["drivers:conv_rate"],
+      "entities": {f"c{i}": [1] for i in range(MAX_ENTITY_COLUMNS + 1)}}, 400, "entities"),
+    (b'{"features": ["drivers:conv_rate"], "entities": {"driver_id": ["' + b"x" * MAX_BODY
+     + b'"]}}', 413, str(MAX_BODY)),
 ])
 def test_bad_input_is_4xx_with_a_message(served: tuple[TestClient, FeatureStore], body: Any,
                                          status: int, words: str) -> None:
@@ -219,6 +233,13 @@ def test_bad_input_is_4xx_with_a_message(served: tuple[TestClient, FeatureStore]
     assert answer.status_code == status, answer.text
     error = answer.json()["error"]
     assert error["code"] and words in error["message"], error
+
+
+@pytest.mark.parametrize("value", ["garbage", "2026-03-10", "0001-01-01T00:00:00+01:00", 7])
+def test_a_bad_timestamp_key_is_refused_naming_it(value: Any) -> None:
+    """Not ISO 8601, naive, or out of range in UTC: InvalidInput (a 400), never a 500."""
+    with pytest.raises(InvalidInput, match="ts must be a timezone-aware timestamp"):
+        normalize(value, "timestamp", "ts")
 
 
 def test_healthz_and_metrics(served: tuple[TestClient, FeatureStore]) -> None:
