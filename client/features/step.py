@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from fnhub.core.errors import InvalidInput
 from fnhub.core.packaging import DIGEST_PREFIX
 from fnhub.features.offline import AppliedSet, OfflineStore
 from fnhub.features.store import FeatureStore
@@ -29,7 +30,16 @@ def snapshot(offline: OfflineStore, applied: AppliedSet) -> str:
 def ingest_step(source: Path, offline: str | None = None, featureset: str = "",
                 insecure_skip_verify: bool = False) -> dict[str, Any]:
     """Apply `featureset` to the offline store (default: the configured one), ingest `source`
-    into it; the step's outputs."""
+    into it; the step's outputs.
+
+    A relative `offline` here came from a parameter or another step's output (a constant was
+    made absolute from the pipeline file's folder): the step runs in its own outputs folder,
+    so it would fill a store inside the run, silently; it is refused instead."""
+    if offline and "://" not in offline and not Path(offline).is_absolute():
+        raise InvalidInput(f"offline {offline!r} is a relative path, which a step would take "
+                           "from its own run folder",
+                           hint="give an absolute path or s3://, or write it as a constant in "
+                                "the pipeline file (taken from the file's folder)")
     with FeatureStore(offline=offline, insecure_skip_verify=insecure_skip_verify) as store:
         applied = store.apply(featureset)
         rows = store.ingest(applied.name, source)

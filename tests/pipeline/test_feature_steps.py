@@ -240,3 +240,15 @@ def test_without_the_features_extra_the_step_is_refused_before_anything_runs(
                                            r"installed\)"):
         pipeline.run()
     assert not (project / "offline").exists()
+
+
+def test_a_relative_offline_from_a_parameter_is_refused_not_filled_in_the_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative `offline` reaching the step came from a parameter or an output; the step runs
+    in its outputs folder, so it would fill a store there: refused, nothing written."""
+    from fnhub.features.step import ingest_step
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidInput, match=r"'\./store' is a relative path"):
+        ingest_step(tmp_path / "rows.parquet", offline="./store", featureset=str(tmp_path))
+    assert list(tmp_path.iterdir()) == []
