@@ -190,10 +190,15 @@ class FeatureStore:
             current: AppliedSet | None = self.offline.get(meta.name)
         except NotFound:
             current = None
-        if current is not None and current.version == meta.version and current.digest != digest:
-            raise Conflict(f"{meta.name} {meta.version} is applied here with digest "
-                           f"{current.digest}, but {source} has {digest}",
-                           hint="bump metadata.version in its featureset.yaml")
+        if current is not None and current.version == meta.version:
+            if current.digest != digest:
+                raise Conflict(f"{meta.name} {meta.version} is applied here with digest "
+                               f"{current.digest}, but {source} has {digest}",
+                               hint="bump metadata.version in its featureset.yaml")
+            if current.namespace == meta.namespace:
+                # the transform stays pinned as first applied: a range resolved again could
+                # name a newer function, and one dataset would mix rows of two transforms
+                return current
         if current is not None and current.namespace != meta.namespace:
             raise Conflict(f"the name {meta.name} is taken here by {current.namespace}/"
                            f"{current.name}; names are unique within one store")

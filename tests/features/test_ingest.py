@@ -176,3 +176,14 @@ def test_the_offline_store_on_s3(s3: S3Server, tmp_path: Path,
     assert "features/registry/driver-stats.json" in keys
     assert any("event_date=2026-01-01/part-" in k for k in keys)
     assert before[1] == 4
+
+
+def test_re_applying_the_same_version_keeps_the_entry_as_first_applied(
+        store: FeatureStore, tmp_path: Path) -> None:
+    """Same version and digest: the registry entry (its transform pin included) is not
+    rewritten, so a range in `transform.uses` is not resolved again for a dataset."""
+    first = store.offline.get("driver-stats")
+    store.ingest("driver-stats", table())
+    again = store.apply(write_featureset(tmp_path / "sets"))
+    assert again == first and store.offline.get("driver-stats") == first
+    assert visible_rows(store) == 4
