@@ -186,7 +186,8 @@ def register_rows(con: duckdb.DuckDBPyConnection, offline: OfflineStore, applied
     reader (parallel, reading only the columns and row groups a query needs), S3 through
     pyarrow's filesystem."""
     paths = offline.location.local_paths(files)
-    if files and paths is not None:
+    # DuckDB reads a path as a glob: a store under `st[1]` would read `st1`'s files
+    if files and paths is not None and not any(set("*?[]{}") & set(p) for p in paths):
         con.read_parquet(paths).to_view("rows", replace=True)
     else:
         con.register("rows", offline.dataset(applied, files) if files

@@ -27,9 +27,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, ValidationError
 
-from fnhub.core.errors import NotFound
+from fnhub.core.errors import ManifestError, NotFound, format_validation_error
 from fnhub.core.featureset import FeatureSetManifest, FeatureSetSpec, parse_featureset
 from fnhub.core.names import check_name
 from fnhub.features.schema import INGEST, ROW, arrow_schema, conform
@@ -70,7 +70,9 @@ class AppliedSet(BaseModel):
 
 
 class CommitFile(BaseModel):
-    path: str  # relative to the dataset folder
+    # relative to the dataset folder, as `_Writers` names it: a commit file of a shared
+    # store must not reach other folders (`..`) or match several files (DuckDB globs paths)
+    path: str = Field(pattern=r"^event_date=\d{4}-\d{2}-\d{2}/part-[0-9A-Za-z_-]+\.parquet$")
     date: date
     rows: int
 
@@ -183,8 +185,14 @@ class OfflineStore:
 
     def commits(self, applied: AppliedSet) -> list[Commit]:
         folder = f"{self.dataset_folder(applied)}/_commits"
-        return [Commit.model_validate(self.location.read_json(path))
-                for path in self.location.list(folder, ".json")]
+        commits = []
+        for path in self.location.list(folder, ".json"):
+            try:
+                commits.append(Commit.model_validate(self.location.read_json(path)))
+            except ValidationError as exc:
+                raise ManifestError(f"{path} is not a commit this store wrote: "
+                                    f"{format_validation_error(exc)}") from None
+        return commits
 
     def files(self, applied: AppliedSet, commits: Iterable[Commit], *,
               first: date | None = None, last: date | None = None) -> list[str]:

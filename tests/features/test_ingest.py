@@ -4,6 +4,7 @@ ingest leaves nothing of its batch visible; the offline store works the same on 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fnhub.core.errors import InvalidInput
+from fnhub.core.errors import InvalidInput, ManifestError
 from fnhub.features.store import FeatureStore
 from tests.features.conftest import make_store
 from tests.features.factories import write_featureset
@@ -187,3 +188,31 @@ def test_re_applying_the_same_version_keeps_the_entry_as_first_applied(
     again = store.apply(write_featureset(tmp_path / "sets"))
     assert again == first and store.offline.get("driver-stats") == first
     assert visible_rows(store) == 4
+
+
+def test_a_store_whose_path_looks_like_a_glob_reads_only_its_own_files(tmp_path: Path) -> None:
+    """DuckDB reads a path as a glob: `st[1]/x.parquet` matches a sibling `st1/x.parquet`."""
+    entities = pd.DataFrame({"driver_id": range(4),
+                             "event_timestamp": [T0 + pd.Timedelta(days=2)] * 4})
+    with make_store(tmp_path, offline=str(tmp_path / "st[1]")) as fs:
+        fs.apply(write_featureset(tmp_path / "sets"))
+        fs.ingest("driver-stats", table().assign(avg_daily_trips=[7] * 4))
+        shutil.copytree(tmp_path / "st[1]", tmp_path / "st1")  # the same names, other values
+        for part in (tmp_path / "st1").rglob("*.parquet"):
+            rows = pq.read_table(part)
+            column = rows.schema.get_field_index("avg_daily_trips")
+            pq.write_table(rows.set_column(column, rows.schema.field(column),
+                                           pa.array([100] * rows.num_rows)), part)
+        got = fs.get_historical_features(entities, ["driver-stats:avg_daily_trips"])
+    assert got.iloc[:, -1].tolist() == [7] * 4
+
+
+def test_a_commit_naming_a_file_outside_its_dataset_is_refused(store: FeatureStore) -> None:
+    """A shared store's commit file is data: a `..` or glob path in it is not followed."""
+    store.ingest("driver-stats", table())
+    location, applied = store.offline.location, store.offline.get("driver-stats")
+    [commit] = location.list(f"{store.offline.dataset_folder(applied)}/_commits", ".json")
+    text = Path(commit).read_text()
+    Path(commit).write_text(text.replace('"event_date=', '"../../event_date=', 1))
+    with pytest.raises(ManifestError, match="is not a commit this store wrote"):
+        store.get_historical_features(entity_df(), ["driver-stats:avg_daily_trips"])
