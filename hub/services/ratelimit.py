@@ -99,14 +99,17 @@ class LocalWindows:
 
     def __init__(self) -> None:
         self._counts: dict[tuple[str, int], tuple[int, int]] = {}  # (key, start) -> count, end
+        self._pruned_at = -1  # the latest window start the counts were pruned for
         self._lock = threading.Lock()
 
     def add(self, key: str, start: int, end: int) -> int:
-        """Count one more in `key`'s window [start, end); the new count. A key's new window
-        forgets every window that has ended (rules have different periods)."""
+        """Count one more in `key`'s window [start, end); the new count. The first count of a
+        later window forgets every window that has ended (rules have different periods): once
+        per window, not once per new key, since this runs on the event loop."""
         with self._lock:
             count, _ = self._counts.get((key, start), (0, end))
-            if count == 0:
+            if start > self._pruned_at:
+                self._pruned_at = start
                 self._counts = {k: v for k, v in self._counts.items() if v[1] > start}
             self._counts[(key, start)] = (count + 1, end)
             return count + 1

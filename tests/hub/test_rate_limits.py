@@ -295,3 +295,16 @@ def test_in_memory_counts_take_no_worker_thread(tmp_path: Path,
     finally:
         app.state.hub.close()
     assert hops == []
+
+
+def test_local_windows_forget_ended_ones_once_per_window_not_per_key() -> None:
+    """The counts run on the event loop: a new key in the same window must not copy them all."""
+    windows = ratelimit.LocalWindows()
+    windows.add("a", 0, 60)
+    counts = windows._counts
+    for key in ("b", "c", "d"):
+        windows.add(key, 0, 60)
+    assert windows._counts is counts and len(windows) == 4
+    windows.add("e", 60, 120)  # a later window: the ended ones go, once
+    assert len(windows) == 1 and windows.get("e", 60) == 1 and windows.get("a", 0) == 0
+    assert windows.add("e", 60, 120) == 2
