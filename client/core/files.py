@@ -10,14 +10,23 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask would, for every thread)."""
+    with suppress(OSError, StopIteration, ValueError):
+        status = Path("/proc/self/status").read_text().splitlines()
+        return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
+    return 0o022
+
+
 @contextmanager
-def atomic_output(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
+def atomic_output(path: Path, mode: int | None = None) -> Iterator[BinaryIO]:
     """A file whose content appears at `path` only once it is complete and on disk.
 
     Readers never see half a file and a crash leaves the old one. The temporary sibling is
     private (mkstemp's 0600) until it is renamed, so a key is never readable by others, even for
-    a moment; `mode` is applied whatever the umask, so a package or key file is the same
-    everywhere. On any failure the temporary file is removed and the error goes on.
+    a moment. `mode` is applied whatever the umask (a key, a package); without it the file gets
+    what `open` would give (0666 less the umask). On any failure the temporary file is removed
+    and the error goes on.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -26,7 +35,7 @@ def atomic_output(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
+        os.chmod(tmp, 0o666 & ~_umask() if mode is None else mode)
         os.replace(tmp, path)
     except BaseException:
         with suppress(FileNotFoundError):
@@ -34,7 +43,7 @@ def atomic_output(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
         raise
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
     """`atomic_output` for bytes at hand."""
     with atomic_output(path, mode) as fh:
         fh.write(data)

@@ -175,6 +175,6 @@ def pack(folder: str | Path, out: str | Path | BinaryIO) -> PackResult:
     with suppress(ValueError):  # writing the package inside the folder must not pack it
         inside = out_path.resolve().relative_to(root.resolve()).as_posix()
         files = [rel for rel in files if rel != inside]
-    with atomic_output(out_path) as fh:
+    with atomic_output(out_path, 0o644) as fh:
         return _write_package(root, files, fh)
 
