@@ -109,7 +109,7 @@ def test_errors_are_one_line_and_name_the_step(cli: CLI, project: Path) -> None:
               match="spec.steps[0].with.n: step 'data' input 'n' (int) cannot take "
                     "params.factor (float)")
     cli.fails("pipeline", "export", "pipeline.yaml", "--to", "airflow", "-o", "x.yaml",
-              cwd=project, match="unknown export target 'airflow' (one of: kfp, argo)")
+              cwd=project, match="invalid value for '--to': 'airflow' is not one of 'kfp', 'argo'")
 
     (project / "pipeline.yaml").write_text(PIPELINE + """\
     - name: broken
