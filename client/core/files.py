@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 
-def _umask() -> int:
-    """The process's umask, read without changing it (os.umask would, for every thread)."""
+def _umask(status_file: Path = Path("/proc/self/status")) -> int:
+    """The process's umask, read without changing it (os.umask would, for every thread);
+    the usual 022 where the system does not show it."""
     with suppress(OSError, StopIteration, ValueError):
-        status = Path("/proc/self/status").read_text().splitlines()
+        status = status_file.read_text().splitlines()
         return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
     return 0o022
 

@@ -55,3 +55,17 @@ def test_the_temp_file_is_a_private_sibling_until_renamed(tmp_path: Path) -> Non
         assert tmp.name.endswith(".tmp") and mode_of(tmp) == 0o600 and not target.exists()
         fh.write(b"k")
     assert target.read_bytes() == b"k" and mode_of(target) == 0o644
+
+
+@pytest.mark.parametrize("status", [None, "Name:\tpython\n", "Umask:\tzz\n"])
+def test_where_the_umask_cannot_be_read_it_is_taken_as_022(tmp_path: Path,
+                                                          status: str | None) -> None:
+    """No /proc (OSError), no Umask line (StopIteration), a value not in octal (ValueError)."""
+    from fnhub.core.files import _umask
+
+    status_file = tmp_path / "status"
+    if status is not None:
+        status_file.write_text(status)
+    assert _umask(status_file) == 0o022
+    status_file.write_text("Name:\tpython\nUmask:\t0027\n")
+    assert _umask(status_file) == 0o027

@@ -538,3 +538,16 @@ def test_a_subject_without_a_sha256_digest_vouches_for_nothing() -> None:
     check_subjects(statement, REF, PKG)
     with pytest.raises(DigestMismatch, match="image digest"):
         check_subjects(statement, REF, PKG, image_digest=IMAGE)
+
+
+def test_a_public_key_file_is_world_readable_whatever_the_umask(
+        tmp_path: Path, key: Ed25519PrivateKey) -> None:
+    """Others check signatures with it; the private key stays 0600."""
+    old = os.umask(0o077)
+    try:
+        save_public_key(key.public_key(), tmp_path / "k.pub")
+        save_private_key(key, tmp_path / "k.key")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "k.pub").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "k.key").stat().st_mode) == 0o600
