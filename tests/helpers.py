@@ -192,6 +192,18 @@ class CLI:
         return output
 
 
+def publisher(root: Path, hub: HubProcess, user: str, scope: str | None = None) -> CLI:
+    """`user` with a publish token (its own namespace unless `scope` says), a signing key, and
+    that key registered for the namespace named after it."""
+    admin = CLI(root / "admin", hub.url, hub.admin_token)
+    token = admin.json("tokens", "create", user, "--scope", scope or f"publish:{user}",
+                       "--user", user)
+    cli = CLI(root / user, hub.url, token["token"])
+    cli.ok("keys", "generate")
+    cli.ok("keys", "register", "--namespace", user)
+    return cli
+
+
 def write_function(folder: Path, *, name: str, namespace: str, version: str,
                    factor_default: float = 1.0, extra: str = "") -> Path:
     """A small stdlib-only function: scales the `value` column of a CSV by a factor."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import CLI, HubProcess, start_hub, write_function
+from tests.helpers import CLI, HubProcess, publisher, start_hub, write_function
 from tests.security.mirror import Mirror
 
 pytestmark = pytest.mark.slow
@@ -35,11 +35,7 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("install-path")
     hub = start_hub(root / "hub")
-    admin = CLI(root / "admin", hub.url, hub.admin_token)
-    token = admin.json("tokens", "create", "alice", "--scope", "publish:alice", "--user", "alice")
-    alice = CLI(root / "alice", hub.url, token["token"])
-    alice.ok("keys", "generate")
-    alice.ok("keys", "register", "--namespace", "alice")
+    alice = publisher(root, hub, "alice")
     for name in ("one", "two"):
         alice.ok("publish", str(write_function(root / name, name=name, namespace="alice",
                                                version="1.0.0")))

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import JSON, String, column, select, table, update
 
 from fnhub.core.signing import generate_key, load_private_key, make_statement, sign_statement
-from tests.helpers import CLI, HubProcess, hub_database, start_hub, write_function
+from tests.helpers import CLI, HubProcess, hub_database, publisher, start_hub, write_function
 
 pytestmark = pytest.mark.slow
 # The columns these tests touch, typed so JSON reads and writes alike on any database.
@@ -29,11 +29,7 @@ VERSIONS = table("versions", column("version", String()), column("envelope", JSO
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HubProcess, CLI, Path]]:
     root = tmp_path_factory.mktemp("tamper")
     hub = start_hub(root / "hub")
-    admin = CLI(root / "admin", hub.url, hub.admin_token)
-    token = admin.json("tokens", "create", "carol", "--scope", "publish:*", "--user", "carol")
-    carol = CLI(root / "carol", hub.url, token["token"])
-    carol.ok("keys", "generate")
-    carol.ok("keys", "register", "--namespace", "carol")
+    carol = publisher(root, hub, "carol", scope="publish:*")
     for patch in range(5):
         fn = write_function(root / "fn", name="scale", namespace="carol", version=f"1.0.{patch}")
         carol.ok("publish", str(fn))

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fnhub.core.signing import generate_key, key_id, make_statement, public_key_to_b64
 from fnhub.core.signing import sign_statement as sign
-from tests.helpers import CLI, HubProcess, start_hub, write_function
+from tests.helpers import CLI, HubProcess, publisher, start_hub, write_function
 from tests.security.mirror import Answer, Attack, Mirror, Request
 
 pytestmark = pytest.mark.slow
@@ -67,15 +67,6 @@ class World:
     old_index: Answer  # alice/victim's signed index before 1.1.0 was published
 
 
-def _publisher(root: Path, hub: HubProcess, user: str) -> CLI:
-    admin = CLI(root / "admin", hub.url, hub.admin_token)
-    token = admin.json("tokens", "create", user, "--scope", f"publish:{user}", "--user", user)
-    cli = CLI(root / user, hub.url, token["token"])
-    cli.ok("keys", "generate")
-    cli.ok("keys", "register", "--namespace", user)
-    return cli
-
-
 def _publish(cli: CLI, root: Path, ns: str, name: str, version: str, extra: str = "") -> None:
     cli.ok("publish", str(write_function(root / "src", name=name, namespace=ns,
                                          version=version, extra=extra)))
@@ -83,8 +74,8 @@ def _publish(cli: CLI, root: Path, ns: str, name: str, version: str, extra: str 
 
 def _world(root: Path, extra_env: dict[str, str] | None = None) -> World:
     hub = start_hub(root / "hub", extra_env=extra_env)
-    alice = _publisher(root, hub, "alice")
-    mallory = _publisher(root, hub, "mallory")
+    alice = publisher(root, hub, "alice")
+    mallory = publisher(root, hub, "mallory")
     _publish(alice, root, "alice", "victim", "1.0.0")
     _publish(alice, root, "alice", "other", "1.0.0")
     _publish(mallory, root, "mallory", "victim", "1.0.0", extra="MALLORY_WAS_HERE = True")
@@ -420,7 +411,7 @@ def test_unverified_install_is_never_reused_silently(world: World, user: CLI,
 
 def test_key_rotation_does_not_lock_out_older_versions(tmp_path: Path, world: World,
                                                        user: CLI) -> None:
-    rota = _publisher(tmp_path, world.hub, "rota")
+    rota = publisher(tmp_path, world.hub, "rota")
     _publish(rota, tmp_path, "rota", "fn", "1.0.0")
     rota.ok("tag", "hub://rota/fn:1.0.0", "stable")
     assert "rota/fn@1.0.0" in user.ok("install", "hub://rota/fn:1.0.0")
