@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -188,25 +190,33 @@ def test_failed_registry_token_requests_count(tmp_path: Path) -> None:
         app.state.hub.close()
 
 
-def test_failures_are_counted_without_the_sqlite_write_lock(tmp_path: Path) -> None:
-    """Another writer holds SQLite's write lock: failed authentications are still answered
-    (and counted) at once, since a single process counts them in memory."""
-    app = create_app(ServerSettings(data_dir=tmp_path / "data",
-                                    rate_limit_auth_failures="3/minute"))
-    blocker = sqlite3.connect(tmp_path / "data" / "hub.db", isolation_level=None)
+@contextmanager
+def _while_another_writer_holds_sqlite(app: Any, data_dir: Path) -> Iterator[TestClient]:
+    """A client of `app` while another connection holds SQLite's write lock; afterwards, no
+    rate-limit window was written to the database."""
+    blocker = sqlite3.connect(data_dir / "hub.db", isolation_level=None)
     try:
         client = make_client(app)
         blocker.execute("BEGIN IMMEDIATE")
-        started = time.monotonic()
-        assert _bad_auth(client, 3) == [401] * 3
-        _limited(client.get("/api/v1/whoami", headers=auth("fnhub_x")), period=60)
-        assert time.monotonic() - started < 5
+        yield client
     finally:
         blocker.rollback()
         blocker.close()
         app.state.hub.close()
     with app.state.hub.db.read() as session:
         assert session.exec(select(func.count()).select_from(RateLimitWindow)).one() == 0
+
+
+def test_failures_are_counted_without_the_sqlite_write_lock(tmp_path: Path) -> None:
+    """Another writer holds SQLite's write lock: failed authentications are still answered
+    (and counted) at once, since a single process counts them in memory."""
+    app = create_app(ServerSettings(data_dir=tmp_path / "data",
+                                    rate_limit_auth_failures="3/minute"))
+    with _while_another_writer_holds_sqlite(app, tmp_path / "data") as client:
+        started = time.monotonic()
+        assert _bad_auth(client, 3) == [401] * 3
+        _limited(client.get("/api/v1/whoami", headers=auth("fnhub_x")), period=60)
+        assert time.monotonic() - started < 5
 
 
 def test_failures_are_shared_by_replicas_on_postgresql(tmp_path: Path,
@@ -257,20 +267,11 @@ def test_search_is_counted_without_the_sqlite_write_lock(tmp_path: Path) -> None
     """Guard: a search on a SQLite hub opens no write transaction for the limiter. Another
     writer holds SQLite's write lock, and searches are still answered (and limited) at once."""
     app = create_app(ServerSettings(data_dir=tmp_path / "data", rate_limit_search="2/minute"))
-    blocker = sqlite3.connect(tmp_path / "data" / "hub.db", isolation_level=None)
-    try:
-        client = make_client(app)
-        blocker.execute("BEGIN IMMEDIATE")
+    with _while_another_writer_holds_sqlite(app, tmp_path / "data") as client:
         started = time.monotonic()
         assert [client.get(SEARCH).status_code for _ in range(2)] == [200, 200]
         _limited(client.get(SEARCH), period=60)
         assert time.monotonic() - started < 5
-    finally:
-        blocker.rollback()
-        blocker.close()
-        app.state.hub.close()
-    with app.state.hub.db.read() as session:
-        assert session.exec(select(func.count()).select_from(RateLimitWindow)).one() == 0
 
 
 def test_in_memory_counts_take_no_worker_thread(tmp_path: Path,
