@@ -3,19 +3,29 @@
 On SQLite the index is the FTS5 table `functions_fts` (rowid = functions.id), created by the
 first migration; on PostgreSQL it is the table `functions_fts` (function_id, document
 tsvector) with a GIN index, created by migration 0004. Either is rewritten here whenever a
-function's displayed version changes. Results rank by relevance (bm25 on SQLite, ts_rank on
-PostgreSQL; a name match weighs most), then downloads. A function whose whole name is the
-query comes first, and on every kind of tie the curated `library` namespace ranks before the
-others. The user's words never reach either engine as syntax: on SQLite each is quoted, on
-PostgreSQL the query is built from bare alphanumeric words, and every word is prefix-matched,
-so `q` may contain anything. `_hits`, `index_function` and `_page`'s planner hint are the only
-dialect-specific code.
+function's displayed version changes. Relevance ranks a function whose whole name is the
+query first (the curated `library` namespace's before the others), then the functions with
+every word in their name, then the other matches; within each of those tiers by downloads,
+then name, then `library` before other namespaces, then the namespace. The user's words never
+reach either engine as syntax: on SQLite each is quoted, on PostgreSQL the query is built from
+bare alphanumeric words, and every word is prefix-matched, so `q` may contain anything.
+`_hits`, `index_function` and `_page`'s planner hint are the only dialect-specific code.
 
-Cost on a large catalog (bench/search.py): a search is two statements, a count of at most
-TOTAL_CAP + 1 matches driven by the text or category index, and the page. An ordered sort
-(downloads, updated, name) walks that column's index and stops at the page's end, the
-matches being a membership test; relevance has to score every match (bm25 or ts_rank), so
-its cost grows with the number of matches, the one part that does.
+Why tiers and not a text score (bm25 or ts_rank, which this used to sort by): a score has to
+be computed for every match before the first page is known, so a broad word on a large
+catalog (18,000 of 100,000 functions) cost 15-20 ms in FTS5 alone, and twice that to join
+each match to its row. A tier is itself an index query (FTS5's column filter `{name} : ...`,
+PostgreSQL's weight-A lexemes), so each tier is read like an ordered sort; and among
+thousands of matches of one word, a score's differences (a longer description, a repeated
+word) say less about what a user wants than downloads do.
+
+Cost on a large catalog (bench/search.py): a search is two statements, a count and the page.
+The count reads at most TOTAL_CAP + 1 matches of each tier (or of the filters), driven by the
+text or category index. The page reads each set of matches one of two ways (`_dense`): many
+matches, relative to the catalog's size, are found by walking the sort's index (downloads,
+updated, name) with the matches as a membership test, which stops at the page's end; few
+are read from the text or category index and sorted, at most TOTAL_CAP rows. No match is
+scored.
 
 Typos: when nothing matches, each query word that starts no indexed word is replaced by the
 indexed words one edit away (a letter deleted, inserted, changed, or two swapped), looked up
@@ -28,9 +38,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, get_args
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
 
-from sqlalchemy import Float, Integer, Row, bindparam, case, exists, func, literal_column, or_, text
+from sqlalchemy import (
+    Integer,
+    Row,
+    Select,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal,
+    literal_column,
+    text,
+    union_all,
+)
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.selectable import TextualSelect
 from sqlmodel import Session, col, select
@@ -53,18 +76,15 @@ FUNCTION_KINDS: tuple[str, ...] = get_args(Spec.model_fields["kind"].annotation)
 # An item's `kind` is its function kind (job, serving) or `feature-set`; the filter also takes
 # `function`, meaning any function kind.
 KINDS: tuple[str, ...] = (*FUNCTION_KINDS, "feature-set", "function")
-# bm25 column weights, in the order of the FTS5 columns: name, namespace, description, keywords
-_BM25 = "bm25(functions_fts, 10.0, 2.0, 4.0, 3.0)"
-# ts_rank weights of the tsvector classes {D, C, B, A}: namespace is C, description and
-# keywords B, name A (the same order of importance as the bm25 weights above)
-_TS_WEIGHTS = "'{0.1, 0.2, 0.4, 1.0}'"
+# The parts of the matches a search reads: all of them, those with every word in the name
+# (relevance's first tier), and the others
+Part = Literal["all", "name", "rest"]
 _PG_DOCUMENT = (
     "setweight(to_tsvector('simple', :name), 'A') || "
     "setweight(to_tsvector('simple', :description), 'B') || "
     "setweight(to_tsvector('simple', :keywords), 'B') || "
     "setweight(to_tsvector('simple', :namespace), 'C')"
 )
-
 
 # the vocabulary's words (see `vocabulary`); a query word is corrected from 4 letters on, and
 # at most 4 words of a query are (their candidates are bound parameters, ~2,500 for a long word)
@@ -84,35 +104,44 @@ def _alternatives(word: Word) -> Sequence[str]:
     return [word] if isinstance(word, str) else word
 
 
-def fts_query(words: Sequence[Word]) -> str:
+def fts_query(words: Sequence[Word], part: Part = "all") -> str:
     """An FTS5 MATCH expression: every word (one of its alternatives) must appear, as a
-    prefix of a token."""
+    prefix of a token; of `part` "name", in the name column, of "rest", not all of them in
+    the name column."""
     groups = [" OR ".join(f'"{w}"*' for w in _alternatives(word)) for word in words]
-    return " ".join(g if " OR " not in g else f"({g})" for g in groups)
-
+    every = " AND ".join(g if " OR " not in g else f"({g})" for g in groups)
+    return {"all": every, "name": f"{{name}} : ({every})",
+            "rest": f"({every}) NOT {{name}} : ({every})"}[part]
 
 def _alnum(text: str) -> list[str]:
     """Letters-and-digits runs: the tokens PostgreSQL indexes (as FTS5's unicode61 splits)."""
     return re.findall(r"[^\W_]+", text.lower())
 
 
-def ts_query(words: Sequence[Word]) -> str:
+def ts_query(words: Sequence[Word], part: Part = "all") -> str:
     """A `to_tsquery` expression: every alphanumeric piece of every word, as a prefix (of
-    a word with alternatives, one of them).
+    a word with alternatives, one of them); of `part` "name", as a name's (weight A)
+    lexeme, of "rest", not all of them as a name's.
 
     Only bare letters and digits reach PostgreSQL (`foo_bar` becomes `foo:* & bar:*`), so
     no operator, quote or parenthesis a user typed can make the query invalid.
     """
-    groups = []
-    for word in words:
-        options = [" & ".join(f"{piece}:*" for piece in _alnum(w)) for w in _alternatives(word)]
-        options = [o for o in options if o]
-        if len(options) == 1:
-            groups.append(options[0])
-        elif options:
-            groups.append("(" + " | ".join(f"({o})" for o in options) + ")")
-    return " & ".join(groups)
+    def every(weight: str) -> str:
+        groups = []
+        for word in words:
+            options = [" & ".join(f"{piece}:*{weight}" for piece in _alnum(w))
+                       for w in _alternatives(word)]
+            options = [o for o in options if o]
+            if len(options) == 1:
+                groups.append(options[0])
+            elif options:
+                groups.append("(" + " | ".join(f"({o})" for o in options) + ")")
+        return " & ".join(groups)
 
+    found = every("")
+    if not found or part == "all":
+        return found
+    return every("A") if part == "name" else f"({found}) & !({every('A')})"
 
 def vocabulary(*texts: str) -> set[str]:
     """The words a typo may be corrected to: letter-and-digit runs of 3 to 32 characters that
@@ -156,24 +185,21 @@ def corrections(session: Session, words: list[str]) -> dict[str, list[str]]:
     return {w: found[w] for w in unknown if found[w]}
 
 
-def _hits(session: Session, words: Sequence[Word], *, ranked: bool) -> TextualSelect | None:
-    """The index entries matching every word: `(id, rank)` rows (rank lower is better) when
-    `ranked`, bare `(id,)` rows otherwise, which the engine finds without scoring each
-    match. None when the words hold nothing to look for (only separators, like "___")."""
+def _hits(session: Session, words: Sequence[Word], part: Part = "all") -> TextualSelect | None:
+    """The ids of the index entries matching every word (see `Part`), which the engine
+    finds without scoring a match. None when the words hold nothing to look for (only
+    separators, like "___")."""
     if session.get_bind().dialect.name == "sqlite":
-        rank = f", {_BM25} AS rank" if ranked else ""
-        sql = f"SELECT rowid AS id{rank} FROM functions_fts WHERE functions_fts MATCH :q"
-        expression = fts_query(words)
+        sql = "SELECT rowid AS id FROM functions_fts WHERE functions_fts MATCH :q"
+        expression = fts_query(words, part)
     else:
-        rank = f", -ts_rank({_TS_WEIGHTS}, document, q) AS rank" if ranked else ""
-        sql = (f"SELECT function_id AS id{rank} FROM functions_fts, to_tsquery('simple', :q) "
+        sql = ("SELECT function_id AS id FROM functions_fts, to_tsquery('simple', :q) "
                "AS q WHERE document @@ q")
-        expression = ts_query(words)
+        expression = ts_query(words, part)
         if not expression:
             return None
-    columns = {"id": Integer, "rank": Float} if ranked else {"id": Integer}
-    return text(sql).bindparams(q=expression).columns(**columns)
-
+    # unique: a statement holds several of these (the tiers), each with its own query
+    return text(sql).bindparams(bindparam("q", expression, unique=True)).columns(id=Integer)
 
 def _add_vocabulary(session: Session, function: Function, namespace: str,
                     keywords: list[str]) -> None:
@@ -251,25 +277,49 @@ def search(
 
     Two statements answer a search that matches (three or four more when a typo is
     corrected): the bounded count and the page. Neither joins the namespaces (a namespace
-    is compared by id, its name read for the page's rows only) nor reads a row it does not
-    need: the count stops at TOTAL_CAP + 1, an ordered sort walks its index, and only
-    relevance scores every match (bm25 or ts_rank has to)."""
+    is compared by id, its name read for the page's rows only), scores a match, or reads a
+    row it does not need (see the module's docstring)."""
     _check(sort, limit, offset, kind, q)
     filters = _filters(namespace, kind)
     typed = terms(q)
     words: list[Word] = list(typed)
+    tiered = sort == "relevance" and bool(words)
     suggestion = None
     with hub.db.read() as session:
-        total = _bounded_count(session, filters, category, words)
+        found = _matches(session, filters, category, words, tiered=tiered,
+                         reach=offset + limit)
+        total = sum(m.count for m in found)
         if total == 0 and typed and (fixes := corrections(session, typed)):
             words = [fixes.get(w, w) for w in typed]
-            total = _bounded_count(session, filters, category, words)
+            found = _matches(session, filters, category, words, tiered=tiered,
+                             reach=offset + limit)
+            total = sum(m.count for m in found)
             suggestion = " ".join(fixes[w][0] if w in fixes else w for w in typed)
-        rows = _page(session, filters, category, words, suggestion or " ".join(typed),
+        rows = _page(session, filters, category, found, suggestion or " ".join(typed),
                      sort=sort, limit=limit, offset=offset) if total else []
-        items = [FunctionSummary(**row._mapping) for row in rows]
+        items = [FunctionSummary(**{f: row._mapping[f] for f in FunctionSummary.model_fields})
+                 for row in rows]
     return SearchResults(items=items, total=min(total, TOTAL_CAP), total_capped=total > TOTAL_CAP,
                          limit=limit, offset=offset, suggestion=suggestion)
+
+
+@dataclass(frozen=True)
+class _Matches:
+    """One set of matches a page reads: the text index's hits (None: no words to match, so
+    every function the filters pass), how many pass (counted up to TOTAL_CAP + 1), and
+    whether walking the sort's index finds a page sooner than sorting them all (`dense`)."""
+
+    hits: TextualSelect | None
+    count: int
+    dense: bool
+
+
+def _dense(count: int, catalog: int, reach: int) -> bool:
+    """Whether `count` matches among `catalog` functions are read sooner by walking the
+    sort's index until `reach` of them are found (about reach * catalog / count index
+    entries, each a membership probe) than by reading every match's row and sorting
+    (`count` rows, each a few times a probe's cost). Past TOTAL_CAP, always."""
+    return count > TOTAL_CAP or 4 * count * count > reach * catalog
 
 
 def _namespace_id(name: str) -> Any:
@@ -277,9 +327,15 @@ def _namespace_id(name: str) -> Any:
     return select(Namespace.id).where(Namespace.name == name).scalar_subquery()
 
 
+def _listed() -> ColumnElement[bool]:
+    """A function with a live version: one whose every version was deleted is not listed."""
+    return col(Function.live_versions) > 0
+
+
 def _filters(namespace: str | None, kind: str | None) -> list[ColumnElement[bool]]:
-    """The conditions on a function's own row: listed, in the namespace, of the kind."""
-    filters: list[ColumnElement[bool]] = [col(Function.live_versions) > 0]
+    """The conditions on a function's own row the user asked for: in the namespace, of
+    the kind (`_listed` is added where rows are read)."""
+    filters: list[ColumnElement[bool]] = []
     if namespace:
         filters.append(col(Function.namespace_id) == _namespace_id(namespace))
     if kind == "function":
@@ -289,41 +345,58 @@ def _filters(namespace: str | None, kind: str | None) -> list[ColumnElement[bool
     return filters
 
 
-def _bounded_count(session: Session, filters: list[ColumnElement[bool]], category: str | None,
-                   words: Sequence[Word]) -> int:
-    """How many listed functions match, counting no further than TOTAL_CAP + 1: driven by
-    the text index (unscored) or the category index when there is one, so a count reads at
-    most TOTAL_CAP + 1 matches, never the catalog."""
-    query = select(Function.id).where(*filters)
-    if words:
-        hits = _hits(session, words, ranked=False)
-        if hits is None:
-            return 0
+def _matches(session: Session, filters: list[ColumnElement[bool]], category: str | None,
+             words: Sequence[Word], *, tiered: bool, reach: int) -> list[_Matches]:
+    """The sets of matches a page reads, each counted in one statement: relevance's two
+    tiers (every word in the name, the rest) when `tiered`, else every match. Each count
+    is driven by the text index (unscored) or the category index when there is one, and
+    stops at TOTAL_CAP + 1, so it never reads the catalog."""
+    parts: tuple[Part, ...] = ("name", "rest") if tiered else ("all",)
+    hits = [_hits(session, words, part) if words else None for part in parts]
+    if words and None in hits:
+        return []
+    *counts, catalog = session.execute(select(
+        *(select(func.count()).select_from(
+            _matching(filters, category, h).limit(TOTAL_CAP + 1).subquery()).scalar_subquery()
+          for h in hits),
+        select(func.max(Function.id)).scalar_subquery())).one()  # the catalog's size, nearly
+    return [_Matches(h, count, _dense(count, catalog or 0, reach))
+            for h, count in zip(hits, counts, strict=True)]
+
+
+def _matching(filters: list[ColumnElement[bool]], category: str | None,
+              hits: TextualSelect | None) -> Select[Any]:
+    """The ids of the functions the filters pass among the hits and in the category."""
+    if hits is not None and not filters and not category:
+        # the index holds listed functions only (`index_function`): no row to read
+        return select(hits.subquery("hits").c.id)
+    query = select(Function.id).where(_listed(), *filters)
+    if hits is not None:
         matched = hits.subquery("hits")
         query = query.join(matched, matched.c.id == Function.id)
     if category:
         query = query.join(FunctionCategory, (FunctionCategory.function_id == Function.id)
                            & (FunctionCategory.category == category))
-    return session.exec(
-        select(func.count()).select_from(query.limit(TOTAL_CAP + 1).subquery())).one()
+    return query
 
 
 def _page(session: Session, filters: list[ColumnElement[bool]], category: str | None,
-          words: Sequence[Word], phrase: str, *, sort: str, limit: int,
+          found: list[_Matches], phrase: str, *, sort: str, limit: int,
           offset: int) -> Sequence[Row[Any]]:
-    """One page of matches, in the sort's order: rows of the FunctionSummary fields (plain
-    rows, not ORM objects: a page is read, never changed).
+    """One page of matches, in the sort's order: rows holding the FunctionSummary fields
+    (plain rows, not ORM objects: a page is read, never changed).
 
     Every order ends with the name, then `library` before other namespaces, then the
-    namespace's name, so the order is total and pages never overlap. Relevance (with words)
-    puts a function named like the query first (`_whole_name_first`), then the rank, then
-    `library`; without words it is the downloads order."""
+    namespace's name, so the order is total and pages never overlap. Relevance with words
+    reads its tiers (see the module's docstring) as one UNION ALL: the functions named
+    like the query, then each tier in downloads order, each read to the page's end at most,
+    a tier only when the ones before it may not fill the page."""
     # labelled, so the order below refers to the page's column instead of running the
     # look-up a second time for every row it sorts
     ns_name = (select(Namespace.name).where(Namespace.id == Function.namespace_id)
                .correlate(Function).scalar_subquery().label("namespace"))
-    library_first = case((col(Function.namespace_id) == _namespace_id(DEFAULT_NAMESPACE), 0),
-                         else_=1)
+    library = col(Function.namespace_id) == _namespace_id(DEFAULT_NAMESPACE)
+    library_first = case((library, 0), else_=1)
     by_name = (col(Function.name), library_first, ns_name)
     order: tuple[Any, ...] = {
         "relevance": (col(Function.downloads).desc(), *by_name),
@@ -331,42 +404,65 @@ def _page(session: Session, filters: list[ColumnElement[bool]], category: str | 
         "updated": (col(Function.updated_at).desc(), *by_name),
         "name": by_name,
     }[sort]
-    conditions = list(filters)
+    filters = [_listed(), *filters]
+    columns = (*(getattr(Function, field) for field in _SUMMARY_FIELDS), ns_name)
+    if len(found) == 1:
+        query = _read(session, columns, filters, category, found[0], order)
+        return session.execute(query.limit(limit).offset(offset)).all()
+    named = col(Function.name).in_([sep.join(_alnum(phrase)) for sep in "-_."])
+    columns = (*columns, library_first.label("library"))
+    exact = select(*columns, library_first.label("tier")).where(*filters, named)
     if category:
-        conditions.append(exists().where(FunctionCategory.function_id == Function.id,
-                                         FunctionCategory.category == category))
-    if words and sort != "relevance":  # membership only: no match is scored; "+ 0" keeps
-        # the matches' ids from driving the plan, so the sort's index is walked instead
-        hits = _hits(session, words, ranked=False)
-        assert hits is not None  # the count found matches
-        conditions.append((col(Function.id) + 0).in_(hits))
+        exact = exact.where(_in_category(category))
+    branches = [exact]
+    for tier, matches in enumerate(found, start=2):
+        if matches.count:
+            branches.append(_read(session, (*columns, literal(tier).label("tier")),
+                                  [*filters, ~named], category, matches, order)
+                            .limit(offset + limit))
+        if matches.count >= offset + limit:  # this tier fills the page: the next is not read
+            break
+    page = union_all(*(select(branch.subquery()) for branch in branches)).subquery("page")
+    return session.execute(
+        select(page).order_by(page.c.tier, page.c.downloads.desc(), page.c.name,
+                              page.c.library, page.c.namespace)
+        .limit(limit).offset(offset)).all()
+
+
+def _in_category(category: str) -> ColumnElement[bool]:
+    return exists().where(FunctionCategory.function_id == Function.id,
+                          FunctionCategory.category == category)
+
+
+def _read(session: Session, columns: Sequence[Any], conditions: list[ColumnElement[bool]],
+          category: str | None, matches: _Matches, order: tuple[Any, ...]) -> Select[Any]:
+    """The rows passing `conditions` among the matches, in `order`, read the way their
+    number makes cheapest: dense matches by walking the order's index, testing each row
+    for membership; sparse ones from the text or category index, then sorted."""
+    if not matches.dense:
+        query = select(*columns).where(*conditions)
+        if matches.hits is not None:
+            hits = matches.hits.subquery("hits")
+            query = query.join(hits, hits.c.id == Function.id)
+        if category:
+            query = query.join(FunctionCategory, (FunctionCategory.function_id == Function.id)
+                               & (FunctionCategory.category == category))
+        return query.order_by(*order)
+    conditions = list(conditions)
+    if category:
+        conditions.append(_in_category(category))
+    if matches.hits is not None:  # "+ 0" keeps the matches' ids from driving the plan
+        conditions.append((col(Function.id) + 0).in_(matches.hits))
     if session.get_bind().dialect.name == "sqlite":
-        # SQLite keeps no statistics: told that each filter passes most rows, it reads a
+        # SQLite keeps no statistics: told that each condition passes most rows, it reads a
         # sorted page from the sort's index and stops at the page's end rather than sorting
         # every match (PostgreSQL's planner has statistics and decides for itself)
         conditions = [func.likelihood(c, literal_column("0.9")) for c in conditions]
-    query = select(*(getattr(Function, field) for field in _SUMMARY_FIELDS),
-                   ns_name).where(*conditions)
-    if words and sort == "relevance":
-        hits = _hits(session, words, ranked=True)
-        assert hits is not None
-        ranked = hits.subquery("hits")
-        query = query.join(ranked, ranked.c.id == Function.id)
-        order = (_whole_name_first(phrase), ranked.c.rank, library_first, *order)
-    return session.exec(query.order_by(*order).limit(limit).offset(offset)).all()
+    return select(*columns).where(*conditions).order_by(*order)
 
 
 # FunctionSummary's fields that are columns of `functions` (the namespace is looked up)
 _SUMMARY_FIELDS = tuple(f for f in FunctionSummary.model_fields if f != "namespace")
-
-
-def _whole_name_first(q: str) -> ColumnElement[int]:
-    """0 for a `library` function whose whole name is the query (`load dataset` is
-    load-dataset, load_dataset or load.dataset), 1 for another namespace's, 2 for the rest."""
-    pieces = _alnum(q)
-    named = or_(*(Function.name == sep.join(pieces) for sep in "-_."))
-    library = col(Function.namespace_id) == _namespace_id(DEFAULT_NAMESPACE)
-    return case((named & library, 0), (named, 1), else_=2)
 
 
 def categories(hub: Hub) -> list[tuple[str, int]]:

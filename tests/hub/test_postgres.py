@@ -32,6 +32,7 @@ from tests.hub.test_search import (  # noqa: F401  (collected again, on PostgreS
     test_index_follows_yank_and_new_versions,
     test_library_ranks_first_among_equals,
     test_one_typo_finds_what_was_meant,
+    test_pages_follow_the_promised_order_however_they_are_read,
     test_only_a_search_that_finds_nothing_is_corrected,
     test_relevance_prefers_name_matches,
     test_search_service_checks_its_arguments,

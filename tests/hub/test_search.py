@@ -13,6 +13,7 @@ from fnhub.hub.context import Hub
 from fnhub.hub.services import search
 from tests.helpers import sql_statements
 from tests.hub.factories import Publisher, auth
+from tests.web.population import Population
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -209,8 +210,9 @@ def test_library_ranks_first_among_equals(client: TestClient, library: Publisher
     alice.publish("describe", "1.0.0", description="describe, a test of describe")
     library.publish("describe", "1.0.0", description="Summary statistics of a table")
     bob.publish("describe-plots", "1.0.0", description="describe with plots")
+    library.publish("describe-plots", "1.0.0", description="Plots")
     assert _names(client, q="describe") == ["library/describe", "alice/describe",
-                                            "bob/describe-plots"]
+                                            "library/describe-plots", "bob/describe-plots"]
     html = client.get("/", params={"q": "describe"}).text
     assert html.index(">library/describe<") < html.index(">alice/describe<")
     for sort in ("downloads", "updated", "name"):
@@ -252,16 +254,20 @@ def _search_sql(hub: Hub, **params: Any) -> list[tuple[str, Any]]:
                                     {"category": "training", "sort": "updated"},
                                     {"namespace": "alice"}])
 def test_a_search_is_a_bounded_count_and_one_narrow_page(hub: Hub, params: dict[str, Any]) -> None:
-    """Guard (search is a hot path): two statements, neither joining the namespaces. The
-    count reads function ids up to TOTAL_CAP + 1 (driven by the text or category index);
+    """Guard (search is a hot path): two statements, neither joining the namespaces nor
+    scoring a match. The count reads function ids up to TOTAL_CAP + 1 of each set it
+    counts (relevance's two tiers, or the matches), driven by the text or category index;
     the page reads the summary's columns only, as plain rows."""
     statements = [sql for sql, _ in _search_sql(hub, **params)]
     assert len(statements) == 2, statements
     count, page = statements
-    assert count.lstrip().upper().startswith("SELECT COUNT(")
-    assert "LIMIT" in count and "functions.description" not in count
+    tiers = 2 if "q" in params and "sort" not in params else 1
+    assert count.lstrip().upper().startswith("SELECT (SELECT COUNT(")
+    assert count.upper().count("COUNT(") == count.count("LIMIT") == tiers, count
+    assert "functions.description" not in count
     assert "LIMIT" in page and "index_serial" not in page and "live_versions," not in page
     assert not any("JOIN namespaces" in sql for sql in statements), statements
+    assert not any(score in sql for sql in statements for score in ("bm25", "ts_rank"))
     if "category" in params:
         assert "JOIN function_categories" in count
 
@@ -277,15 +283,99 @@ def _plan(hub: Hub, sql: str, parameters: Any) -> str:
 
 @pytest.mark.usefixtures("catalog")
 @pytest.mark.parametrize("sort,column", [("downloads", "downloads"), ("updated", "updated_at"),
-                                         ("name", "name")])
+                                         ("name", "name"), ("relevance", "downloads")])
 @pytest.mark.parametrize("params", [{"q": "classifier"}, {"category": "training"},
                                     {"q": "classifier", "kind": "job"}])
-def test_an_ordered_sort_reads_its_index_and_scores_nothing(
-        hub: Hub, sort: str, column: str, params: dict[str, Any]) -> None:
-    """Guard: a sort other than relevance walks its index and stops at the page's end:
-    the matches are a membership test, never what drives the query, and no match is
-    scored (no bm25). SQLite keeps no statistics, so the plan is what the hub asks for."""
+def test_dense_matches_are_read_by_walking_the_sorts_index(
+        hub: Hub, sort: str, column: str, params: dict[str, Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Guard: past TOTAL_CAP matches (here 0) a page walks its sort's index and stops at the
+    page's end: the matches are a membership test, never what drives the query. Relevance
+    walks the downloads index once per tier. SQLite keeps no statistics, so the plan is
+    what the hub asks for."""
+    monkeypatch.setattr(search, "TOTAL_CAP", 0)
     _, (page, parameters) = _search_sql(hub, sort=sort, **params)
     plan = _plan(hub, page, parameters)
-    assert f"SCAN functions USING INDEX ix_functions_by_{column}" in plan, plan
-    assert "bm25" not in page
+    walks = plan.count(f"SCAN functions USING INDEX ix_functions_by_{column}")
+    # relevance reads its second tier only when it has matches: no job mentions
+    # "classifier" outside its name
+    tiers = 2 if sort == "relevance" and params == {"q": "classifier"} else 1
+    assert walks == tiers, plan
+    assert "VIRTUAL TABLE INDEX" not in plan.split("LIST SUBQUERY")[0], plan
+
+
+@pytest.mark.usefixtures("catalog")
+@pytest.mark.parametrize("sort", ["downloads", "updated", "name", "relevance"])
+@pytest.mark.parametrize("params", [{"q": "classifier"}, {"category": "training"}])
+def test_sparse_matches_drive_the_page_and_are_sorted(hub: Hub, sort: str,
+                                                      params: dict[str, Any]) -> None:
+    """Guard: up to TOTAL_CAP matches are read from the text or category index and sorted
+    (at most TOTAL_CAP rows), never found by walking a sort's index over the catalog."""
+    _, (page, parameters) = _search_sql(hub, sort=sort, **params)
+    plan = _plan(hub, page, parameters)
+    assert "SCAN functions USING INDEX" not in plan, plan
+    driver = ("SCAN functions_fts VIRTUAL TABLE" if "q" in params
+              else "function_categories USING")
+    assert driver in plan and "USE TEMP B-TREE FOR ORDER BY" in plan, plan
+
+
+def _ranked(items: list[dict[str, Any]], q: str) -> list[dict[str, Any]]:
+    """The relevance order the module's docstring promises, computed here: whole name
+    (library's first), every word starting a word of the name, then downloads, name,
+    library, namespace."""
+    words = search.terms(q)
+    joined = {sep.join(search._alnum(q)) for sep in "-_."}
+
+    def key(item: dict[str, Any]) -> tuple[Any, ...]:
+        name_words = search._alnum(item["name"])
+        library = item["namespace"] != "library"
+        tier = (int(library) if item["name"] in joined
+                else 2 if all(any(n.startswith(w) for n in name_words) for w in words) else 3)
+        return tier, -item["downloads"], item["name"], library, item["namespace"]
+
+    return sorted(items, key=key)
+
+
+def _refs(items: list[dict[str, Any]]) -> list[str]:
+    return [f"{item['namespace']}/{item['name']}" for item in items]
+
+
+def _all_pages(hub: Hub, limit: int, **params: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    while page := search.search(hub, limit=limit, offset=len(found), **params).items:
+        found += [item.model_dump(mode="json") for item in page]
+    return found
+
+
+@pytest.mark.parametrize("read", ["sparse", "dense", "chosen"])
+def test_pages_follow_the_promised_order_however_they_are_read(
+        hub: Hub, read: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages of 7 over 120 generated functions, every set of matches read from its index
+    and sorted ("sparse"), by walking the sort's index ("dense"), or as `_dense` chooses
+    by size, are the same pages: no overlap, no gap, and relevance in exactly the order
+    `_ranked` computes (tiers by downloads, not a text score), whatever the filters."""
+    if read != "chosen":
+        monkeypatch.setattr(search, "_dense", lambda *_: read == "dense")
+    Population(hub, tmp_path).add(functions=120, namespaces=3)
+    for q in ("table", "table-00032", "model table", "tab", "plot split", "zzz"):
+        for params in ({}, {"kind": "job"}, {"category": "model-training"}):
+            everything = _all_pages(hub, 100, q=q, **params)
+            assert _all_pages(hub, 7, q=q, **params) == everything, (q, params)
+            assert everything == _ranked(everything, q), (q, params)
+            for sort, field in (("downloads", "downloads"), ("name", "name")):
+                ordered = _all_pages(hub, 7, q=q, sort=sort, **params)
+                assert sorted(_refs(ordered)) == sorted(_refs(everything)), (q, params, sort)
+                values = [item[field] for item in ordered]
+                assert values == sorted(values, reverse=field == "downloads"), (q, sort)
+
+
+
+
+def test_a_set_of_matches_is_walked_when_it_is_many_for_its_catalog() -> None:
+    """Walking finds `reach` matches after about reach * catalog / count index entries;
+    sorting reads all `count`: walk when that is the cheaper, and always past TOTAL_CAP
+    (the count stops there)."""
+    assert not search._dense(100, 100_000, 20)  # 20,000 entries walked for 100 rows
+    assert search._dense(900, 100_000, 20)  # about 2,200 entries for 900 rows
+    assert search._dense(300, 10_000, 20) and not search._dense(300, 10_000, 1_000)
+    assert search._dense(search.TOTAL_CAP + 1, 10**9, 20)
