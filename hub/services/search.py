@@ -9,7 +9,8 @@ every word in their name, then the other matches; within each of those tiers by 
 then name, then `library` before other namespaces, then the namespace. The user's words never
 reach either engine as syntax: on SQLite each is quoted, on PostgreSQL the query is built from
 bare alphanumeric words, and every word is prefix-matched, so `q` may contain anything.
-`_hits`, `index_function` and `_page`'s planner hint are the only dialect-specific code.
+`_hits`, `_matches` (which query language), `index_function` and `_read`'s planner hint are
+the only dialect-specific code.
 
 Why tiers and not a text score (bm25 or ts_rank, which this used to sort by): a score has to
 be computed for every match before the first page is known, so a broad word on a large
@@ -39,6 +40,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal, get_args
 
 from sqlalchemy import (
@@ -185,22 +187,6 @@ def corrections(session: Session, words: list[str]) -> dict[str, list[str]]:
     return {w: found[w] for w in unknown if found[w]}
 
 
-def _hits(session: Session, words: Sequence[Word], part: Part = "all") -> TextualSelect | None:
-    """The ids of the index entries matching every word (see `Part`), which the engine
-    finds without scoring a match. None when the words hold nothing to look for (only
-    separators, like "___")."""
-    if session.get_bind().dialect.name == "sqlite":
-        sql = "SELECT rowid AS id FROM functions_fts WHERE functions_fts MATCH :q"
-        expression = fts_query(words, part)
-    else:
-        sql = ("SELECT function_id AS id FROM functions_fts, to_tsquery('simple', :q) "
-               "AS q WHERE document @@ q")
-        expression = ts_query(words, part)
-        if not expression:
-            return None
-    # unique: a statement holds several of these (the tiers), each with its own query
-    return text(sql).bindparams(bindparam("q", expression, unique=True)).columns(id=Integer)
-
 def _add_vocabulary(session: Session, function: Function, namespace: str,
                     keywords: list[str]) -> None:
     words = vocabulary(function.name, namespace, function.description, *keywords)
@@ -280,36 +266,56 @@ def search(
     is compared by id, its name read for the page's rows only), scores a match, or reads a
     row it does not need (see the module's docstring)."""
     _check(sort, limit, offset, kind, q)
-    filters = _filters(namespace, kind)
     typed = terms(q)
     words: list[Word] = list(typed)
-    tiered = sort == "relevance" and bool(words)
     suggestion = None
     with hub.db.read() as session:
-        found = _matches(session, filters, category, words, tiered=tiered,
-                         reach=offset + limit)
+        shape = _Shape(
+            dialect=session.get_bind().dialect.name, namespace=bool(namespace),
+            kind="function" if kind == "function" else "one" if kind else None,
+            category=bool(category),
+            parts=("name", "rest") if sort == "relevance" and words else
+            ("all",) if words else (None,))
+        values: dict[str, Any] = {"namespace": namespace, "kind": kind, "category": category,
+                                  "cap": TOTAL_CAP + 1, "limit": limit, "offset": offset,
+                                  "reach": offset + limit}
+        found = _matches(session, shape, values, words)
         total = sum(m.count for m in found)
         if total == 0 and typed and (fixes := corrections(session, typed)):
             words = [fixes.get(w, w) for w in typed]
-            found = _matches(session, filters, category, words, tiered=tiered,
-                             reach=offset + limit)
+            found = _matches(session, shape, values, words)
             total = sum(m.count for m in found)
             suggestion = " ".join(fixes[w][0] if w in fixes else w for w in typed)
-        rows = _page(session, filters, category, found, suggestion or " ".join(typed),
-                     sort=sort, limit=limit, offset=offset) if total else []
-        items = [FunctionSummary(**{f: row._mapping[f] for f in FunctionSummary.model_fields})
-                 for row in rows]
+        rows: Sequence[Row[Any]] = []
+        if total:
+            values["names"] = [sep.join(_alnum(suggestion or " ".join(typed))) for sep in "-_."]
+            rows = session.execute(_page_statement(shape, sort, _reads(found, offset + limit)),
+                                   values).all()
+        items = [FunctionSummary(**row._mapping) for row in rows]
     return SearchResults(items=items, total=min(total, TOTAL_CAP), total_capped=total > TOTAL_CAP,
                          limit=limit, offset=offset, suggestion=suggestion)
 
 
 @dataclass(frozen=True)
-class _Matches:
-    """One set of matches a page reads: the text index's hits (None: no words to match, so
-    every function the filters pass), how many pass (counted up to TOTAL_CAP + 1), and
-    whether walking the sort's index finds a page sooner than sorting them all (`dense`)."""
+class _Shape:
+    """What a search's statements depend on besides the values bound into them. Each
+    statement is built once per shape (`_count_statement`, `_page_statement`): building one
+    costs several times more than running it on a hub of 10,000 functions."""
 
-    hits: TextualSelect | None
+    dialect: str
+    namespace: bool  # values["namespace"] is compared
+    kind: str | None  # None, "function" (any function kind) or "one" (values["kind"])
+    category: bool  # values["category"] is compared
+    # the sets of matches counted and read: relevance's tiers, every match of the words,
+    # or (None) every function the filters pass
+    parts: tuple[Part | None, ...]
+
+
+@dataclass(frozen=True)
+class _Matches:
+    """One set of matches: how many the filters pass (counted up to TOTAL_CAP + 1), and
+    whether walking the sort's index finds a page sooner than sorting them all."""
+
     count: int
     dense: bool
 
@@ -322,7 +328,45 @@ def _dense(count: int, catalog: int, reach: int) -> bool:
     return count > TOTAL_CAP or 4 * count * count > reach * catalog
 
 
-def _namespace_id(name: str) -> Any:
+def _matches(session: Session, shape: _Shape, values: dict[str, Any],
+             words: Sequence[Word]) -> list[_Matches]:
+    """Each set of matches, counted in one statement; the words' index queries go into
+    `values`. None match when the words hold nothing to look for (only separators, like
+    "___", which PostgreSQL's query cannot hold)."""
+    for part in shape.parts:
+        if part is not None:
+            values[f"q_{part}"] = (fts_query(words, part) if shape.dialect == "sqlite"
+                                   else ts_query(words, part))
+            if not values[f"q_{part}"]:
+                return []
+    *counts, catalog = session.execute(_count_statement(shape), values).one()
+    return [_Matches(count, _dense(count, catalog or 0, values["reach"])) for count in counts]
+
+
+def _reads(found: list[_Matches], reach: int) -> tuple[tuple[int, bool], ...]:
+    """The sets a page reads, as (index, dense): those with matches, up to the first that
+    fills the page on its own (the sets after it cannot reach the page)."""
+    reads = []
+    for i, matches in enumerate(found):
+        if matches.count:
+            reads.append((i, matches.dense))
+        if matches.count >= reach:
+            break
+    return tuple(reads)
+
+
+def _hits(dialect: str, part: Part) -> TextualSelect:
+    """The ids of the index entries matching the words' query for `part` (bound as
+    `q_{part}`), which the engine finds without scoring a match."""
+    if dialect == "sqlite":
+        sql = f"SELECT rowid AS id FROM functions_fts WHERE functions_fts MATCH :q_{part}"
+    else:
+        sql = (f"SELECT function_id AS id FROM functions_fts, "
+               f"to_tsquery('simple', :q_{part}) AS q WHERE document @@ q")
+    return text(sql).columns(id=Integer)
+
+
+def _namespace_id(name: Any) -> Any:
     """The id of the namespace called `name`, as a scalar subquery (evaluated once)."""
     return select(Namespace.id).where(Namespace.name == name).scalar_subquery()
 
@@ -332,65 +376,57 @@ def _listed() -> ColumnElement[bool]:
     return col(Function.live_versions) > 0
 
 
-def _filters(namespace: str | None, kind: str | None) -> list[ColumnElement[bool]]:
+def _filters(shape: _Shape) -> list[ColumnElement[bool]]:
     """The conditions on a function's own row the user asked for: in the namespace, of
     the kind (`_listed` is added where rows are read)."""
     filters: list[ColumnElement[bool]] = []
-    if namespace:
-        filters.append(col(Function.namespace_id) == _namespace_id(namespace))
-    if kind == "function":
+    if shape.namespace:
+        filters.append(col(Function.namespace_id) == _namespace_id(bindparam("namespace")))
+    if shape.kind == "function":
         filters.append(col(Function.kind).in_(FUNCTION_KINDS))
-    elif kind:
-        filters.append(col(Function.kind) == kind)
+    elif shape.kind:
+        filters.append(col(Function.kind) == bindparam("kind"))
     return filters
 
 
-def _matches(session: Session, filters: list[ColumnElement[bool]], category: str | None,
-             words: Sequence[Word], *, tiered: bool, reach: int) -> list[_Matches]:
-    """The sets of matches a page reads, each counted in one statement: relevance's two
-    tiers (every word in the name, the rest) when `tiered`, else every match. Each count
-    is driven by the text index (unscored) or the category index when there is one, and
-    stops at TOTAL_CAP + 1, so it never reads the catalog."""
-    parts: tuple[Part, ...] = ("name", "rest") if tiered else ("all",)
-    hits = [_hits(session, words, part) if words else None for part in parts]
-    if words and None in hits:
-        return []
-    *counts, catalog = session.execute(select(
-        *(select(func.count()).select_from(
-            _matching(filters, category, h).limit(TOTAL_CAP + 1).subquery()).scalar_subquery()
-          for h in hits),
-        select(func.max(Function.id)).scalar_subquery())).one()  # the catalog's size, nearly
-    return [_Matches(h, count, _dense(count, catalog or 0, reach))
-            for h, count in zip(hits, counts, strict=True)]
+@lru_cache(maxsize=256)
+def _count_statement(shape: _Shape) -> Select[Any]:
+    """How many functions each set of matches holds, counting no further than TOTAL_CAP + 1
+    (bound as `cap`): driven by the text index (unscored) or the category index when
+    there is one, so a count never reads the catalog. Last, the catalog's size, nearly
+    (the highest id), which `_dense` weighs the counts against."""
+    filters = _filters(shape)
+    counts = []
+    for part in shape.parts:
+        hits = _hits(shape.dialect, part).subquery("hits") if part else None
+        if hits is not None and not filters and not shape.category:
+            # the index holds listed functions only (`index_function`): no row to read
+            query = select(hits.c.id)
+        else:
+            query = select(Function.id).where(_listed(), *filters)
+            if hits is not None:
+                query = query.join(hits, hits.c.id == Function.id)
+            if shape.category:
+                query = query.join(FunctionCategory,
+                                   (FunctionCategory.function_id == Function.id)
+                                   & (FunctionCategory.category == bindparam("category")))
+        counts.append(select(func.count()).select_from(
+            query.limit(bindparam("cap")).subquery()).scalar_subquery())
+    return select(*counts, select(func.max(Function.id)).scalar_subquery())
 
 
-def _matching(filters: list[ColumnElement[bool]], category: str | None,
-              hits: TextualSelect | None) -> Select[Any]:
-    """The ids of the functions the filters pass among the hits and in the category."""
-    if hits is not None and not filters and not category:
-        # the index holds listed functions only (`index_function`): no row to read
-        return select(hits.subquery("hits").c.id)
-    query = select(Function.id).where(_listed(), *filters)
-    if hits is not None:
-        matched = hits.subquery("hits")
-        query = query.join(matched, matched.c.id == Function.id)
-    if category:
-        query = query.join(FunctionCategory, (FunctionCategory.function_id == Function.id)
-                           & (FunctionCategory.category == category))
-    return query
-
-
-def _page(session: Session, filters: list[ColumnElement[bool]], category: str | None,
-          found: list[_Matches], phrase: str, *, sort: str, limit: int,
-          offset: int) -> Sequence[Row[Any]]:
-    """One page of matches, in the sort's order: rows holding the FunctionSummary fields
-    (plain rows, not ORM objects: a page is read, never changed).
+@lru_cache(maxsize=256)
+def _page_statement(shape: _Shape, sort: str,
+                    reads: tuple[tuple[int, bool], ...]) -> Select[Any]:
+    """One page of matches (bound: `limit`, `offset`, `reach` = their sum, `names` = the
+    query's words joined as a name would be), in the sort's order: rows holding the
+    FunctionSummary fields (plain rows, not ORM objects: a page is read, never changed).
 
     Every order ends with the name, then `library` before other namespaces, then the
     namespace's name, so the order is total and pages never overlap. Relevance with words
     reads its tiers (see the module's docstring) as one UNION ALL: the functions named
-    like the query, then each tier in downloads order, each read to the page's end at most,
-    a tier only when the ones before it may not fill the page."""
+    like the query, then each tier of `reads` in downloads order, each read to the page's
+    end at most."""
     # labelled, so the order below refers to the page's column instead of running the
     # look-up a second time for every row it sorts
     ns_name = (select(Namespace.name).where(Namespace.id == Function.namespace_id)
@@ -404,56 +440,56 @@ def _page(session: Session, filters: list[ColumnElement[bool]], category: str | 
         "updated": (col(Function.updated_at).desc(), *by_name),
         "name": by_name,
     }[sort]
-    filters = [_listed(), *filters]
+    filters = [_listed(), *_filters(shape)]
     columns = (*(getattr(Function, field) for field in _SUMMARY_FIELDS), ns_name)
-    if len(found) == 1:
-        query = _read(session, columns, filters, category, found[0], order)
-        return session.execute(query.limit(limit).offset(offset)).all()
-    named = col(Function.name).in_([sep.join(_alnum(phrase)) for sep in "-_."])
-    columns = (*columns, library_first.label("library"))
-    exact = select(*columns, library_first.label("tier")).where(*filters, named)
-    if category:
-        exact = exact.where(_in_category(category))
+    limit, offset = bindparam("limit"), bindparam("offset")
+    if shape.parts[0] in ("all", None):
+        (_, dense), = reads
+        return (_read(shape, columns, filters, shape.parts[0], dense, order)
+                .limit(limit).offset(offset))
+    named = col(Function.name).in_(bindparam("names", expanding=True))
+    ranked = (*columns, library_first.label("library"))
+    exact = select(*ranked, library_first.label("tier")).where(*filters, named)
+    if shape.category:
+        exact = exact.where(_in_category())
     branches = [exact]
-    for tier, matches in enumerate(found, start=2):
-        if matches.count:
-            branches.append(_read(session, (*columns, literal(tier).label("tier")),
-                                  [*filters, ~named], category, matches, order)
-                            .limit(offset + limit))
-        if matches.count >= offset + limit:  # this tier fills the page: the next is not read
-            break
+    for i, dense in reads:
+        branches.append(_read(shape, (*ranked, literal(i + 2).label("tier")),
+                              [*filters, ~named], shape.parts[i], dense, order)
+                        .limit(bindparam("reach")))
     page = union_all(*(select(branch.subquery()) for branch in branches)).subquery("page")
-    return session.execute(
-        select(page).order_by(page.c.tier, page.c.downloads.desc(), page.c.name,
-                              page.c.library, page.c.namespace)
-        .limit(limit).offset(offset)).all()
+    return (select(*(page.c[c.key] for c in columns))
+            .order_by(page.c.tier, page.c.downloads.desc(), page.c.name, page.c.library,
+                      page.c.namespace)
+            .limit(limit).offset(offset))
 
 
-def _in_category(category: str) -> ColumnElement[bool]:
+def _in_category() -> ColumnElement[bool]:
     return exists().where(FunctionCategory.function_id == Function.id,
-                          FunctionCategory.category == category)
+                          FunctionCategory.category == bindparam("category"))
 
 
-def _read(session: Session, columns: Sequence[Any], conditions: list[ColumnElement[bool]],
-          category: str | None, matches: _Matches, order: tuple[Any, ...]) -> Select[Any]:
-    """The rows passing `conditions` among the matches, in `order`, read the way their
-    number makes cheapest: dense matches by walking the order's index, testing each row
-    for membership; sparse ones from the text or category index, then sorted."""
-    if not matches.dense:
+def _read(shape: _Shape, columns: Sequence[Any], conditions: list[ColumnElement[bool]],
+          part: Part | None, dense: bool, order: tuple[Any, ...]) -> Select[Any]:
+    """The rows passing `conditions` among the matches of `part`, in `order`, read the
+    way their number makes cheapest: dense matches by walking the order's index, testing
+    each row for membership; sparse ones from the text or category index, then sorted."""
+    if not dense:
         query = select(*columns).where(*conditions)
-        if matches.hits is not None:
-            hits = matches.hits.subquery("hits")
+        if part is not None:
+            hits = _hits(shape.dialect, part).subquery("hits")
             query = query.join(hits, hits.c.id == Function.id)
-        if category:
-            query = query.join(FunctionCategory, (FunctionCategory.function_id == Function.id)
-                               & (FunctionCategory.category == category))
+        if shape.category:
+            query = query.join(FunctionCategory,
+                               (FunctionCategory.function_id == Function.id)
+                               & (FunctionCategory.category == bindparam("category")))
         return query.order_by(*order)
     conditions = list(conditions)
-    if category:
-        conditions.append(_in_category(category))
-    if matches.hits is not None:  # "+ 0" keeps the matches' ids from driving the plan
-        conditions.append((col(Function.id) + 0).in_(matches.hits))
-    if session.get_bind().dialect.name == "sqlite":
+    if shape.category:
+        conditions.append(_in_category())
+    if part is not None:  # "+ 0" keeps the matches' ids from driving the plan
+        conditions.append((col(Function.id) + 0).in_(_hits(shape.dialect, part)))
+    if shape.dialect == "sqlite":
         # SQLite keeps no statistics: told that each condition passes most rows, it reads a
         # sorted page from the sort's index and stops at the page's end rather than sorting
         # every match (PostgreSQL's planner has statistics and decides for itself)
