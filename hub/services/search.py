@@ -187,42 +187,41 @@ def corrections(session: Session, words: list[str]) -> dict[str, list[str]]:
     return {w: found[w] for w in unknown if found[w]}
 
 
-def _add_vocabulary(session: Session, function: Function, namespace: str,
-                    keywords: list[str]) -> None:
-    words = vocabulary(function.name, namespace, function.description, *keywords)
-    if words:  # the same statement on both databases (SQLite 3.24+)
-        session.execute(
-            text("INSERT INTO functions_fts_terms (term) VALUES (:term) ON CONFLICT DO NOTHING"),
-            [{"term": word} for word in sorted(words)])
-
-
 def index_function(session: Session, function: Function, namespace: str,
                    keywords: list[str]) -> None:
     """Rewrite the function's index entry; a function with no live version leaves the index.
     Its words join the vocabulary typos are corrected to."""
-    if function.live_versions > 0:
-        _add_vocabulary(session, function, namespace, keywords)
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("DELETE FROM functions_fts WHERE function_id = :id"),
-                        {"id": function.id})
-        if function.live_versions > 0:
-            session.execute(
-                text(f"INSERT INTO functions_fts (function_id, document) "
-                     f"VALUES (:id, {_PG_DOCUMENT})"),
-                {"id": function.id, "name": " ".join(_alnum(function.name)),
-                 "namespace": " ".join(_alnum(namespace)),
-                 "description": " ".join(_alnum(function.description)),
-                 "keywords": " ".join(_alnum(" ".join(keywords)))},
-            )
+    index_functions(session, [(function, namespace, keywords)])
+
+
+def index_functions(session: Session,
+                    entries: Sequence[tuple[Function, str, list[str]]]) -> None:
+    """`index_function` for many functions at once: one batch of each statement, so
+    filling a large hub (tests/web/population.py) is not one round trip per function."""
+    listed = [(f, ns, kw) for f, ns, kw in entries if f.live_versions > 0]
+    words = set().union(*(vocabulary(f.name, ns, f.description, *kw) for f, ns, kw in listed))
+    if words:  # the same statement on both databases (SQLite 3.24+)
+        session.execute(
+            text("INSERT INTO functions_fts_terms (term) VALUES (:term) ON CONFLICT DO NOTHING"),
+            [{"term": word} for word in sorted(words)])
+    postgres = session.get_bind().dialect.name == "postgresql"
+    key = "function_id" if postgres else "rowid"
+    session.execute(text(f"DELETE FROM functions_fts WHERE {key} = :id"),
+                    [{"id": f.id} for f, _, _ in entries])
+    if not listed:
         return
-    session.execute(text("DELETE FROM functions_fts WHERE rowid = :id"), {"id": function.id})
-    if function.live_versions > 0:
+    if postgres:
+        session.execute(
+            text(f"INSERT INTO functions_fts (function_id, document) VALUES (:id, {_PG_DOCUMENT})"),
+            [{"id": f.id, "name": " ".join(_alnum(f.name)), "namespace": " ".join(_alnum(ns)),
+              "description": " ".join(_alnum(f.description)),
+              "keywords": " ".join(_alnum(" ".join(kw)))} for f, ns, kw in listed])
+    else:
         session.execute(
             text("INSERT INTO functions_fts (rowid, name, namespace, description, keywords) "
                  "VALUES (:id, :name, :namespace, :description, :keywords)"),
-            {"id": function.id, "name": function.name, "namespace": namespace,
-             "description": function.description, "keywords": " ".join(keywords)},
-        )
+            [{"id": f.id, "name": f.name, "namespace": ns, "description": f.description,
+              "keywords": " ".join(kw)} for f, ns, kw in listed])
 
 
 def _check(sort: str, limit: int, offset: int, kind: str | None, q: str | None) -> None:

@@ -37,7 +37,7 @@ from fnhub.hub.models import (
     Version,
     utcnow,
 )
-from fnhub.hub.services.search import index_function
+from fnhub.hub.services.search import index_functions
 
 CATEGORIES = ("data-preparation", "data-analysis", "model-training", "model-evaluation",
               "model-serving", "monitoring", "feature-engineering", "data-generation")
@@ -176,6 +176,7 @@ class Population:
             session.execute(insert(Function), fn_rows)
             session.execute(insert(FunctionCategory), category_rows)
             session.execute(insert(Version), version_rows)
-            for row, (namespace, keywords) in zip(fn_rows, fts_rows, strict=True):
-                index_function(session, Function(**row), namespace, keywords)
+            index_functions(session, [
+                (Function(**row), namespace, keywords)
+                for row, (namespace, keywords) in zip(fn_rows, fts_rows, strict=True)])
         return refs
