@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from fnhub.core.errors import FnhubError, PayloadTooLarge
-from fnhub.hub.api.deps import HubDep, MetricsDep, get_metrics
+from fnhub.hub.api.deps import HubDep, MetricsDep, metrics_of
 from fnhub.hub.context import Hub
 from fnhub.hub.oci import blobs, manifest_store, repositories, tags, tokens, uploads
 from fnhub.hub.oci.errors import (
@@ -101,7 +101,7 @@ async def _receive(request: Request, writer: StagingWriter) -> Staged:
     except BaseException:
         writer.abort()  # not awaited: it must also run when the request is cancelled
         raise
-    get_metrics(request).received("blob", staged.size)
+    metrics_of(request).received("blob", staged.size)
     return staged
 
 
