@@ -5,8 +5,10 @@ point-in-time training data, and materialization, on the same generated data.
 
 Sizes: `--small` 100k feature rows over 10k entities, 20k entity rows (a quick check);
 the default (`make bench-features`, about 20 minutes here) 2M rows over 100k entities and
-200k entity rows; `--full` the issue's 10M rows over 100k entities and 1M entity rows (Feast
-alone needs most of an hour for it). 10 float features, ttl 2 days, a `created` column.
+200k entity rows; `--full` the issue's 10M rows over 100k entities and 1M entity rows (about
+11 minutes here with `--rounds 1`; Feast's file store stops at the memory limit). 10 float
+features, ttl 2 days, a `created` column. Each measurement runs under `--limit-minutes` and
+`--limit-gib`; one that does not finish becomes a row saying so.
 
 Feast runs in its own venv (.bench-venvs/feast, made on first use) with its local provider:
 the DuckDB and the file (Dask) offline stores, SQLite and Redis online stores, `feast serve`.
