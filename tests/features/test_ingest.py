@@ -143,6 +143,16 @@ def test_a_parquet_source_is_read_a_little_at_a_time(tmp_path: Path) -> None:
     assert int(out[1]) < 64_000_000 // 3  # about two 64k-row batches: 13 MB
 
 
+def test_the_offline_store_reads_its_files_without_pre_buffering(store: FeatureStore) -> None:
+    """Materialize scans the store's files through this dataset: pre-buffering would hold each
+    file's every row group until its scan ends (see the test above)."""
+    store.ingest("driver-stats", table(4))
+    offline = store.offline
+    applied = offline.get("driver-stats")
+    dataset = offline.dataset(applied, offline.files(applied, offline.commits(applied)))
+    assert dataset.format.default_fragment_scan_options.pre_buffer is False
+
+
 KILLED = """
 import sys, time
 from pathlib import Path
