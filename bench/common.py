@@ -63,15 +63,18 @@ def report(title: str, rows: list[Row], json_out: Path | None) -> int:
     print(f"\n{title}  (load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} cores)")
     print(f"{'metric':44} {'fnhub':>12} {'peer':>12} {'ratio':>7}  goal")
     for row in rows:
-        peer = f"{row.peer:12.2f}" if row.peer is not None else f"{'-':>12}"
-        ratio = f"{row.ratio:7.2f}" if row.ratio is not None else f"{'-':>7}"
-        mark = "ok" if row.ok else "MISSED"
-        print(f"{row.metric:44} {row.fnhub:12.2f} {peer} {ratio}  {row.goal} [{mark}] "
-              f"({row.unit})")
+        print(format_row(row))
     if json_out is not None:
         json_out.write_text(json.dumps([{**asdict(r), "ratio": r.ratio} for r in rows],
                                        indent=2) + "\n")
     return 0 if all(r.ok for r in rows) else 1
+
+
+def format_row(row: Row) -> str:
+    peer = f"{row.peer:12.2f}" if row.peer is not None else f"{'-':>12}"
+    ratio = f"{row.ratio:7.2f}" if row.ratio is not None else f"{'-':>7}"
+    mark = "ok" if row.ok else "MISSED"
+    return f"{row.metric:44} {row.fnhub:12.2f} {peer} {ratio}  {row.goal} [{mark}] ({row.unit})"
 
 
 # ------------------------------------------------------------------------------------ wrk
@@ -210,3 +213,60 @@ def peak_rss_mib(pid: int) -> float:
 def rss_mib(pid: int) -> float:
     """The process's resident memory (VmRSS) now."""
     return _status_mib(pid, "VmRSS")
+
+
+class Incomplete(Exception):
+    """A measurement that did not finish: stopped at its time or memory limit, or failed.
+    Benches record it as such (a peer that cannot finish at a size is a result, not a crash)."""
+
+    def __init__(self, reason: str, seconds: float, peak_rss_mib: float) -> None:
+        super().__init__(reason)
+        self.reason, self.seconds, self.peak_rss_mib = reason, seconds, peak_rss_mib
+
+
+def _tree_rss_mib(pid: int) -> float:
+    """Resident memory of `pid` and its descendants now (0 for those already gone)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            total += rss_mib(current)
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, RuntimeError):
+            continue
+    return total
+
+
+def run_bounded(args: list[str], *, seconds: float, max_rss_mib: float) -> str:
+    """Run `args` to the end and return its stdout; raises Incomplete when it exits non-zero,
+    outlives `seconds`, or its process tree's memory passes `max_rss_mib` (then it is killed
+    before it can take the machine's memory from everyone else)."""
+    started = time.monotonic()
+    peak = 0.0
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(args, stdout=out, stderr=err, start_new_session=True)
+        reason = ""
+        while proc.poll() is None:
+            peak = max(peak, _tree_rss_mib(proc.pid))
+            elapsed = time.monotonic() - started
+            if elapsed > seconds:
+                reason = f"stopped at the {seconds / 60:g}-minute limit"
+            elif peak > max_rss_mib:
+                reason = f"stopped at the {max_rss_mib / 1024:g} GiB memory limit"
+            if reason:
+                os.killpg(proc.pid, 9)
+                proc.wait()
+                break
+            time.sleep(0.5)
+        elapsed = time.monotonic() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if not reason and proc.returncode != 0:
+        tail = stderr.strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
+        reason = f"failed: {tail[0][:200]}"
+        print(stderr[-3000:], file=sys.stderr)
+    if reason:
+        raise Incomplete(reason, elapsed, peak)
+    return stdout

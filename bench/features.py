@@ -5,8 +5,10 @@ point-in-time training data, and materialization, on the same generated data.
 
 Sizes: `--small` 100k feature rows over 10k entities, 20k entity rows (a quick check);
 the default (`make bench-features`, about 20 minutes here) 2M rows over 100k entities and
-200k entity rows; `--full` the issue's 10M rows over 100k entities and 1M entity rows (Feast
-alone needs most of an hour for it). 10 float features, ttl 2 days, a `created` column.
+200k entity rows; `--full` the issue's 10M rows over 100k entities and 1M entity rows (about
+11 minutes here with `--rounds 1`; Feast's file store stops at the memory limit). 10 float
+features, ttl 2 days, a `created` column. Each measurement runs under `--limit-minutes` and
+`--limit-gib`; one that does not finish becomes a row saying so.
 
 Feast runs in its own venv (.bench-venvs/feast, made on first use) with its local provider:
 the DuckDB and the file (Dask) offline stores, SQLite and Redis online stores, `feast serve`.
@@ -21,9 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import partial
@@ -35,7 +37,18 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import Row, alternate, bench_venv, median, process, report, wrk
+from bench.common import (
+    Incomplete,
+    Row,
+    alternate,
+    bench_venv,
+    format_row,
+    median,
+    process,
+    report,
+    run_bounded,
+    wrk,
+)
 from bench.features_ops import FEATURES, REFS
 from tests.helpers import HUB_BIN, free_port
 
@@ -91,9 +104,11 @@ def generate(data: Path, size: Size, seed: int = 7) -> None:
 class Sides:
     """Runs one op of one side in a fresh process and returns its JSON line."""
 
-    def __init__(self, feast_bin: Path, data: Path, root: Path) -> None:
+    def __init__(self, feast_bin: Path, data: Path, root: Path, *, seconds: float,
+                 max_rss_mib: float) -> None:
         self.python = {"feast": str(feast_bin / "python"), "fnhub": sys.executable}
         self.feast_bin, self.data, self.root = feast_bin, data, root
+        self.seconds, self.max_rss_mib = seconds, max_rss_mib
         self.count = 0
 
     def repo(self, side: str, online: str, offline: str = "duckdb") -> Path:
@@ -105,11 +120,21 @@ class Sides:
         args = [self.python[side], str(HERE / f"features_{side}.py"), op, "--repo", str(repo),
                 "--data", str(self.data), "--online", online, "--offline", offline,
                 *[f"--{k}={v}" for k, v in extra.items()]]
-        proc = subprocess.run(args, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise SystemExit(f"{side} {op} failed:\n{proc.stdout}\n{proc.stderr[-3000:]}")
-        result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
+        what = f"{side} {op} ({online}, {offline})"
+        try:
+            stdout = run_bounded(args, seconds=self.seconds, max_rss_mib=self.max_rss_mib)
+        except Incomplete as e:
+            log(f"{what}: {e.reason} after {e.seconds:.0f} s, {e.peak_rss_mib:,.0f} MiB")
+            raise
+        result: dict[str, float] = json.loads(stdout.strip().splitlines()[-1])
+        log(f"{what}: {json.dumps(result)}")
         return result
+
+
+def log(message: str) -> None:
+    """Progress on stderr, so a long run shows where it is (and what it had measured)."""
+    print(f"[{time.strftime('%H:%M:%S')} load {os.getloadavg()[0]:.1f}] {message}",
+          file=sys.stderr, flush=True)
 
 
 def flush_redis(db: int) -> None:
@@ -126,6 +151,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--json", type=Path, dest="json_out")
+    parser.add_argument("--limit-minutes", type=float, default=30,
+                        help="stop one measurement (one side, one op) after this long")
+    parser.add_argument("--limit-gib", type=float, default=12,
+                        help="stop one measurement when its processes hold this much memory")
     args = parser.parse_args()
     size = SIZES["small" if args.small else "full" if args.full else "default"]
     feast_bin = bench_venv("feast", ["feast[redis,duckdb]==0.67.*"])
@@ -135,42 +164,69 @@ def main() -> int:
         data = root / "data"
         data.mkdir()
         generate(data, size)
+        log(f"generated {size.rows:,} feature rows, {size.entity_rows:,} entity rows")
         meta = json.loads((data / "meta.json").read_text())
-        sides = Sides(feast_bin, data, root)
+        sides = Sides(feast_bin, data, root, seconds=args.limit_minutes * 60,
+                      max_rss_mib=args.limit_gib * 1024)
         for online in ("sqlite", "redis"):
-            repos: dict[str, Path] = {}
-
-            def materialize(side: str, online: str = online, repos: dict = repos) -> dict:
-                """A fresh store for `side`: apply (fnhub also ingests), then materialize."""
-                if online == "redis":
-                    flush_redis(14 if side == "feast" else 15)
-                repos[side] = sides.repo(side, online)
-                sides.run(side, "apply", repos[side], online)
-                return sides.run(side, "materialize", repos[side], online)
-
-            runs = alternate(args.rounds, {side: partial(materialize, side)
-                                           for side in ("feast", "fnhub")})
-            ours = median([r["rows_per_s"] for r in runs["fnhub"]])
-            theirs = median([r["rows_per_s"] for r in runs["feast"]])
-            rss = median([r["peak_rss_mib"] for r in runs["fnhub"]])
-            rows += [Row(f"materialize {size.rows:,} rows, {online}", ours, theirs, "rows/s",
-                         ">= 3x", ours >= 3 * theirs),
-                     Row(f"materialize peak RSS, {online}", rss,
-                         median([r["peak_rss_mib"] for r in runs["feast"]]), "MiB",
-                         "< 1024 MiB", rss < 1024)]
-            for batch in (1, 100):
-                runs = alternate(args.rounds, {
-                    side: partial(sides.run, side, "online", repos[side], online,
-                                  lookups=size.lookups, batch=batch)
-                    for side in ("feast", "fnhub")})
-                ours = median([r["p50_ms"] for r in runs["fnhub"]])
-                theirs = median([r["p50_ms"] for r in runs["feast"]])
-                rows.append(Row(f"in-process lookup p50, {batch} entities, {online}", ours,
-                                theirs, "ms", "<= 0.5x" if batch == 100 else "(informative)",
-                                ours <= 0.5 * theirs if batch == 100 else True))
-            rows += http_rows(sides, repos, online, meta, args)
-        rows += historical_rows(sides, size, args.rounds)
+            done = len(rows)
+            try:
+                online_rows(rows, sides, size, online, meta, args)
+            except Incomplete as e:
+                rows.append(unfinished(f"{online} online store", e))
+            for row in rows[done:]:
+                log(format_row(row))
+        done = len(rows)
+        try:
+            rows += historical_rows(sides, size, args.rounds)
+        except Incomplete as e:
+            rows.append(unfinished("historical", e))
+        for row in rows[done:]:
+            log(format_row(row))
     return report(f"feature store vs Feast 0.67 ({size.rows:,} rows)", rows, args.json_out)
+
+
+def online_rows(rows: list[Row], sides: Sides, size: Size, online: str, meta: dict,
+                args: argparse.Namespace) -> None:
+    """Materialize into `online`, then in-process and HTTP lookups from it; appends each row
+    to `rows` as it is measured, so a later step that does not finish keeps the earlier."""
+    repos: dict[str, Path] = {}
+
+    def materialize(side: str, online: str = online, repos: dict = repos) -> dict:
+        """A fresh store for `side`: apply (fnhub also ingests), then materialize."""
+        if online == "redis":
+            flush_redis(14 if side == "feast" else 15)
+        repos[side] = sides.repo(side, online)
+        sides.run(side, "apply", repos[side], online)
+        return sides.run(side, "materialize", repos[side], online)
+
+    runs = alternate(args.rounds, {side: partial(materialize, side)
+                                   for side in ("feast", "fnhub")})
+    ours = median([r["rows_per_s"] for r in runs["fnhub"]])
+    theirs = median([r["rows_per_s"] for r in runs["feast"]])
+    rss = median([r["peak_rss_mib"] for r in runs["fnhub"]])
+    rows += [Row(f"materialize {size.rows:,} rows, {online}", ours, theirs, "rows/s",
+                 ">= 3x", ours >= 3 * theirs),
+             Row(f"materialize peak RSS, {online}", rss,
+                 median([r["peak_rss_mib"] for r in runs["feast"]]), "MiB",
+                 "< 1024 MiB", rss < 1024)]
+    for batch in (1, 100):
+        runs = alternate(args.rounds, {
+            side: partial(sides.run, side, "online", repos[side], online,
+                          lookups=size.lookups, batch=batch)
+            for side in ("feast", "fnhub")})
+        ours = median([r["p50_ms"] for r in runs["fnhub"]])
+        theirs = median([r["p50_ms"] for r in runs["feast"]])
+        rows.append(Row(f"in-process lookup p50, {batch} entities, {online}", ours,
+                        theirs, "ms", "<= 0.5x" if batch == 100 else "(informative)",
+                        ours <= 0.5 * theirs if batch == 100 else True))
+    rows += http_rows(sides, repos, online, meta, args)
+
+
+def unfinished(what: str, e: Incomplete) -> Row:
+    """The row for a step that did not finish (which side and op: the log line before)."""
+    return Row(f"{what}: did not finish", float("nan"), None,
+               f"{e.reason} after {e.seconds:.0f} s at {e.peak_rss_mib:,.0f} MiB", "-", False)
 
 
 def http_rows(sides: Sides, repos: dict[str, Path], online: str, meta: dict,
@@ -224,19 +280,30 @@ def historical_rows(sides: Sides, size: Size, rounds: int) -> list[Row]:
     sides.run("fnhub", "apply", repos["fnhub"], "sqlite")
     sides.run("feast", "apply", repos["duckdb"], "sqlite", "duckdb")
     sides.run("feast", "apply", repos["file"], "sqlite", "file")
+    def feast(store: str) -> dict[str, float]:
+        """Feast's run, or what it reached when it did not finish (Feast's file store may
+        not at the full size): its time then is a lower bound, and it returned no rows."""
+        try:
+            return sides.run("feast", "historical", repos[store], "sqlite", store)
+        except Incomplete as e:
+            return {"seconds": e.seconds, "peak_rss_mib": e.peak_rss_mib, "rows": 0,
+                    "unfinished": e.reason}
+
     runs = alternate(rounds, {
         "fnhub": partial(sides.run, "fnhub", "historical", repos["fnhub"], "sqlite"),
-        "duckdb": partial(sides.run, "feast", "historical", repos["duckdb"], "sqlite", "duckdb"),
-        "file": partial(sides.run, "feast", "historical", repos["file"], "sqlite", "file")})
+        "duckdb": partial(feast, "duckdb"), "file": partial(feast, "file")})
     ours = median([r["seconds"] for r in runs["fnhub"]])
     complete = all(r["rows"] == size.entity_rows for r in runs["fnhub"])
     rss = median([r["peak_rss_mib"] for r in runs["fnhub"]])
     out = []
     for store, factor in (("duckdb", 2), ("file", 5)):
         theirs = median([r["seconds"] for r in runs[store]])
+        stopped = [r["unfinished"] for r in runs[store] if "unfinished" in r]
+        note = (f"s; Feast did not finish ({stopped[0]}): its time is a lower bound"
+                if stopped else f"s; Feast returned {runs[store][0]['rows']:,.0f} rows")
         out.append(Row(f"historical {size.entity_rows:,} rows vs Feast {store} (s)", ours,
-                       theirs, f"s; Feast returned {runs[store][0]['rows']:,.0f} rows",
-                       f"<= 1/{factor}x, all rows", ours * factor <= theirs and complete))
+                       theirs, note, f"<= 1/{factor}x, all rows",
+                       ours * factor <= theirs and complete))
     feast_rss = min(median([r["peak_rss_mib"] for r in runs[s]]) for s in ("duckdb", "file"))
     out.append(Row("historical peak RSS", rss, feast_rss, "MiB; peer = Feast's smaller",
                    "<= 0.5x", rss <= 0.5 * feast_rss))

@@ -33,7 +33,7 @@ from fnhub.core.errors import ManifestError, NotFound, format_validation_error
 from fnhub.core.featureset import FeatureSetManifest, FeatureSetSpec, parse_featureset
 from fnhub.core.names import check_name
 from fnhub.features.schema import INGEST, ROW, arrow_schema, conform
-from fnhub.features.storage import Location, open_location
+from fnhub.features.storage import PARQUET, Location, open_location
 
 MAX_OPEN_FILES = 32  # partitions written at once by one ingest; older ones are closed
 Progress = Callable[[int], None]  # called with the rows just written
@@ -202,7 +202,7 @@ class OfflineStore:
                 if (first is None or f.date >= first) and (last is None or f.date <= last)]
 
     def dataset(self, applied: AppliedSet, files: list[str]) -> pads.Dataset:
-        return pads.dataset(files, schema=arrow_schema(applied.spec), format="parquet",
+        return pads.dataset(files, schema=arrow_schema(applied.spec), format=PARQUET,
                             filesystem=self.location.fs)
 
     def ingest(self, applied: AppliedSet, batches: Iterable[pa.RecordBatch], *,
