@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import httpx
+from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -56,6 +57,10 @@ def build(root: Path, functions: int, database_url: str | None) -> tuple[Path, s
         for _ in range(functions // 10_000 or 1):
             population.add(functions=min(functions, 10_000), namespaces=50)
         print(f"{functions:,} functions inserted in {time.perf_counter() - started:.0f} s")
+        if database_url:  # the statistics autovacuum would gather on a hub that ran a while
+            with hub.db.engine.connect() as connection:
+                connection.execute(text("ANALYZE"))
+                connection.commit()
     finally:
         hub.close()
     return data, database_url
