@@ -60,6 +60,8 @@ def main(side: Side) -> int:
     parser.add_argument("--offline", default="duckdb")
     parser.add_argument("--lookups", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--out", type=Path, help="historical: also write the result here "
+                        "(Parquet), for bench/features_pitdiff.py")
     args = parser.parse_args()
     meta = json.loads((args.data / "meta.json").read_text())
     out: dict[str, float] = {}
@@ -84,6 +86,8 @@ def main(side: Side) -> int:
             out["seconds"] = time.perf_counter() - started
             out["rows"] = len(result)
             out["matched"] = int(result[side.column].notna().sum())
+            if args.out:
+                result.to_parquet(args.out)
     out["peak_rss_mib"] = _peak_rss_mib()
     print(json.dumps(out))
     return 0

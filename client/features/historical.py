@@ -124,7 +124,12 @@ def _entities(entity_df: pd.DataFrame, spec_columns: dict[str, str]) -> pa.Table
             raise InvalidInput(f"entity_df column {name!r} is not {kind}: {exc}") from None
         if arrays[name].null_count:
             raise InvalidInput(f"entity_df column {name!r} has missing values")
-    arrays["__t"] = pa.array(times.dt.tz_convert("UTC")).cast(TIMESTAMP)
+    try:  # a safe cast: rounding t to microseconds would move it across a ttl boundary
+        arrays["__t"] = pa.array(times.dt.tz_convert("UTC")).cast(TIMESTAMP)
+    except pa.ArrowInvalid:
+        raise InvalidInput(f"entity_df column {EVENT_TIMESTAMP!r} has timestamps finer than "
+                           "microseconds, the feature store's precision",
+                           hint="e.g. df.event_timestamp.dt.floor('us')") from None
     return pa.table(arrays)
 
 

@@ -185,6 +185,9 @@ def test_a_local_store_is_read_by_duckdb_with_only_the_columns_asked_for(
      ["conv_rate"], "invalid feature reference"),
     (pd.DataFrame({"driver_id": [1], "event_timestamp": [pd.Timestamp("2026-01-01", tz="UTC")]}),
      ["../etc:conv_rate"], "invalid feature reference"),
+    (pd.DataFrame({"driver_id": [1], "event_timestamp": [
+        pd.Timestamp("2026-01-01 00:00:00.000000001", tz="UTC")]}),
+     ["driver-stats:conv_rate"], "finer than microseconds"),
 ])
 def test_bad_requests_name_the_problem(store: FeatureStore, entity_df: pd.DataFrame,
                                        features: list[str], message: str) -> None:
