@@ -57,6 +57,8 @@ if __name__ == "__main__":
             pd.Timestamp(meta["start"]).to_pydatetime(), pd.Timestamp(meta["end"]).to_pydatetime()),
         lookup=lambda store, rows: store.get_online_features(
             features=REFS, entity_rows=rows).to_dict(),
+        # asked fnhub's question: by default Feast also serves a row written after the
+        # entity row's time (bench/README.md, "rows with values")
         historical=lambda store, df: store.get_historical_features(
-            entity_df=df, features=REFS).to_df(),
+            entity_df=df, features=REFS, filter_by_created_timestamp=True).to_df(),
         column="f0")))
