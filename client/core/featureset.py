@@ -23,6 +23,7 @@ from fnhub.core.manifest import (
     validate_document,
 )
 from fnhub.core.uri import is_local_ref, parse_uri
+from fnhub.core.versions import LATEST
 
 FEATURE_TYPES = ("int", "float", "str", "bool", "timestamp")
 COLUMN_RE = re.compile(r"[a-z_][a-z0-9_]*\Z")
@@ -138,6 +139,23 @@ class FeatureSetSpec(_Strict):
 class FeatureSetManifest(HubItem):
     kind: Literal["FeatureSet"] = "FeatureSet"
     spec: FeatureSetSpec
+
+    def check_transform_pin(self, pinned: str) -> None:
+        """Refuse a pin (from a pipeline lock: a file anyone may edit) that is not an exact,
+        digest-pinned version of this set's own hub transform within its range."""
+        transform = self.spec.transform
+        if transform is None or is_local_ref(transform.uses):
+            raise ManifestError(f"{self.ref} has no hub transform to pin, but {pinned} was "
+                                "given for one")
+        wanted, pin = parse_uri(transform.uses), parse_uri(pinned)
+        if pin.ref != wanted.ref or wanted.host not in (None, pin.host) or \
+                pin.digest is None or pin.spec.exact is None:
+            raise ManifestError(f"{pinned} is not an exact, digest-pinned version of "
+                                f"{self.ref}'s transform {transform.uses}")
+        # a tag other than latest names a version only the hub knows
+        if wanted.spec.tag in (None, LATEST) and not wanted.spec.matches(pin.spec.exact):
+            raise ManifestError(f"{pinned} is outside {self.ref}'s transform range "
+                                f"{transform.uses}")
 
 
 def parse_featureset(data: Any, *, source: str = FEATURESET_FILE) -> FeatureSetManifest:

@@ -28,9 +28,11 @@ def snapshot(offline: OfflineStore, applied: AppliedSet) -> str:
 
 
 def ingest_step(source: Path, offline: str | None = None, featureset: str = "",
-                insecure_skip_verify: bool = False) -> dict[str, Any]:
-    """Apply `featureset` to the offline store (default: the configured one), ingest `source`
-    into it; the step's outputs.
+                insecure_skip_verify: bool = False, transform: str | None = None
+                ) -> dict[str, Any]:
+    """Apply `featureset` to the offline store (default: the configured one), with its
+    transform at the pinned `transform` when the pipeline pinned one, ingest `source` into it;
+    the step's outputs.
 
     A relative `offline` here came from a parameter or another step's output (a constant was
     made absolute from the pipeline file's folder): the step runs in its own outputs folder,
@@ -41,7 +43,7 @@ def ingest_step(source: Path, offline: str | None = None, featureset: str = "",
                            hint="give an absolute path or s3://, or write it as a constant in "
                                 "the pipeline file (taken from the file's folder)")
     with FeatureStore(offline=offline, insecure_skip_verify=insecure_skip_verify) as store:
-        applied = store.apply(featureset)
+        applied = store.apply(featureset, transform=transform)
         rows = store.ingest(applied.name, source)
         location = store.offline.location
         where = location.url if location.url.startswith("s3://") else location.root

@@ -159,7 +159,12 @@ class FeatureStore:
                                 f"{manifest.ref}")
         return manifest, folder, record.digest, record.uri, record.keyid is not None
 
-    def _pin(self, manifest: FeatureSetManifest, folder: Path) -> Pin | None:
+    def _pin(self, manifest: FeatureSetManifest, folder: Path,
+             pinned: str | None = None) -> Pin | None:
+        """The transform's exact version: `pinned` (checked against the set's range), or
+        what its range resolves to now."""
+        if pinned is not None:
+            manifest.check_transform_pin(pinned)
         transform = manifest.spec.transform
         if transform is None:
             return None
@@ -171,17 +176,20 @@ class FeatureStore:
             function = import_function(str(target), config=self.config)
             _transform_ports(function)
             return Pin(uri=str(target), digest=files_digest(target))
-        function = import_function(transform.uses, config=self.config,
+        function = import_function(pinned or transform.uses, config=self.config,
                                    insecure_skip_verify=self.installer.insecure_skip_verify,
                                    warn=self.installer.warn)
         _transform_ports(function)
         assert function.record is not None
         return Pin(uri=function.record.uri, digest=function.record.digest)
 
-    def apply(self, ref: str | os.PathLike[str], *, insecure_skip_verify: bool = False
-              ) -> AppliedSet:
+    def apply(self, ref: str | os.PathLike[str], *, insecure_skip_verify: bool = False,
+              transform: str | None = None) -> AppliedSet:
         """Register a feature set (hub URI or folder) in this store; a new version starts an
-        empty dataset, re-applying the same version and digest changes nothing."""
+        empty dataset, re-applying the same version and digest changes nothing.
+
+        `transform` pins the set's hub transform to an exact, digest-pinned URI within its
+        range (a pipeline lock's pin) instead of resolving the range again."""
         if insecure_skip_verify:
             self.installer.insecure_skip_verify = True
         manifest, folder, digest, source, verified = self._load(os.fspath(ref))
@@ -198,13 +206,21 @@ class FeatureStore:
             if current.namespace == meta.namespace:
                 # the transform stays pinned as first applied: a range resolved again could
                 # name a newer function, and one dataset would mix rows of two transforms
+                if transform is not None and (current.transform is None
+                                              or current.transform.uri != transform):
+                    raise Conflict(
+                        f"{meta.name} {meta.version} is applied here with transform "
+                        f"{current.transform.uri if current.transform else None}, not the "
+                        f"pinned {transform}",
+                        hint="ingest into another offline store, or lock the pipeline again")
                 return current
         if current is not None and current.namespace != meta.namespace:
             raise Conflict(f"the name {meta.name} is taken here by {current.namespace}/"
                            f"{current.name}; names are unique within one store")
         applied = AppliedSet(
             name=meta.name, namespace=meta.namespace, version=meta.version, digest=digest,
-            source=source, manifest=manifest.to_dict(), transform=self._pin(manifest, folder),
+            source=source, manifest=manifest.to_dict(),
+            transform=self._pin(manifest, folder, transform),
             verified=verified, applied_at=datetime.now(timezone.utc))
         self.offline.save(applied)
         return applied

@@ -6,8 +6,10 @@ feature store, so features are built by the same pipelines that train models.
       with: {source: "${{ steps.data.outputs.dataset }}", offline: ./offline}   # offline optional
 
 The set is resolved, installed and verified like a function, and pinned by version and digest
-in `pipeline.lock`. So that every engine, the lock, the run record and the wiring checks treat
-it like any other step, the graph holds it as a function whose manifest is the step's interface
+in `pipeline.lock`, with its hub transform's exact version (`transform`), so a run under the
+lock applies the set to a fresh store with the transform it was locked with. So that every
+engine, the lock, the run record and the wiring checks treat it like any other step, the graph
+holds it as a function whose manifest is the step's interface
 (`step_manifest`): its inputs `source` (a dataset: a path or another step's output) and
 `offline` (the offline store; default FNHUB_FEATURES_OFFLINE, config.toml, FNHUB_HOME), and its
 outputs, which later steps may read:
@@ -42,14 +44,15 @@ from fnhub.core.names import closest
 ENTRYPOINT = "fnhub.features.step:ingest_step"
 STEP_INPUTS = ("source", "offline")  # what `with:` may set
 # filled in from the resolved step, never from `with:`
-HIDDEN_INPUTS = ("featureset", "insecure_skip_verify")
+HIDDEN_INPUTS = ("featureset", "insecure_skip_verify", "transform")
 FEATURES_EXTRA = ("pyarrow", "duckdb", "pandas")  # what the store's code imports
 
 
 def step_manifest(item: FeatureSetManifest, featureset: str, *,
-                  insecure_skip_verify: bool = False) -> Manifest:
+                  insecure_skip_verify: bool = False, transform: str | None = None) -> Manifest:
     """The interface of a step ingesting into `item`: `featureset` is what it applies (the
-    pinned hub URI, or the folder)."""
+    pinned hub URI, or the folder), `transform` the pinned URI of its hub transform (from
+    `pipeline.lock`), so a fresh store applies the set with the transform it was locked with."""
     meta = item.metadata
     return Manifest(
         metadata=Metadata(name=meta.name, namespace=meta.namespace, version=meta.version,
@@ -65,6 +68,7 @@ def step_manifest(item: FeatureSetManifest, featureset: str, *,
                                  "default: the configured one"),
                 Port(name="featureset", type="str", default=featureset),
                 Port(name="insecure_skip_verify", type="bool", default=insecure_skip_verify),
+                Port(name="transform", type="str", default=transform),
             ],
             outputs=[
                 Port(name="feature_set", type="str", description="the set's name"),

@@ -109,6 +109,7 @@ class FunctionRef:
     folder: Path = field(compare=False)
     manifest: Manifest = field(compare=False, repr=False)
     kind: str = field(default="function", compare=False)  # or "feature-set"
+    transform: str | None = None  # a feature set's hub transform, its exact pinned URI
 
     @property
     def local(self) -> bool:

@@ -27,7 +27,7 @@ from fnhub.pipeline.graph import PipelineGraph
 from fnhub.store import write_atomic
 
 LOCK_NAME = "pipeline.lock"
-_RELOCK = "update it with `hub pipeline lock FILE` (or Pipeline.lock())"
+RELOCK = "update it with `hub pipeline lock FILE` (or Pipeline.lock())"
 
 
 class LockedStep(BaseModel):
@@ -36,6 +36,8 @@ class LockedStep(BaseModel):
     version: str
     digest: str
     pinned: str | None = None  # the exact hub URI; None for a local folder
+    # a feature set's hub transform, as the exact hub URI it resolved to
+    transform: str | None = None
 
 
 class PipelineLock(BaseModel):
@@ -48,7 +50,8 @@ class PipelineLock(BaseModel):
         return cls(pipeline=graph.name, steps={
             node.name: LockedStep(uses=node.function.uses, function=node.function.ref,
                                   version=node.function.version, digest=node.function.digest,
-                                  pinned=node.function.pinned)
+                                  pinned=node.function.pinned,
+                                  transform=node.function.transform)
             for node in graph.steps.values()})
 
     @classmethod
@@ -69,23 +72,27 @@ class PipelineLock(BaseModel):
         """The locked entry of `step`, which must still use what it used when locked."""
         locked = self.steps.get(step)
         if locked is None:
-            raise Conflict(f"{path} is stale: step {step!r} is not in it", hint=_RELOCK)
+            raise Conflict(f"{path} is stale: step {step!r} is not in it", hint=RELOCK)
         if locked.uses != uses:
             raise Conflict(f"{path} is stale: step {step!r} uses {uses}, but the lock has "
-                           f"{locked.uses}", hint=_RELOCK)
+                           f"{locked.uses}", hint=RELOCK)
         return locked
 
     def check(self, graph: PipelineGraph, path: Path) -> None:
         """Refuse a graph that differs from this lock; the error names the step."""
         for node in graph.steps.values():
             locked = self.entry(node.name, node.function.uses, path)
+            if locked.transform != node.function.transform:
+                raise Conflict(f"{path} is stale: step {node.name!r} pins the transform "
+                               f"{locked.transform}, not {node.function.transform}",
+                               hint=RELOCK)
             if locked.digest != node.function.digest:
                 raise Conflict(
                     f"{path} is stale: step {node.name!r} ({node.function.uses}) is now "
                     f"{node.function.ref}@{node.function.version} with digest "
                     f"{node.function.digest}, but the lock has {locked.function}@"
-                    f"{locked.version} with digest {locked.digest}", hint=_RELOCK)
+                    f"{locked.version} with digest {locked.digest}", hint=RELOCK)
         gone = sorted(set(self.steps) - set(graph.steps))
         if gone:
             raise Conflict(f"{path} is stale: it locks step {gone[0]!r}, which the pipeline "
-                           "no longer has", hint=_RELOCK)
+                           "no longer has", hint=RELOCK)

@@ -89,3 +89,35 @@ def test_a_feature_set_packs_deterministically_and_is_not_a_function(tmp_path: P
     with pytest.raises(ManifestError, match="holds a feature set") as err:
         load_manifest(folder)  # what `hub run` and import_function load
     assert err.value.hint and "hub features apply" in err.value.hint
+
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize(("uses", "pin", "problem"), [
+    ("hub://acme/agg:^1", f"hub://hub.example.com/acme/agg:1.4.0@{DIGEST}", None),
+    ("hub://acme/agg", f"hub://acme/agg:3.0.0@{DIGEST}", None),  # latest: any release
+    ("hub://acme/agg:stable", f"hub://acme/agg:1.0.0@{DIGEST}", None),  # only the hub knows
+    ("hub://hub.example.com/acme/agg:^1", f"hub://hub.example.com/acme/agg:1.0.0@{DIGEST}",
+     None),
+    ("hub://acme/agg:^1", f"hub://acme/agg:2.0.0@{DIGEST}", "is outside"),
+    ("hub://acme/agg:^1", f"hub://acme/other:1.0.0@{DIGEST}", "not an exact"),
+    ("hub://acme/agg:^1", f"hub://evil/agg:1.0.0@{DIGEST}", "not an exact"),
+    ("hub://hub.example.com/acme/agg:^1", f"hub://evil.example.com/acme/agg:1.0.0@{DIGEST}",
+     "not an exact"),
+    ("hub://acme/agg:^1", "hub://acme/agg:1.0.0", "not an exact"),  # no digest
+    ("hub://acme/agg:^1", f"hub://acme/agg:^1@{DIGEST}", "not an exact"),  # a range
+    ("./agg", f"hub://acme/agg:1.0.0@{DIGEST}", "has no hub transform"),
+    (None, f"hub://acme/agg:1.0.0@{DIGEST}", "has no hub transform"),
+])
+def test_a_transform_pin_must_be_an_exact_version_of_the_sets_transform(
+        uses: str | None, pin: str, problem: str | None) -> None:
+    """A pipeline lock's transform pin is a file anyone may edit: it binds only to an exact,
+    digest-pinned version of the set's own transform, within its range and on its hub."""
+    data = featureset_dict(transform={"uses": uses} if uses else None)
+    fs = parse_featureset(data)
+    if problem is None:
+        fs.check_transform_pin(pin)
+    else:
+        with pytest.raises(ManifestError, match=problem):
+            fs.check_transform_pin(pin)

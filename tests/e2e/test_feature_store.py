@@ -26,22 +26,23 @@ CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 T0 = pd.Timestamp("2026-02-01", tz="UTC")
 
 
-def write_transform(folder: Path) -> Path:
+def write_transform(folder: Path, name: str = "driver-aggregates",
+                    version: str = "1.0.0") -> Path:
     """Hourly per-driver aggregates of raw trip events (pandas in, Parquet out)."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "function.yaml").write_text(textwrap.dedent("""\
+    (folder / "function.yaml").write_text(textwrap.dedent(f"""\
         apiVersion: fnhub/v1
         kind: Function
-        metadata: {name: driver-aggregates, namespace: alice, version: 1.0.0,
-                   description: Per-driver rates from raw trip events}
+        metadata: {{name: {name}, namespace: alice, version: {version},
+                   description: Per-driver rates from raw trip events}}
         spec:
           entrypoint: aggregates.py:aggregate
           requirements: [pandas, pyarrow]
           inputs:
-            - {name: events, type: dataset}
-            - {name: window, type: str, default: 1h}
+            - {{name: events, type: dataset}}
+            - {{name: window, type: str, default: 1h}}
           outputs:
-            - {name: features, type: dataset}
+            - {{name: features, type: dataset}}
         """))
     (folder / "aggregates.py").write_text(textwrap.dedent("""\
         from pathlib import Path
@@ -304,3 +305,76 @@ def test_a_tampered_feature_set_package_is_refused_in_a_pipeline(
     assert not (erin.root / "home" / "features").exists()  # nothing applied, nothing ingested
     assert not list((erin.root / "home" / "functions").glob("*/alice/driver-stats/1.0.2"))
     assert not (erin.root / "home" / "runs").exists()  # refused before any step ran
+
+
+def write_ingest_pipeline(folder: Path, featureset: str) -> Path:
+    """events (local) -> features (the set's URI) into ./offline, next to the file."""
+    make_function(folder / "events", "events", EVENTS, requirements=["pandas", "pyarrow"],
+                  inputs=[{"name": "drivers", "type": "int", "default": 4},
+                          {"name": "hours", "type": "int", "default": 6}],
+                  outputs=[{"name": "events", "type": "dataset"},
+                           {"name": "labels", "type": "dataset"}])
+    path = folder / "pipeline.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        apiVersion: fnhub/v1
+        kind: Pipeline
+        metadata: {{name: driver-features}}
+        spec:
+          steps:
+            - name: events
+              uses: ./events
+            - name: features
+              uses: {featureset}
+              with: {{source: "${{{{ steps.events.outputs.events }}}}", offline: ./offline}}
+        """))
+    return path
+
+
+def _applied_transform(offline: Path) -> str:
+    with FeatureStore(offline=offline) as store:
+        [applied] = store.list()
+    assert applied.transform is not None
+    return applied.transform.uri
+
+
+def test_a_locked_pipeline_applies_its_set_with_the_transform_it_locked(
+        setup: tuple[HubProcess, CLI, CLI], tmp_path: Path) -> None:
+    """The lock pins the set's transform range to the version it resolved to: after a newer
+    transform is published, `--locked` on a fresh store still applies the locked one (an
+    unlocked run moves on), a store holding the set with another transform is refused
+    rather than mixed, and a lock pin naming some other function is refused."""
+    hub, alice, _ = setup
+    alice.ok("publish", str(write_transform(tmp_path / "t1", "pin-aggregates", "1.0.0")))
+    alice.ok("publish", str(write_featureset(
+        tmp_path / "sets", "pin-stats", "1.0.0", namespace="alice",
+        transform={"uses": "hub://alice/pin-aggregates:^1", "with": {"window": "1h"}})))
+    gina = CLI(tmp_path / "gina", hub.url)
+    pipeline = write_ingest_pipeline(tmp_path / "project", "hub://alice/pin-stats:1.0.0")
+    lock_file, offline = pipeline.parent / "pipeline.lock", pipeline.parent / "offline"
+    assert gina.json("pipeline", "run", str(pipeline))["status"] == "succeeded"
+    locked = json.loads(lock_file.read_text())
+    pin = locked["steps"]["features"]["transform"]
+    assert "/alice/pin-aggregates:1.0.0@sha256:" in pin and _applied_transform(offline) == pin
+
+    alice.ok("publish", str(write_transform(tmp_path / "t2", "pin-aggregates", "1.1.0")))
+    shutil.rmtree(offline)
+    again = gina.json("pipeline", "run", str(pipeline), "--locked")
+    assert again["status"] == "succeeded" and _applied_transform(offline) == pin
+
+    shutil.rmtree(offline)
+    gina.json("pipeline", "run", str(pipeline))  # unlocked: the range names 1.1.0 now
+    assert "/alice/pin-aggregates:1.1.0@" in _applied_transform(offline)
+    assert "/alice/pin-aggregates:1.1.0@" in json.loads(lock_file.read_text())[
+        "steps"]["features"]["transform"]
+    lock_file.write_text(json.dumps(locked))  # the old lock, on the store the new one filled
+    refused = gina("pipeline", "run", str(pipeline), "--locked")  # the step fails
+    assert refused.returncode != 0 and (
+        "step 'features' failed: Conflict: pin-stats 1.0.0 is applied here with transform "
+        f"{pin.replace('1.0.0@', '1.1.0@').split('@')[0]}@") in refused.stderr, refused.stderr
+
+    shutil.rmtree(offline)
+    locked["steps"]["features"]["transform"] = pin.replace("pin-aggregates", "driver-aggregates")
+    lock_file.write_text(json.dumps(locked))
+    gina.fails("pipeline", "run", str(pipeline), "--locked",
+               match="is not an exact, digest-pinned version of alice/pin-stats@1.0.0's transform")
+    assert not offline.exists()  # refused before anything ran
