@@ -4,12 +4,18 @@ The rule (design §10): a feature row is visible to an entity row at time `t` wh
 `event <= t`, `created <= t` and `event >= t - ttl`; among visible rows the latest event
 wins, then the later created, then the later ingest (and, within one ingest, the later row).
 
-Ignoring ttl, the winner only changes at a row's visibility time `vis = max(event, created)`,
-so per entity key the winner is a step function: a running arg_max over rows ordered by
-`vis` (peers included). One ASOF JOIN on (key, `t >= vis`) then finds each entity row's
-winner; ttl is applied last: if the winner's event is older than `t - ttl`, every row
-visible at `t` is, so the value is missing. Only the committed files of the event dates in
-[min(t) - ttl, max(t)] are read, and only the columns asked for.
+With a ttl, every row visible at `t` has its event in [t - ttl, t], so in the ttl-wide time
+bucket of `t` or the one before: a hash join on (key, bucket) pairs each entity row with
+those few rows, and the winner is an arg_max per entity row (`bucket_sql`). That join holds
+only the entity rows; it is used while the rows per key and bucket are few (`MAX_PAIRS`).
+
+Otherwise (no ttl, or dense rows), ignoring ttl, the winner only changes at a row's
+visibility time `vis = max(event, created)`, so per entity key the winner is a step
+function: a running arg_max over rows ordered by `vis` (peers included). One ASOF JOIN on
+(key, `t >= vis`) then finds each entity row's winner; ttl is applied last: if the winner's
+event is older than `t - ttl`, every row visible at `t` is, so the value is missing. Only
+the committed files of the event dates in [min(t) - ttl, max(t)] are read, and only the
+columns asked for.
 """
 
 from __future__ import annotations
@@ -19,19 +25,24 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from fnhub.core.errors import InvalidInput
 from fnhub.core.featureset import FeatureSetSpec, column_problem
 from fnhub.core.names import name_problem
-from fnhub.features.offline import AppliedSet, Commit, OfflineStore
+from fnhub.features.offline import AppliedSet, CommitFile, OfflineStore
 from fnhub.features.schema import ARROW_TYPES, INGEST, ROW, TIMESTAMP, arrow_schema
 
 if TYPE_CHECKING:
     import pandas as pd
 
 EVENT_TIMESTAMP = "event_timestamp"
+# The bucket join pairs each entity row with its key's rows in two ttl-wide buckets; above
+# this many such rows per entity row (estimated), the ASOF JOIN, which holds every candidate
+# row but pairs each entity row with one, is cheaper.
+MAX_PAIRS = 16
 
 
 def q(name: str) -> str:
@@ -171,7 +182,7 @@ def point_in_time(offline: OfflineStore, entity_df: pd.DataFrame, features: list
     try:
         con.register("entities", entities)
         for name, wanted in groups.items():
-            table = _one_set(con, offline, sets[name], wanted, first, last)
+            table = _one_set(con, offline, sets[name], wanted, first, last, entities)
             for feature in wanted:
                 # by position: entity_df's index may repeat or be unordered
                 out[f"{name}:{feature}"] = to_pandas(table.column(f"f_{feature}")).array
@@ -243,16 +254,78 @@ def set_sql(spec: FeatureSetSpec, wanted: list[str], *, low: bool) -> str:
         SELECT __row, {select} FROM answers ORDER BY __row"""
 
 
+def bucket_sql(spec: FeatureSetSpec, wanted: list[str]) -> str:
+    """The features of one set for the entity rows where any row is visible: (`__row`,
+    `f_...`), in no order; parameters $low and $high bound the event times read.
+
+    A row visible at `t` has `t - ttl <= event <= t`, so its bucket `(event - low) // ttl`
+    is the bucket of `t` or the one before: each entity row is joined on (keys, bucket)
+    twice, the visibility rule filters the pairs, and the highest (event, created, ingest,
+    row) of each entity row wins."""
+    ttl = _ttl_us(spec)
+    event = q(spec.timestamp)
+    created = q(spec.created) if spec.created else event
+    k = [e.name for e in spec.entities]
+
+    def bucket(column: str) -> str:
+        return f"(epoch_us({column}) - epoch_us($low)) // {ttl}"
+
+    on = " AND ".join(f"f.{q(c)} = e.{q(c)}" for c in k)
+    values = ", ".join(f"{q('f_' + f)} := f.{q(f)}" for f in wanted)
+    return f"""
+        WITH e AS (
+            SELECT __row, {", ".join(q(c) for c in k)}, __t, {bucket("__t")} - i AS __b
+            FROM entities, range(2) r(i)
+        ), w AS (
+            SELECT e.__row,
+                   arg_max(struct_pack({values}), struct_pack(
+                       e := f.{event}, c := f.{created}, i := f.{q(INGEST)},
+                       r := f.{q(ROW)})) AS __v
+            FROM rows f JOIN e ON {on} AND {bucket(f"f.{event}")} = e.__b
+            WHERE f.{event} <= $high AND f.{event} >= $low AND f.{event} <= e.__t
+              AND f.{created} <= e.__t
+              AND f.{event} >= e.__t - to_microseconds({ttl})
+            GROUP BY e.__row
+        )
+        SELECT __row, {", ".join(f"__v.{q('f_' + f)} AS {q('f_' + f)}" for f in wanted)}
+        FROM w"""
+
+
+def pairs_per_row(entities: pa.Table, keys: list[str], records: list[CommitFile],
+                  low: datetime, high: datetime, ttl: timedelta) -> float:
+    """The feature rows the bucket join pairs with each entity row, estimated: the rows
+    read spread evenly over the keys asked for and the time read (an overestimate when the
+    store holds more keys than are asked for)."""
+    rows = sum(r.rows for r in records)
+    distinct = entities.select(keys).group_by(keys).aggregate([]).num_rows
+    return rows / max(distinct, 1) * min(1.0, 2 * ttl / max(high - low, ttl))
+
+
+def _placed(table: pa.Table, rows: int) -> pa.Table:
+    """`bucket_sql`'s answers, one per matched entity row, as `rows` rows in entity order
+    (nulls where nothing matched)."""
+    index = np.full(rows, -1, np.int64)
+    index[table.column("__row").to_numpy()] = np.arange(table.num_rows)
+    return table.take(pa.array(index, mask=index < 0))
+
+
 def _one_set(con: duckdb.DuckDBPyConnection, offline: OfflineStore, applied: AppliedSet,
-             wanted: list[str], first: datetime, last: datetime) -> pa.Table:
+             wanted: list[str], first: datetime, last: datetime, entities: pa.Table
+             ) -> pa.Table:
     spec = applied.spec
     low, high = _bounds(spec, first, last)
-    commits: list[Commit] = offline.commits(applied)
-    files = offline.files(applied, commits, first=low.date() if low else None,
-                          last=high.date())
-    register_rows(con, offline, applied, files)
+    records = offline.records(offline.commits(applied), first=low.date() if low else None,
+                              last=high.date())
+    folder = offline.dataset_folder(applied)
+    register_rows(con, offline, applied, [f"{folder}/{r.path}" for r in records])
     params: dict[str, Any] = {"high": high} | ({"low": low} if low else {})
+    ttl = spec.ttl_delta
+    keys = [e.name for e in spec.entities]
     try:
+        if low is not None and ttl and pairs_per_row(entities, keys, records, low, high,
+                                                     ttl) <= MAX_PAIRS:
+            return _placed(con.sql(bucket_sql(spec, wanted), params=params).to_arrow_table(),
+                           entities.num_rows)
         return con.sql(set_sql(spec, wanted, low=low is not None),
                        params=params).to_arrow_table()
     finally:

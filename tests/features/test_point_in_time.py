@@ -12,13 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fnhub.core.errors import InvalidInput
 from fnhub.core.featureset import parse_ttl
+from fnhub.features import historical
 from fnhub.features.historical import _entities, connect, register_rows, set_sql
+from fnhub.features.offline import CommitFile
 from fnhub.features.store import FeatureStore
 from tests.features.conftest import make_store
 from tests.features.factories import write_featureset
@@ -110,6 +113,30 @@ def test_historical_features_equal_the_reference(
     assert got == expected
     for entity, (_value, _count, seen_at) in zip(entities, got, strict=True):
         assert seen_at is None or seen_at <= entity["t"]  # never a future row
+
+
+def test_the_asof_join_for_dense_rows_equals_the_reference_too(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sets with a ttl go through the bucket join while their rows are sparse (as above);
+    the ASOF JOIN they fall back to when rows are dense gives the same answers."""
+    monkeypatch.setattr(historical, "MAX_PAIRS", -1)
+    test_historical_features_equal_the_reference()
+
+
+def test_sparse_rows_with_a_ttl_go_through_the_bucket_join() -> None:
+    """2,000 rows over 1,000 keys and 30 days, a 2-day ttl, every key asked for: about 0.3
+    rows per entity row in its two buckets (the bench's data has 2.8)."""
+    entities = pa.table({"driver_id": pa.array(range(1000), pa.int64())})
+    day = timedelta(days=1)
+    records = [CommitFile(path=f"event_date=2026-01-{d + 1:02d}/part-1-{d}.parquet",
+                          date=(BASE + d * day).date(), rows=2000 // 30) for d in range(30)]
+    estimate = historical.pairs_per_row(entities, ["driver_id"], records, BASE,
+                                        BASE + 30 * day, 2 * day)
+    assert estimate == pytest.approx(1980 / 1000 * 4 / 30)
+    assert estimate <= historical.MAX_PAIRS
+    # one key asked for: all its rows are dense, as far as anyone can tell from here
+    assert historical.pairs_per_row(entities.slice(0, 1), ["driver_id"], records, BASE,
+                                    BASE + 30 * day, 2 * day) > historical.MAX_PAIRS
 
 
 def test_several_sets_join_in_one_call(store: FeatureStore, tmp_path: Path) -> None:
