@@ -6,8 +6,9 @@ wins, then the later created, then the later ingest (and, within one ingest, the
 
 With a ttl, every row visible at `t` has its event in [t - ttl, t], so in the ttl-wide time
 bucket of `t` or the one before: a hash join on (key, bucket) pairs each entity row with
-those few rows, and the winner is an arg_max per entity row (`bucket_sql`). That join holds
-only the entity rows; it is used while the rows per key and bucket are few (`MAX_PAIRS`).
+those few rows, and the winner is the highest per entity row (`bucket_sql`); a second join
+on the winners' (ingest, row) fetches their values (`values_sql`). Those joins hold only
+entity rows; they are used while the rows per key and bucket are few (`MAX_PAIRS`).
 
 Otherwise (no ttl, or dense rows), ignoring ttl, the winner only changes at a row's
 visibility time `vis = max(event, created)`, so per entity key the winner is a step
@@ -181,13 +182,17 @@ def point_in_time(offline: OfflineStore, entity_df: pd.DataFrame, features: list
     con = connect()
     try:
         con.register("entities", entities)
-        for name, wanted in groups.items():
-            table = _one_set(con, offline, sets[name], wanted, first, last, entities)
-            for feature in wanted:
-                # by position: entity_df's index may repeat or be unordered
-                out[f"{name}:{feature}"] = to_pandas(table.column(f"f_{feature}")).array
+        answers = {name: _one_set(con, offline, sets[name], wanted, first, last, entities)
+                   for name, wanted in groups.items()}
     finally:
-        con.close()
+        con.close()  # before converting: DuckDB's memory (~120 MiB in the bench) is freed
+    for name, wanted in groups.items():
+        table, positions = answers[name]
+        for feature in wanted:
+            column = table.column(f"f_{feature}")
+            # by position: entity_df's index may repeat or be unordered
+            out[f"{name}:{feature}"] = to_pandas(
+                column if positions is None else column.take(positions)).array
     return out
 
 
@@ -254,14 +259,16 @@ def set_sql(spec: FeatureSetSpec, wanted: list[str], *, low: bool) -> str:
         SELECT __row, {select} FROM answers ORDER BY __row"""
 
 
-def bucket_sql(spec: FeatureSetSpec, wanted: list[str]) -> str:
-    """The features of one set for the entity rows where any row is visible: (`__row`,
-    `f_...`), in no order; parameters $low and $high bound the event times read.
+def bucket_sql(spec: FeatureSetSpec) -> str:
+    """The winning row of one set for each entity row where any row is visible: (`__row`,
+    `__i`, `__r`: the row's ingest and position), in no order; parameters $low and $high
+    bound the event times read.
 
     A row visible at `t` has `t - ttl <= event <= t`, so its bucket `(event - low) // ttl`
     is the bucket of `t` or the one before: each entity row is joined on (keys, bucket)
     twice, the visibility rule filters the pairs, and the highest (event, created, ingest,
-    row) of each entity row wins."""
+    row) of each entity row wins. Only that key is aggregated (an arg_max carrying every
+    feature held twice the memory); `values_sql` fetches the values."""
     ttl = _ttl_us(spec)
     event = q(spec.timestamp)
     created = q(spec.created) if spec.created else event
@@ -271,24 +278,30 @@ def bucket_sql(spec: FeatureSetSpec, wanted: list[str]) -> str:
         return f"(epoch_us({column}) - epoch_us($low)) // {ttl}"
 
     on = " AND ".join(f"f.{q(c)} = e.{q(c)}" for c in k)
-    values = ", ".join(f"{q('f_' + f)} := f.{q(f)}" for f in wanted)
     return f"""
         WITH e AS (
             SELECT __row, {", ".join(q(c) for c in k)}, __t, {bucket("__t")} - i AS __b
             FROM entities, range(2) r(i)
         ), w AS (
-            SELECT e.__row,
-                   arg_max(struct_pack({values}), struct_pack(
-                       e := f.{event}, c := f.{created}, i := f.{q(INGEST)},
-                       r := f.{q(ROW)})) AS __v
+            SELECT e.__row, max(struct_pack(e := f.{event}, c := f.{created},
+                                            i := f.{q(INGEST)}, r := f.{q(ROW)})) AS __o
             FROM rows f JOIN e ON {on} AND {bucket(f"f.{event}")} = e.__b
             WHERE f.{event} <= $high AND f.{event} >= $low AND f.{event} <= e.__t
               AND f.{created} <= e.__t
               AND f.{event} >= e.__t - to_microseconds({ttl})
             GROUP BY e.__row
         )
-        SELECT __row, {", ".join(f"__v.{q('f_' + f)} AS {q('f_' + f)}" for f in wanted)}
-        FROM w"""
+        SELECT __row, __o.i AS __i, __o.r AS __r FROM w"""
+
+
+def values_sql(spec: FeatureSetSpec, wanted: list[str]) -> str:
+    """The features of the rows `winners` names (`__row`, `__i`, `__r`): (`__row`, `f_...`);
+    (ingest, row) is unique within a set's dataset."""
+    event = q(spec.timestamp)
+    return f"""
+        SELECT w.__row, {", ".join(f"f.{q(f)} AS {q('f_' + f)}" for f in wanted)}
+        FROM rows f JOIN winners w ON f.{q(INGEST)} = w.__i AND f.{q(ROW)} = w.__r
+        WHERE f.{event} <= $high AND f.{event} >= $low"""
 
 
 def pairs_per_row(entities: pa.Table, keys: list[str], records: list[CommitFile],
@@ -301,17 +314,19 @@ def pairs_per_row(entities: pa.Table, keys: list[str], records: list[CommitFile]
     return rows / max(distinct, 1) * min(1.0, 2 * ttl / max(high - low, ttl))
 
 
-def _placed(table: pa.Table, rows: int) -> pa.Table:
-    """`bucket_sql`'s answers, one per matched entity row, as `rows` rows in entity order
-    (nulls where nothing matched)."""
+def _positions(table: pa.Table, rows: int) -> pa.Array:
+    """For each of `rows` entity rows, the row of `table` (by its `__row`) answering it, null
+    where none does: `take` puts the answers in entity order."""
     index = np.full(rows, -1, np.int64)
     index[table.column("__row").to_numpy()] = np.arange(table.num_rows)
-    return table.take(pa.array(index, mask=index < 0))
+    return pa.array(index, mask=index < 0)
 
 
 def _one_set(con: duckdb.DuckDBPyConnection, offline: OfflineStore, applied: AppliedSet,
              wanted: list[str], first: datetime, last: datetime, entities: pa.Table
-             ) -> pa.Table:
+             ) -> tuple[pa.Table, pa.Array | None]:
+    """The set's features for the entity rows: a table and, unless it is in entity order
+    already, the positions that put it there."""
     spec = applied.spec
     low, high = _bounds(spec, first, last)
     records = offline.records(offline.commits(applied), first=low.date() if low else None,
@@ -322,12 +337,16 @@ def _one_set(con: duckdb.DuckDBPyConnection, offline: OfflineStore, applied: App
     ttl = spec.ttl_delta
     keys = [e.name for e in spec.entities]
     try:
-        if low is not None and ttl and pairs_per_row(entities, keys, records, low, high,
-                                                     ttl) <= MAX_PAIRS:
-            return _placed(con.sql(bucket_sql(spec, wanted), params=params).to_arrow_table(),
-                           entities.num_rows)
-        return con.sql(set_sql(spec, wanted, low=low is not None),
-                       params=params).to_arrow_table()
+        if low is None or not ttl or pairs_per_row(entities, keys, records, low, high,
+                                                   ttl) > MAX_PAIRS:
+            return con.sql(set_sql(spec, wanted, low=low is not None),
+                           params=params).to_arrow_table(), None
+        con.register("winners", con.sql(bucket_sql(spec), params=params).to_arrow_table())
+        try:
+            table = con.sql(values_sql(spec, wanted), params=params).to_arrow_table()
+        finally:
+            con.unregister("winners")
+        return table, _positions(table, entities.num_rows)
     finally:
         drop_rows(con)
 
