@@ -179,13 +179,8 @@ def point_in_time(offline: OfflineStore, entity_df: pd.DataFrame, features: list
         return out
     span = pc.min_max(entities.column("__t")).as_py()
     first, last = span["min"], span["max"]
-    con = connect()
-    try:
-        con.register("entities", entities)
-        answers = {name: _one_set(con, offline, sets[name], wanted, first, last, entities)
-                   for name, wanted in groups.items()}
-    finally:
-        con.close()  # before converting: DuckDB's memory (~120 MiB in the bench) is freed
+    answers = {name: _one_set(offline, sets[name], wanted, first, last, entities)
+               for name, wanted in groups.items()}
     for name, wanted in groups.items():
         table, positions = answers[name]
         for feature in wanted:
@@ -210,9 +205,19 @@ def register_rows(con: duckdb.DuckDBPyConnection, offline: OfflineStore, applied
                      else arrow_schema(applied.spec).empty_table())
 
 
-def drop_rows(con: duckdb.DuckDBPyConnection) -> None:
-    con.unregister("rows")
-    con.execute("DROP VIEW IF EXISTS rows")
+def _query(offline: OfflineStore, applied: AppliedSet, files: list[str], sql: str,
+           params: dict[str, Any], **tables: pa.Table) -> pa.Table:
+    """`sql` over the `files` (as `rows`) and `tables`, on a connection of its own: DuckDB
+    gives its memory back when a connection closes (~120 MiB after the bench's joins), so
+    the next query, and the conversion to pandas, start without it."""
+    con = connect()
+    try:
+        for name, table in tables.items():
+            con.register(name, table)
+        register_rows(con, offline, applied, files)
+        return con.sql(sql, params=params).to_arrow_table()
+    finally:
+        con.close()
 
 
 def set_sql(spec: FeatureSetSpec, wanted: list[str], *, low: bool) -> str:
@@ -322,9 +327,8 @@ def _positions(table: pa.Table, rows: int) -> pa.Array:
     return pa.array(index, mask=index < 0)
 
 
-def _one_set(con: duckdb.DuckDBPyConnection, offline: OfflineStore, applied: AppliedSet,
-             wanted: list[str], first: datetime, last: datetime, entities: pa.Table
-             ) -> tuple[pa.Table, pa.Array | None]:
+def _one_set(offline: OfflineStore, applied: AppliedSet, wanted: list[str], first: datetime,
+             last: datetime, entities: pa.Table) -> tuple[pa.Table, pa.Array | None]:
     """The set's features for the entity rows: a table and, unless it is in entity order
     already, the positions that put it there."""
     spec = applied.spec
@@ -332,23 +336,17 @@ def _one_set(con: duckdb.DuckDBPyConnection, offline: OfflineStore, applied: App
     records = offline.records(offline.commits(applied), first=low.date() if low else None,
                               last=high.date())
     folder = offline.dataset_folder(applied)
-    register_rows(con, offline, applied, [f"{folder}/{r.path}" for r in records])
+    files = [f"{folder}/{r.path}" for r in records]
     params: dict[str, Any] = {"high": high} | ({"low": low} if low else {})
     ttl = spec.ttl_delta
     keys = [e.name for e in spec.entities]
-    try:
-        if low is None or not ttl or pairs_per_row(entities, keys, records, low, high,
-                                                   ttl) > MAX_PAIRS:
-            return con.sql(set_sql(spec, wanted, low=low is not None),
-                           params=params).to_arrow_table(), None
-        con.register("winners", con.sql(bucket_sql(spec), params=params).to_arrow_table())
-        try:
-            table = con.sql(values_sql(spec, wanted), params=params).to_arrow_table()
-        finally:
-            con.unregister("winners")
-        return table, _positions(table, entities.num_rows)
-    finally:
-        drop_rows(con)
+    if low is None or not ttl or pairs_per_row(entities, keys, records, low, high,
+                                               ttl) > MAX_PAIRS:
+        return _query(offline, applied, files, set_sql(spec, wanted, low=low is not None),
+                      params, entities=entities), None
+    winners = _query(offline, applied, files, bucket_sql(spec), params, entities=entities)
+    table = _query(offline, applied, files, values_sql(spec, wanted), params, winners=winners)
+    return table, _positions(table, entities.num_rows)
 
 
 def to_pandas(column: pa.ChunkedArray) -> Any:
