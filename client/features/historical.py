@@ -270,10 +270,11 @@ def bucket_sql(spec: FeatureSetSpec) -> str:
     bound the event times read.
 
     A row visible at `t` has `t - ttl <= event <= t`, so its bucket `(event - low) // ttl`
-    is the bucket of `t` or the one before: each entity row is joined on (keys, bucket)
-    twice, the visibility rule filters the pairs, and the highest (event, created, ingest,
-    row) of each entity row wins. Only that key is aggregated (an arg_max carrying every
-    feature held twice the memory); `values_sql` fetches the values."""
+    is the bucket of `t` or the one before: each row probes the entity rows (the hash
+    table, held once) on (keys, its bucket) and (keys, its bucket + 1), the visibility rule
+    filters the pairs, and the highest (event, created, ingest, row) of each entity row
+    wins. Only that key is aggregated (an arg_max carrying every feature held twice the
+    memory); `values_sql` fetches the values."""
     ttl = _ttl_us(spec)
     event = q(spec.timestamp)
     created = q(spec.created) if spec.created else event
@@ -285,12 +286,13 @@ def bucket_sql(spec: FeatureSetSpec) -> str:
     on = " AND ".join(f"f.{q(c)} = e.{q(c)}" for c in k)
     return f"""
         WITH e AS (
-            SELECT __row, {", ".join(q(c) for c in k)}, __t, {bucket("__t")} - i AS __b
-            FROM entities, range(2) r(i)
+            SELECT __row, {", ".join(q(c) for c in k)}, __t, {bucket("__t")} AS __b
+            FROM entities
         ), w AS (
             SELECT e.__row, max(struct_pack(e := f.{event}, c := f.{created},
                                             i := f.{q(INGEST)}, r := f.{q(ROW)})) AS __o
-            FROM rows f JOIN e ON {on} AND {bucket(f"f.{event}")} = e.__b
+            FROM rows f CROSS JOIN range(2) r(i)
+                 JOIN e ON {on} AND {bucket(f"f.{event}")} + r.i = e.__b
             WHERE f.{event} <= $high AND f.{event} >= $low AND f.{event} <= e.__t
               AND f.{created} <= e.__t
               AND f.{event} >= e.__t - to_microseconds({ttl})
