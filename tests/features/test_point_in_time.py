@@ -6,6 +6,9 @@ included, and no returned value was written after the entity row's time."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -217,3 +220,14 @@ def test_bad_requests_name_the_problem(store: FeatureStore, entity_df: pd.DataFr
                                        features: list[str], message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         store.get_historical_features(entity_df, features)
+
+
+def test_a_feature_store_imports_no_installer_until_it_installs(tmp_path: Path) -> None:
+    """Training data and lookups never install: the installer's imports (~14 MiB) would
+    count in their peak memory."""
+    code = ("import sys, fnhub; fnhub.FeatureStore(offline=sys.argv[1], online=sys.argv[2]); "
+            "print(sorted(m for m in ('fnhub.install', 'fnhub.function') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "offline"),
+                          str(tmp_path / "online.db")], capture_output=True, text=True,
+                         check=True, env={**os.environ, "FNHUB_HOME": str(tmp_path)})
+    assert out.stdout.strip() == "[]"
