@@ -291,9 +291,10 @@ def bucket_sql(spec: FeatureSetSpec) -> str:
         ), w AS (
             SELECT e.__row, max(struct_pack(e := f.{event}, c := f.{created},
                                             i := f.{q(INGEST)}, r := f.{q(ROW)})) AS __o
-            FROM rows f CROSS JOIN range(2) r(i)
-                 JOIN e ON {on} AND {bucket(f"f.{event}")} + r.i = e.__b
-            WHERE f.{event} <= $high AND f.{event} >= $low AND f.{event} <= e.__t
+            FROM (SELECT *, {bucket(event)} + i AS __b FROM rows, range(2) r(i)
+                  WHERE {event} <= $high AND {event} >= $low) f
+                 JOIN e ON {on} AND f.__b = e.__b
+            WHERE f.{event} <= e.__t
               AND f.{created} <= e.__t
               AND f.{event} >= e.__t - to_microseconds({ttl})
             GROUP BY e.__row

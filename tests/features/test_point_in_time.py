@@ -231,3 +231,23 @@ def test_a_feature_store_imports_no_installer_until_it_installs(tmp_path: Path) 
                           str(tmp_path / "online.db")], capture_output=True, text=True,
                          check=True, env={**os.environ, "FNHUB_HOME": str(tmp_path)})
     assert out.stdout.strip() == "[]"
+
+
+def test_the_bucket_join_hashes_on_keys_and_bucket(store: FeatureStore) -> None:
+    """Joined on the keys alone, every row would meet every entity row of its key (millions
+    of pairs for a key asked about often); the bucket has to be part of the hash key."""
+    t = pd.Timestamp("2026-01-03", tz="UTC")
+    store.ingest("driver-stats", pd.DataFrame({
+        "driver_id": [1], "event_timestamp": [t], "created": [t], "conv_rate": [0.5],
+        "acc_rate": [0.0], "avg_daily_trips": [1]}))
+    applied = store.offline.get("driver-stats")
+    con = connect()
+    con.register("entities", _entities(pd.DataFrame({"driver_id": [1], "event_timestamp": [t]}),
+                                       {"driver_id": "int"}))
+    register_rows(con, store.offline, applied,
+                  store.offline.files(applied, store.offline.commits(applied)))
+    plan = "\n".join(row[1] for row in con.execute(
+        "EXPLAIN " + historical.bucket_sql(applied.spec),
+        {"low": t - pd.Timedelta(days=2), "high": t}).fetchall())
+    con.close()
+    assert "Hash Join" in plan and "__b = __b" in plan  # not a filter after a join on keys
