@@ -1,7 +1,8 @@
 """The feature store side by side with Feast 0.67: online lookups (HTTP and in-process),
 point-in-time training data, and materialization, on the same generated data.
 
-    .venv/bin/python bench/features.py [--small | --full] [--rounds 3] [--json OUT]
+    .venv/bin/python bench/features.py [--small | --full] [--rounds 3] [--only historical]
+                                       [--json OUT]
 
 Sizes: `--small` 100k feature rows over 10k entities, 20k entity rows (a quick check);
 the default (`make bench-features`, about 20 minutes here) 2M rows over 100k entities and
@@ -155,6 +156,9 @@ def main() -> int:
                         help="stop one measurement (one side, one op) after this long")
     parser.add_argument("--limit-gib", type=float, default=12,
                         help="stop one measurement when its processes hold this much memory")
+    parser.add_argument("--only", choices=["historical"],
+                        help="run only this part (historical: minutes instead of 20 at the "
+                             "default size)")
     args = parser.parse_args()
     size = SIZES["small" if args.small else "full" if args.full else "default"]
     feast_bin = bench_venv("feast", ["feast[redis,duckdb]==0.67.*"])
@@ -168,7 +172,7 @@ def main() -> int:
         meta = json.loads((data / "meta.json").read_text())
         sides = Sides(feast_bin, data, root, seconds=args.limit_minutes * 60,
                       max_rss_mib=args.limit_gib * 1024)
-        for online in ("sqlite", "redis"):
+        for online in () if args.only else ("sqlite", "redis"):
             done = len(rows)
             try:
                 online_rows(rows, sides, size, online, meta, args)

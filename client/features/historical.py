@@ -4,12 +4,19 @@ The rule (design §10): a feature row is visible to an entity row at time `t` wh
 `event <= t`, `created <= t` and `event >= t - ttl`; among visible rows the latest event
 wins, then the later created, then the later ingest (and, within one ingest, the later row).
 
-Ignoring ttl, the winner only changes at a row's visibility time `vis = max(event, created)`,
-so per entity key the winner is a step function: a running arg_max over rows ordered by
-`vis` (peers included). One ASOF JOIN on (key, `t >= vis`) then finds each entity row's
-winner; ttl is applied last: if the winner's event is older than `t - ttl`, every row
-visible at `t` is, so the value is missing. Only the committed files of the event dates in
-[min(t) - ttl, max(t)] are read, and only the columns asked for.
+With a ttl, every row visible at `t` has its event in [t - ttl, t], so in the ttl-wide time
+bucket of `t` or the one before: a hash join on (key, bucket) pairs each entity row with
+those few rows, and the winner is the highest per entity row (`bucket_sql`); a second join
+on the winners' (ingest, row) fetches their values (`values_sql`). Those joins hold only
+entity rows; they are used while the rows per key and bucket are few (`MAX_PAIRS`).
+
+Otherwise (no ttl, or dense rows), ignoring ttl, the winner only changes at a row's
+visibility time `vis = max(event, created)`, so per entity key the winner is a step
+function: a running arg_max over rows ordered by `vis` (peers included). One ASOF JOIN on
+(key, `t >= vis`) then finds each entity row's winner; ttl is applied last: if the winner's
+event is older than `t - ttl`, every row visible at `t` is, so the value is missing. Only
+the committed files of the event dates in [min(t) - ttl, max(t)] are read, and only the
+columns asked for.
 """
 
 from __future__ import annotations
@@ -19,19 +26,24 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from fnhub.core.errors import InvalidInput
 from fnhub.core.featureset import FeatureSetSpec, column_problem
 from fnhub.core.names import name_problem
-from fnhub.features.offline import AppliedSet, Commit, OfflineStore
+from fnhub.features.offline import AppliedSet, CommitFile, OfflineStore
 from fnhub.features.schema import ARROW_TYPES, INGEST, ROW, TIMESTAMP, arrow_schema
 
 if TYPE_CHECKING:
     import pandas as pd
 
 EVENT_TIMESTAMP = "event_timestamp"
+# The bucket join pairs each entity row with its key's rows in two ttl-wide buckets; above
+# this many such rows per entity row (estimated), the ASOF JOIN, which holds every candidate
+# row but pairs each entity row with one, is cheaper.
+MAX_PAIRS = 16
 
 
 def q(name: str) -> str:
@@ -172,16 +184,15 @@ def point_in_time(offline: OfflineStore, entity_df: pd.DataFrame, features: list
         return out
     span = pc.min_max(entities.column("__t")).as_py()
     first, last = span["min"], span["max"]
-    con = connect()
-    try:
-        con.register("entities", entities)
-        for name, wanted in groups.items():
-            table = _one_set(con, offline, sets[name], wanted, first, last)
-            for feature in wanted:
-                # by position: entity_df's index may repeat or be unordered
-                out[f"{name}:{feature}"] = to_pandas(table.column(f"f_{feature}")).array
-    finally:
-        con.close()
+    answers = {name: _one_set(offline, sets[name], wanted, first, last, entities)
+               for name, wanted in groups.items()}
+    for name, wanted in groups.items():
+        table, positions = answers[name]
+        for feature in wanted:
+            column = table.column(f"f_{feature}")
+            # by position: entity_df's index may repeat or be unordered
+            out[f"{name}:{feature}"] = to_pandas(
+                column if positions is None else column.take(positions)).array
     return out
 
 
@@ -199,9 +210,19 @@ def register_rows(con: duckdb.DuckDBPyConnection, offline: OfflineStore, applied
                      else arrow_schema(applied.spec).empty_table())
 
 
-def drop_rows(con: duckdb.DuckDBPyConnection) -> None:
-    con.unregister("rows")
-    con.execute("DROP VIEW IF EXISTS rows")
+def _query(offline: OfflineStore, applied: AppliedSet, files: list[str], sql: str,
+           params: dict[str, Any], **tables: pa.Table) -> pa.Table:
+    """`sql` over the `files` (as `rows`) and `tables`, on a connection of its own: DuckDB
+    gives its memory back when a connection closes (~120 MiB after the bench's joins), so
+    the next query, and the conversion to pandas, start without it."""
+    con = connect()
+    try:
+        for name, table in tables.items():
+            con.register(name, table)
+        register_rows(con, offline, applied, files)
+        return con.sql(sql, params=params).to_arrow_table()
+    finally:
+        con.close()
 
 
 def set_sql(spec: FeatureSetSpec, wanted: list[str], *, low: bool) -> str:
@@ -248,20 +269,92 @@ def set_sql(spec: FeatureSetSpec, wanted: list[str], *, low: bool) -> str:
         SELECT __row, {select} FROM answers ORDER BY __row"""
 
 
-def _one_set(con: duckdb.DuckDBPyConnection, offline: OfflineStore, applied: AppliedSet,
-             wanted: list[str], first: datetime, last: datetime) -> pa.Table:
+def bucket_sql(spec: FeatureSetSpec) -> str:
+    """The winning row of one set for each entity row where any row is visible: (`__row`,
+    `__i`, `__r`: the row's ingest and position), in no order; parameters $low and $high
+    bound the event times read.
+
+    A row visible at `t` has `t - ttl <= event <= t`, so its bucket `(event - low) // ttl`
+    is the bucket of `t` or the one before: each row probes the entity rows (the hash
+    table, held once) on (keys, its bucket) and (keys, its bucket + 1), the visibility rule
+    filters the pairs, and the highest (event, created, ingest, row) of each entity row
+    wins. Only that key is aggregated (an arg_max carrying every feature held twice the
+    memory); `values_sql` fetches the values."""
+    ttl = _ttl_us(spec)
+    event = q(spec.timestamp)
+    created = q(spec.created) if spec.created else event
+    k = [e.name for e in spec.entities]
+
+    def bucket(column: str) -> str:
+        return f"(epoch_us({column}) - epoch_us($low)) // {ttl}"
+
+    on = " AND ".join(f"f.{q(c)} = e.{q(c)}" for c in k)
+    return f"""
+        WITH e AS (
+            SELECT __row, {", ".join(q(c) for c in k)}, __t, {bucket("__t")} AS __b
+            FROM entities
+        ), w AS (
+            SELECT e.__row, max(struct_pack(e := f.{event}, c := f.{created},
+                                            i := f.{q(INGEST)}, r := f.{q(ROW)})) AS __o
+            FROM (SELECT *, {bucket(event)} + i AS __b FROM rows, range(2) r(i)
+                  WHERE {event} <= $high AND {event} >= $low) f
+                 JOIN e ON {on} AND f.__b = e.__b
+            WHERE f.{event} <= e.__t
+              AND f.{created} <= e.__t
+              AND f.{event} >= e.__t - to_microseconds({ttl})
+            GROUP BY e.__row
+        )
+        SELECT __row, __o.i AS __i, __o.r AS __r FROM w"""
+
+
+def values_sql(spec: FeatureSetSpec, wanted: list[str]) -> str:
+    """The features of the rows `winners` names (`__row`, `__i`, `__r`): (`__row`, `f_...`);
+    (ingest, row) is unique within a set's dataset."""
+    event = q(spec.timestamp)
+    return f"""
+        SELECT w.__row, {", ".join(f"f.{q(f)} AS {q('f_' + f)}" for f in wanted)}
+        FROM rows f JOIN winners w ON f.{q(INGEST)} = w.__i AND f.{q(ROW)} = w.__r
+        WHERE f.{event} <= $high AND f.{event} >= $low"""
+
+
+def pairs_per_row(entities: pa.Table, keys: list[str], records: list[CommitFile],
+                  low: datetime, high: datetime, ttl: timedelta) -> float:
+    """The feature rows the bucket join pairs with each entity row, estimated: the rows
+    read spread evenly over the keys asked for and the time read (an overestimate when the
+    store holds more keys than are asked for)."""
+    rows = sum(r.rows for r in records)
+    distinct = entities.select(keys).group_by(keys).aggregate([]).num_rows
+    return rows / max(distinct, 1) * min(1.0, 2 * ttl / max(high - low, ttl))
+
+
+def _positions(table: pa.Table, rows: int) -> pa.Array:
+    """For each of `rows` entity rows, the row of `table` (by its `__row`) answering it, null
+    where none does: `take` puts the answers in entity order."""
+    index = np.full(rows, -1, np.int64)
+    index[table.column("__row").to_numpy()] = np.arange(table.num_rows)
+    return pa.array(index, mask=index < 0)
+
+
+def _one_set(offline: OfflineStore, applied: AppliedSet, wanted: list[str], first: datetime,
+             last: datetime, entities: pa.Table) -> tuple[pa.Table, pa.Array | None]:
+    """The set's features for the entity rows: a table and, unless it is in entity order
+    already, the positions that put it there."""
     spec = applied.spec
     low, high = _bounds(spec, first, last)
-    commits: list[Commit] = offline.commits(applied)
-    files = offline.files(applied, commits, first=low.date() if low else None,
-                          last=high.date())
-    register_rows(con, offline, applied, files)
+    records = offline.records(offline.commits(applied), first=low.date() if low else None,
+                              last=high.date())
+    folder = offline.dataset_folder(applied)
+    files = [f"{folder}/{r.path}" for r in records]
     params: dict[str, Any] = {"high": high} | ({"low": low} if low else {})
-    try:
-        return con.sql(set_sql(spec, wanted, low=low is not None),
-                       params=params).to_arrow_table()
-    finally:
-        drop_rows(con)
+    ttl = spec.ttl_delta
+    keys = [e.name for e in spec.entities]
+    if low is None or not ttl or pairs_per_row(entities, keys, records, low, high,
+                                               ttl) > MAX_PAIRS:
+        return _query(offline, applied, files, set_sql(spec, wanted, low=low is not None),
+                      params, entities=entities), None
+    winners = _query(offline, applied, files, bucket_sql(spec), params, entities=entities)
+    table = _query(offline, applied, files, values_sql(spec, wanted), params, winners=winners)
+    return table, _positions(table, entities.num_rows)
 
 
 def to_pandas(column: pa.ChunkedArray) -> Any:

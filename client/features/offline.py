@@ -198,7 +198,13 @@ class OfflineStore:
               first: date | None = None, last: date | None = None) -> list[str]:
         """The committed files whose event date is within [first, last] (bounds optional)."""
         folder = self.dataset_folder(applied)
-        return [f"{folder}/{f.path}" for c in commits for f in c.files
+        return [f"{folder}/{f.path}" for f in self.records(commits, first=first, last=last)]
+
+    @staticmethod
+    def records(commits: Iterable[Commit], *, first: date | None = None,
+                last: date | None = None) -> list[CommitFile]:
+        """`files`, as their commit records (with their row counts)."""
+        return [f for c in commits for f in c.files
                 if (first is None or f.date >= first) and (last is None or f.date <= last)]
 
     def dataset(self, applied: AppliedSet, files: list[str]) -> pads.Dataset:

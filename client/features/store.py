@@ -32,11 +32,12 @@ from fnhub.features.materialize import entity_key, materialize_set
 from fnhub.features.offline import AppliedSet, OfflineStore, Pin, Progress
 from fnhub.features.online import Lookup, OnlineStore, normalize, open_online, parse_text
 from fnhub.features.sources import batches as _batches
-from fnhub.function import Function, import_function, verify_installed
-from fnhub.install import Installer, Warn, default_warn, files_digest
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from fnhub.function import Function
+    from fnhub.install import Installer, Warn
 
 _JSON_TYPES: dict[str, type] = {"float": float, "int": int, "str": str, "bool": bool}
 
@@ -109,8 +110,20 @@ class FeatureStore:
         self._online_url = os.fspath(
             online or features.online or self.config.home / "features" / "online.db")
         self._online: OnlineStore | None = None
-        self.installer = Installer(self.config, insecure_skip_verify=insecure_skip_verify,
-                                   warn=warn or default_warn)
+        self._installer: Installer | None = None
+        self._installer_options = (insecure_skip_verify, warn)
+
+    @property
+    def installer(self) -> Installer:
+        """Made on first use: training data and online lookups never install anything, and
+        importing the installer costs them ~14 MiB."""
+        if self._installer is None:
+            from fnhub.install import Installer, default_warn
+
+            insecure_skip_verify, warn = self._installer_options
+            self._installer = Installer(self.config, insecure_skip_verify=insecure_skip_verify,
+                                        warn=warn or default_warn)
+        return self._installer
 
     @property
     def online(self) -> OnlineStore:
@@ -141,6 +154,9 @@ class FeatureStore:
 
     def _load(self, ref: str) -> tuple[FeatureSetManifest, Path, str, str, bool]:
         """(manifest, folder, digest, source, verified) of a URI or a local folder."""
+        from fnhub.function import verify_installed
+        from fnhub.install import files_digest
+
         if is_local_ref(ref):
             folder = local_path(ref)
             return load_featureset(folder), folder, files_digest(folder), str(folder), False
@@ -168,6 +184,9 @@ class FeatureStore:
         transform = manifest.spec.transform
         if transform is None:
             return None
+        from fnhub.function import import_function
+        from fnhub.install import files_digest
+
         if is_local_ref(transform.uses):  # a function folder shipped inside the set's package
             target = (folder / transform.uses.removeprefix("file://")).resolve()
             if not target.is_relative_to(folder.resolve()):
@@ -232,6 +251,9 @@ class FeatureStore:
 
     def _transformed(self, applied: AppliedSet, source: Any, workdir: Path) -> Path:
         """Run the pinned transform on the source; the path of the feature table it wrote."""
+        from fnhub.function import import_function
+        from fnhub.install import files_digest
+
         assert applied.transform is not None
         spec = applied.spec
         pin = applied.transform

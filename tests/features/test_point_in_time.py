@@ -6,19 +6,25 @@ included, and no returned value was written after the entity row's time."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fnhub.core.errors import InvalidInput
 from fnhub.core.featureset import parse_ttl
+from fnhub.features import historical
 from fnhub.features.historical import _entities, connect, register_rows, set_sql
+from fnhub.features.offline import CommitFile
 from fnhub.features.store import FeatureStore
 from tests.features.conftest import make_store
 from tests.features.factories import write_featureset
@@ -112,6 +118,30 @@ def test_historical_features_equal_the_reference(
         assert seen_at is None or seen_at <= entity["t"]  # never a future row
 
 
+def test_the_asof_join_for_dense_rows_equals_the_reference_too(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sets with a ttl go through the bucket join while their rows are sparse (as above);
+    the ASOF JOIN they fall back to when rows are dense gives the same answers."""
+    monkeypatch.setattr(historical, "MAX_PAIRS", -1)
+    test_historical_features_equal_the_reference()
+
+
+def test_sparse_rows_with_a_ttl_go_through_the_bucket_join() -> None:
+    """2,000 rows over 1,000 keys and 30 days, a 2-day ttl, every key asked for: about 0.3
+    rows per entity row in its two buckets (the bench's data has 2.8)."""
+    entities = pa.table({"driver_id": pa.array(range(1000), pa.int64())})
+    day = timedelta(days=1)
+    records = [CommitFile(path=f"event_date=2026-01-{d + 1:02d}/part-1-{d}.parquet",
+                          date=(BASE + d * day).date(), rows=2000 // 30) for d in range(30)]
+    estimate = historical.pairs_per_row(entities, ["driver_id"], records, BASE,
+                                        BASE + 30 * day, 2 * day)
+    assert estimate == pytest.approx(1980 / 1000 * 4 / 30)
+    assert estimate <= historical.MAX_PAIRS
+    # one key asked for: all its rows are dense, as far as anyone can tell from here
+    assert historical.pairs_per_row(entities.slice(0, 1), ["driver_id"], records, BASE,
+                                    BASE + 30 * day, 2 * day) > historical.MAX_PAIRS
+
+
 def test_several_sets_join_in_one_call(store: FeatureStore, tmp_path: Path) -> None:
     store.apply(write_featureset(tmp_path / "sets", "trips", ttl=None, created=None,
                                  features=[{"name": "trips", "type": "int"}]))
@@ -193,3 +223,34 @@ def test_bad_requests_name_the_problem(store: FeatureStore, entity_df: pd.DataFr
                                        features: list[str], message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         store.get_historical_features(entity_df, features)
+
+
+def test_a_feature_store_imports_no_installer_until_it_installs(tmp_path: Path) -> None:
+    """Training data and lookups never install: the installer's imports (~14 MiB) would
+    count in their peak memory."""
+    code = ("import sys, fnhub; fnhub.FeatureStore(offline=sys.argv[1], online=sys.argv[2]); "
+            "print(sorted(m for m in ('fnhub.install', 'fnhub.function') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "offline"),
+                          str(tmp_path / "online.db")], capture_output=True, text=True,
+                         check=True, env={**os.environ, "FNHUB_HOME": str(tmp_path)})
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_bucket_join_hashes_on_keys_and_bucket(store: FeatureStore) -> None:
+    """Joined on the keys alone, every row would meet every entity row of its key (millions
+    of pairs for a key asked about often); the bucket has to be part of the hash key."""
+    t = pd.Timestamp("2026-01-03", tz="UTC")
+    store.ingest("driver-stats", pd.DataFrame({
+        "driver_id": [1], "event_timestamp": [t], "created": [t], "conv_rate": [0.5],
+        "acc_rate": [0.0], "avg_daily_trips": [1]}))
+    applied = store.offline.get("driver-stats")
+    con = connect()
+    con.register("entities", _entities(pd.DataFrame({"driver_id": [1], "event_timestamp": [t]}),
+                                       {"driver_id": "int"}))
+    register_rows(con, store.offline, applied,
+                  store.offline.files(applied, store.offline.commits(applied)))
+    plan = "\n".join(row[1] for row in con.execute(
+        "EXPLAIN " + historical.bucket_sql(applied.spec),
+        {"low": t - pd.Timedelta(days=2), "high": t}).fetchall())
+    con.close()
+    assert "Hash Join" in plan and "__b = __b" in plan  # not a filter after a join on keys
