@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import uvicorn
 
+from fnhub.core.errors import InternalError
 from fnhub.core.signing import key_id
 from fnhub.hub import logs
 from fnhub.hub.app import create_app
+from fnhub.hub.db import Database
 from fnhub.hub.services import seed
 from fnhub.hub.settings import ServerSettings
 
@@ -24,6 +28,7 @@ def serve(settings: ServerSettings, seed_catalog: Path | None = None) -> None:
     fnhub errors before the server starts listening.
     """
     logs.configure(settings.log_format, settings.log_level)
+    migrate_apart(settings)
     app = create_app(settings)
     logger.info("index key %s (%s)", key_id(app.state.hub.index_key.public_key()),
                 settings.index_key_path())
@@ -40,6 +45,32 @@ def serve(settings: ServerSettings, seed_catalog: Path | None = None) -> None:
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                 log_config=None, access_log=False)
 
+
+
+# The child's whole program: the URL comes through the environment, never the command line
+# (where `ps` would show a password in it).
+_MIGRATE = ("import os; from fnhub.hub.db import Database; "
+            "Database(os.environ['FNHUB_SERVER_DATABASE_URL']).migrate()")
+
+
+def migrate_apart(settings: ServerSettings) -> None:
+    """Run a due migration in a child process, so Alembic, Mako and Pygments (~10 MiB, and
+    what they allocate) never enter the memory of the long-running server; `create_app` then
+    finds the database at the head and imports none of them."""
+    db = Database(settings.database_url, settings.pool_options())
+    try:
+        due = db.migration_due()
+    finally:
+        db.dispose()
+    if not due:
+        return
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "FNHUB_SERVER_DATABASE_URL": settings.database_url}
+    done = subprocess.run([sys.executable, "-c", _MIGRATE], env=env, capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        raise InternalError(f"migrating the database failed: {last}")
 
 
 def banner(settings: ServerSettings, admin_token_file: Path | None) -> str:
