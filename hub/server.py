@@ -42,8 +42,9 @@ def serve(settings: ServerSettings, seed_catalog: Path | None = None) -> None:
     else:  # a log collector is: every line stays JSON, the banner is one record
         logger.info("%s", " ".join(banner(settings, app.state.admin_token_file).split()))
     # uvicorn's loggers go through the hub's format; the hub logs access lines itself.
+    # No WebSocket routes: ws="none" spares loading the websockets package (~0.5 MiB).
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                log_config=None, access_log=False)
+                log_config=None, access_log=False, ws="none")
 
 
 
