@@ -11,7 +11,7 @@ from pathlib import Path
 
 import uvicorn
 
-from fnhub.core.errors import InternalError
+from fnhub.core.errors import FnhubError, InternalError
 from fnhub.core.signing import key_id
 from fnhub.hub import logs
 from fnhub.hub.app import create_app
@@ -20,6 +20,33 @@ from fnhub.hub.services import seed
 from fnhub.hub.settings import ServerSettings
 
 logger = logging.getLogger("fnhub.hub")
+
+
+DEBUG_HINT = "FNHUB_DEBUG=1 shows the traceback"
+
+
+def main() -> None:
+    """The server process of `hub serve` (`fnhub.hub.commands.serve.SERVER_PROGRAM`): its
+    settings, seeding included, from the environment; a failure before serving is one line
+    and exit status 1, as the CLI reports errors."""
+    try:
+        serve(ServerSettings())
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        sys.exit(130)
+    except Exception as exc:  # as the CLI's `main` reports them
+        if os.environ.get("FNHUB_DEBUG"):
+            raise
+        from fnhub.core.console import error
+
+        if isinstance(exc, FnhubError):
+            error(f"{exc.message} ({DEBUG_HINT})", exc.hint)
+        elif isinstance(exc, OSError):
+            error(f"{exc} ({DEBUG_HINT})")
+        else:
+            error(f"unexpected {type(exc).__name__}: {exc} ({DEBUG_HINT})",
+                  "please report it with the traceback")
+        sys.exit(1)
 
 
 def serve(settings: ServerSettings, seed_catalog: Path | None = None) -> None:
@@ -69,16 +96,16 @@ def one_malloc_arena() -> None:
         mallopt(M_ARENA_MAX, 1)
 
 
-# The child's whole program: the URL comes through the environment, never the command line
-# (where `ps` would show a password in it).
-_MIGRATE = ("import os; from fnhub.hub.db import Database; "
-            "Database(os.environ['FNHUB_SERVER_DATABASE_URL']).migrate()")
+# The child's whole program (`migrate_child`): the URL comes through the environment, never
+# the command line (where `ps` would show a password in it).
+_MIGRATE = "from fnhub.hub.server import migrate_child; migrate_child()"
 
 
 def migrate_apart(settings: ServerSettings) -> None:
     """Run a due migration in a child process, so Alembic, Mako and Pygments (~10 MiB, and
     what they allocate) never enter the memory of the long-running server; `create_app` then
-    finds the database at the head and imports none of them."""
+    finds the database at the head and imports none of them. The child logs to the same
+    stderr in the same format; its failure is raised here as one line."""
     db = Database(settings.database_url, settings.pool_options())
     try:
         due = db.migration_due()
@@ -87,12 +114,26 @@ def migrate_apart(settings: ServerSettings) -> None:
     if not due:
         return
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "FNHUB_SERVER_DATABASE_URL": settings.database_url}
-    done = subprocess.run([sys.executable, "-c", _MIGRATE], env=env, capture_output=True,
+    env = {**os.environ, "FNHUB_SERVER_DATABASE_URL": settings.database_url,
+           "FNHUB_SERVER_LOG_FORMAT": settings.log_format,
+           "FNHUB_SERVER_LOG_LEVEL": settings.log_level}
+    done = subprocess.run([sys.executable, "-c", _MIGRATE], env=env, stdout=subprocess.PIPE,
                           text=True, check=False)
     if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        last = (done.stdout.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
         raise InternalError(f"migrating the database failed: {last}")
+
+
+def migrate_child() -> None:
+    """`migrate_apart`'s child: migrates, logging as the server does; a failure is one line
+    on stdout (for the parent's error) and exit status 1."""
+    settings = ServerSettings()
+    logs.configure(settings.log_format, settings.log_level)
+    try:
+        Database(settings.database_url).migrate()
+    except Exception as exc:  # the parent reports it; the traceback would be noise
+        print(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}")
+        sys.exit(1)
 
 
 def banner(settings: ServerSettings, admin_token_file: Path | None) -> str:

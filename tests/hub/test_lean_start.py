@@ -5,6 +5,7 @@ start migrates in a child process, so none of them sit in an API- or registry-on
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +14,13 @@ import pytest
 from sqlalchemy import text
 
 from fnhub.core.errors import InternalError
+from fnhub.hub.commands.serve import SERVER_PROGRAM
 from fnhub.hub.db import Database, current_revision, script_head
 from fnhub.hub.server import migrate_apart
 from fnhub.hub.settings import ServerSettings
+from tests.helpers import HUB_BIN, start_hub
+
+CLI_MODULES = ("typer", "rich.console", "fnhub.cli.main")  # uvicorn itself imports click
 
 # Loaded on demand: the web catalog (Jinja2, Markdown, nh3), migrations (Alembic, Mako,
 # Pygments), the OIDC issuers' HTTP client, PostgreSQL's dialect on SQLite, PyYAML.
@@ -101,3 +106,36 @@ def test_a_failed_migration_is_one_line(tmp_path: Path) -> None:
     assert "migrating the database failed" in failed.value.message
     assert "from_the_future" in failed.value.message
     assert "\n" not in failed.value.message
+
+
+def test_hub_serve_replaces_the_cli_with_the_server_program(tmp_path: Path) -> None:
+    """The process `hub serve` started is, once serving, the server program (same pid, by
+    exec), and that program imports none of the CLI's libraries."""
+    hub = start_hub(tmp_path / "hub")
+    try:
+        argv = Path(f"/proc/{hub.proc.pid}/cmdline").read_bytes().split(b"\0")
+    finally:
+        hub.stop()
+    assert argv[-3:] == [b"-c", SERVER_PROGRAM.encode(), b""]
+    code = ("import sys\nimport fnhub.hub.server\n"
+            f"print([m for m in {CLI_MODULES!r} if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=120)
+    assert done.stdout.split() == ["[]"]
+
+
+def test_a_failure_in_the_server_program_is_one_line(tmp_path: Path) -> None:
+    """Seeding runs in the server program: a catalog that cannot be published ends
+    `hub serve` with exit status 1 and the CLI's one-line error, not a traceback."""
+    catalog = tmp_path / "catalog"
+    (catalog / "broken").mkdir(parents=True)
+    (catalog / "broken" / "function.yaml").write_text("apiVersion: [unclosed\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FNHUB_")}
+    env["FNHUB_SERVER_CATALOG_DIR"] = str(catalog)
+    done = subprocess.run([HUB_BIN, "serve", "--data-dir", str(tmp_path / "hub"), "--port", "0",
+                           "--seed-catalog"], capture_output=True, text=True, env=env,
+                          timeout=120, check=False)
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.strip().splitlines()[-1]  # after the log lines of the start
+    assert last.startswith("error: ") and "function.yaml" in last
+    assert "Traceback" not in done.stderr
