@@ -97,14 +97,20 @@ def current_revision(engine: Engine) -> str | None:
         return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
+def migration_due(engine: Engine) -> bool:
+    """Whether `migrate` has anything to do, found without importing Alembic."""
+    head = script_head()
+    return head is None or current_revision(engine) != head
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision (`upgrade head`).
 
     A database already there is left alone without importing Alembic: Alembic, Mako and
     the Pygments they load would otherwise stay in the hub's memory (about 10 MiB) for as
-    long as it runs, for nothing to do."""
-    head = script_head()
-    if head is not None and current_revision(engine) == head:
+    long as it runs, for nothing to do (`hub serve` migrates in a child process for the
+    same reason: `fnhub.hub.server.migrate_apart`)."""
+    if not migration_due(engine):
         return
     from alembic import command
     from alembic.config import Config
@@ -134,6 +140,9 @@ class Database:
 
     def migrate(self) -> None:
         migrate(self.engine)
+
+    def migration_due(self) -> bool:
+        return migration_due(self.engine)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import semver
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -199,6 +198,8 @@ class HubItem(_Strict):
         return self.model_dump(mode="json", by_alias=True, exclude_unset=False)
 
     def to_yaml(self) -> str:
+        import yaml
+
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
@@ -229,7 +230,12 @@ def parse_manifest(data: Any, *, source: str = MANIFEST_FILE) -> Manifest:
 
 def load_yaml(text: str | bytes, *, source: str,
               error: type[FnhubError] = ManifestError) -> Any:
-    """Parse YAML, turning a syntax error into `error` naming the line and column."""
+    """Parse YAML, turning a syntax error into `error` naming the line and column.
+
+    PyYAML is imported here: the hub imports this module for the models alone (search,
+    cards) and parses YAML only when a package is published (~0.7 MiB it need not hold)."""
+    import yaml
+
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Response
 from sqlalchemy import text
 from starlette.routing import Router
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from fnhub.hub import web
 from fnhub.hub.api.deps import HubDep, MetricsDep
 from fnhub.hub.metrics import CONTENT_TYPE
+from fnhub.hub.web.urls import API_SEGMENTS
 
 router = APIRouter(tags=["site"])
 
@@ -33,4 +34,28 @@ def include_catalog(app: FastAPI) -> None:
     pages can never shadow another route, whatever order routes are added in (even after
     this call); what the catalog does not serve either gets the app's own 404 or 405.
     """
-    app.router.default = Router(routes=web.router.routes, default=app.router.default)
+    app.router.default = _LazyCatalog(app.router.default)
+
+
+class _LazyCatalog:
+    """The catalog's routes, imported when a request first reaches them rather than at start.
+
+    A hub serving only the API and the OCI registry never loads Jinja2, the Markdown
+    renderer and the compiled templates (~4 MiB of its memory). Paths under an API prefix
+    skip the catalog, as its routes would: a registry client's 404 loads nothing either.
+    """
+
+    def __init__(self, default: ASGIApp) -> None:
+        self.default = default
+        self.catalog: Router | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        first = scope.get("path", "/").lstrip("/").split("/", 1)[0]
+        if first in API_SEGMENTS:
+            await self.default(scope, receive, send)
+            return
+        if self.catalog is None:
+            from fnhub.hub.web.routes import router
+
+            self.catalog = Router(routes=router.routes, default=self.default)
+        await self.catalog(scope, receive, send)

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
-import httpx
 import jwt
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
@@ -136,7 +135,12 @@ def matches(rule: TrustedPublisher, job: CiIdentity) -> bool:
 
 
 def _fetch_json(url: str, what: str) -> dict[str, Any]:
-    """A small JSON document from an issuer (size-capped; redirects refused)."""
+    """A small JSON document from an issuer (size-capped; redirects refused).
+
+    httpx is imported here, on a hub's first token exchange: a hub without trusted
+    publishers never makes an outgoing request, so it never loads the client (~1 MiB)."""
+    import httpx
+
     try:
         with httpx.stream("GET", url, timeout=FETCH_TIMEOUT, follow_redirects=False) as response:
             if response.status_code != 200:

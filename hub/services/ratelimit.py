@@ -31,7 +31,6 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
 from fnhub.core.errors import InvalidInput
@@ -40,7 +39,7 @@ from fnhub.hub.models import RateLimitWindow
 from fnhub.hub.settings import ServerSettings, parse_rate
 
 _PUBLISH = re.compile(r"^/api/v1/functions/[^/]+/[^/]+/versions/?$")
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+_DIALECTS = ("postgresql", "sqlite")
 
 
 @dataclass(frozen=True)
@@ -138,7 +137,7 @@ def local_windows(db: Database) -> LocalWindows:
 
 def _shared(db: Database) -> bool:
     """Whether counts live in the shared table (PostgreSQL) rather than in memory (SQLite)."""
-    if db.dialect not in _INSERTS:
+    if db.dialect not in _DIALECTS:
         raise InvalidInput(f"rate limits need SQLite or PostgreSQL, not {db.dialect}",
                            hint="set FNHUB_SERVER_RATE_LIMIT_ENABLED=false")
     return db.dialect == "postgresql"
@@ -159,11 +158,15 @@ def hit(db: Database, rule: Rule, who: str, now: float | None = None) -> int | N
 
 
 def _upsert(db: Database, key: str, start: int, end: int, now: float) -> int:
-    """Add one to the shared window row in one atomic statement; the new count."""
+    """Add one to the shared window row in one atomic statement; the new count.
+
+    Only PostgreSQL shares its windows; its dialect's module (~2 MiB) is imported here, so a
+    hub on SQLite never loads it."""
+    from sqlalchemy.dialects.postgresql import insert
+
     table = RateLimitWindow.__table__
     statement = (
-        _INSERTS[db.dialect](table).values(key=key, window_start=start, count=1,
-                                           expires_at=end)
+        insert(table).values(key=key, window_start=start, count=1, expires_at=end)
         .on_conflict_do_update(index_elements=["key", "window_start"],
                                set_={"count": table.c.count + 1})
         .returning(table.c.count)

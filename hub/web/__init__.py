@@ -1,5 +1,5 @@
-"""The web catalog served at `/`: server-rendered pages to browse, search and read functions."""
+"""The web catalog served at `/`: server-rendered pages to browse, search and read functions.
 
-from fnhub.hub.web.routes import router
-
-__all__ = ["router"]
+Its routes are in `fnhub.hub.web.routes`; nothing is imported here, so the hub can load the
+catalog (Jinja2, the Markdown renderer, compiled templates: ~4 MiB) on its first page request
+(`fnhub.hub.api.site.include_catalog`) rather than at start."""

@@ -9,7 +9,6 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from fnhub.core.errors import FnhubError, NotFound
-from fnhub.hub.web.render import render
 
 _TITLES = {400: "Bad request", 401: "Sign-in needed", 403: "Forbidden", 404: "Not found"}
 
@@ -38,6 +37,9 @@ def wants_page(request: Request) -> bool:
 
 
 def error_page(error: FnhubError) -> Response:
+    """The HTML error page (only for a page route, so the catalog's templates are loaded)."""
+    from fnhub.hub.web.render import render
+
     suggestions = error.suggestions if isinstance(error, PageNotFound) else []
     return render("error.html", {
         "title": _TITLES.get(error.status, "Error"), "message": error.message,

@@ -27,9 +27,7 @@ from fnhub.hub.context import Hub
 from fnhub.hub.errors import render_error
 from fnhub.hub.web import views
 from fnhub.hub.web.render import ASSETS, STATIC_PREFIX, render
-from fnhub.hub.web.urls import function_url
-
-API_SEGMENTS = ("api", "v2")
+from fnhub.hub.web.urls import API_SEGMENTS, function_url
 
 
 class _PageSegment(Convertor[str]):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+# First path segments that belong to the APIs: no catalog page ever starts with one.
+API_SEGMENTS = ("api", "v2")
+
 
 def function_url(namespace: str, name: str, version: str | None = None) -> str:
     path = f"/{quote(namespace, safe='')}/{quote(name, safe='')}"
