@@ -185,43 +185,55 @@ EVENTS = """\
 FEATURES = ["driver-stats:conv_rate", "driver-stats:acc_rate", "driver-stats:avg_daily_trips"]
 
 
-def write_training_pipeline(folder: Path, featureset: str) -> Path:
-    """events (local) -> features (the set's URI, source = events) -> training
-    (get-historical-features) -> model (train)."""
+def _write_events(folder: Path) -> None:
+    """The local `events` function both pipelines start from, in `folder/events`."""
     make_function(folder / "events", "events", EVENTS, requirements=["pandas", "pyarrow"],
                   inputs=[{"name": "drivers", "type": "int", "default": 4},
                           {"name": "hours", "type": "int", "default": 6}],
                   outputs=[{"name": "events", "type": "dataset"},
                            {"name": "labels", "type": "dataset"}])
+
+
+def _write_pipeline(folder: Path, name: str, featureset: str, features_with: str,
+                    more_steps: str = "") -> Path:
+    """events (local) -> features (`featureset`, source = events, plus `features_with`)
+    -> `more_steps`."""
+    _write_events(folder)
     path = folder / "pipeline.yaml"
     path.write_text(textwrap.dedent(f"""\
         apiVersion: fnhub/v1
         kind: Pipeline
-        metadata: {{name: driver-model}}
+        metadata: {{name: {name}}}
         spec:
           steps:
             - name: events
               uses: ./events
             - name: features
               uses: {featureset}
-              with: {{source: "${{{{ steps.events.outputs.events }}}}"}}
-            - name: training
-              uses: hub://library/get-historical-features:^1
-              with:
-                entities: "${{{{ steps.events.outputs.labels }}}}"
-                features: {FEATURES}
-                offline: "${{{{ steps.features.outputs.offline }}}}"
-                snapshot: "${{{{ steps.features.outputs.snapshot }}}}"
-                drop_columns: [driver_id, event_timestamp]
-            - name: model
-              uses: hub://library/train:^1
-              with:
-                dataset: "${{{{ steps.training.outputs.dataset }}}}"
-                label_column: label
-                params: {{n_estimators: 10}}
-                cv: 2
-        """))
+              with: {{source: "${{{{ steps.events.outputs.events }}}}"{features_with}}}
+        """) + textwrap.indent(textwrap.dedent(more_steps), "    "))
     return path
+
+
+def write_training_pipeline(folder: Path, featureset: str) -> Path:
+    """events -> features (the set's URI) -> training (get-historical-features) -> model."""
+    return _write_pipeline(folder, "driver-model", featureset, "", f"""\
+        - name: training
+          uses: hub://library/get-historical-features:^1
+          with:
+            entities: "${{{{ steps.events.outputs.labels }}}}"
+            features: {FEATURES}
+            offline: "${{{{ steps.features.outputs.offline }}}}"
+            snapshot: "${{{{ steps.features.outputs.snapshot }}}}"
+            drop_columns: [driver_id, event_timestamp]
+        - name: model
+          uses: hub://library/train:^1
+          with:
+            dataset: "${{{{ steps.training.outputs.dataset }}}}"
+            label_column: label
+            params: {{n_estimators: 10}}
+            cv: 2
+        """)
 
 
 @pytest.fixture(scope="module")
@@ -308,26 +320,8 @@ def test_a_tampered_feature_set_package_is_refused_in_a_pipeline(
 
 
 def write_ingest_pipeline(folder: Path, featureset: str) -> Path:
-    """events (local) -> features (the set's URI) into ./offline, next to the file."""
-    make_function(folder / "events", "events", EVENTS, requirements=["pandas", "pyarrow"],
-                  inputs=[{"name": "drivers", "type": "int", "default": 4},
-                          {"name": "hours", "type": "int", "default": 6}],
-                  outputs=[{"name": "events", "type": "dataset"},
-                           {"name": "labels", "type": "dataset"}])
-    path = folder / "pipeline.yaml"
-    path.write_text(textwrap.dedent(f"""\
-        apiVersion: fnhub/v1
-        kind: Pipeline
-        metadata: {{name: driver-features}}
-        spec:
-          steps:
-            - name: events
-              uses: ./events
-            - name: features
-              uses: {featureset}
-              with: {{source: "${{{{ steps.events.outputs.events }}}}", offline: ./offline}}
-        """))
-    return path
+    """events -> features (the set's URI) into ./offline, next to the file."""
+    return _write_pipeline(folder, "driver-features", featureset, ", offline: ./offline")
 
 
 def _applied_transform(offline: Path) -> str:
