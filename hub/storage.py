@@ -198,6 +198,10 @@ class StagingWriter:
 class BlobStore(StorageBackend, ABC):
     """Where package archives and registry blobs live, addressed by `sha256:<hex>` digest."""
 
+    # whether reading a chunk is a local file read, short enough to do on the event loop
+    # (as nginx does by default) rather than hand each chunk to a worker thread
+    local_reads = False
+
     @abstractmethod
     def writer(self, max_size: int | None = None) -> StagingWriter:
         """A new staging file to stream an upload into."""
@@ -262,6 +266,8 @@ def staging_leftovers(staging: Path, *, held: bool) -> Iterator[Leftover]:
 
 class FileBlobStore(BlobStore):
     """Blobs as files under `root`; staging in `root/tmp`, on the same filesystem."""
+
+    local_reads = True
 
     def __init__(self, root: Path) -> None:
         self.root = root

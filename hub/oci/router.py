@@ -10,6 +10,7 @@ Manifests (4 MiB at most) are read whole.
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -282,7 +283,16 @@ def get_blob(name: str, digest: str, request: Request, hub: HubDep, access: Acce
         return RedirectResponse(redirect, status_code=307,
                                 headers={**_digest_headers(digest), "Cache-Control": "no-store"})
     chunks = metrics.sent("blob", blobs.read_blob(hub, digest, start, length))
-    return StreamingResponse(chunks, status_code=status, headers=headers, media_type=OCTETS)
+    body = _on_the_loop(chunks) if hub.store.local_reads else chunks
+    return StreamingResponse(body, status_code=status, headers=headers, media_type=OCTETS)
+
+
+async def _on_the_loop(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """A local blob's chunks read on the event loop: a 256 KiB read from the page cache
+    costs less than handing it to a worker thread and back, which Starlette does for each
+    chunk of a plain iterator (2,048 hand-offs for a 512 MiB layer)."""
+    for chunk in chunks:
+        yield chunk
 
 
 @router.delete(NAME + "/blobs/{digest}")

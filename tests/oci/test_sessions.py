@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import pytest
 from sqlmodel import select
 
 from fnhub.hub.app import create_app
@@ -114,3 +117,24 @@ def test_a_blob_is_read_for_a_get_in_chunks_of_at_most_256_kib(alice: Pusher, hu
     assert max(len(chunk) for chunk in chunks) <= 256 * 1024
     assert alice.http.get(f"/v2/{REPO}/blobs/{digest(data)}",
                           headers=alice.headers).content == data
+
+
+def test_a_local_blob_is_streamed_without_a_thread_per_chunk(
+        alice: Pusher, hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Guard (pull throughput): a blob in the folder store is read on the event loop, not
+    handed to a worker thread chunk by chunk (2,048 hand-offs for a 512 MiB layer)."""
+    data = bytes(range(256)) * 4096 * 3  # 3 MiB: 12 chunks
+    assert alice.blob(REPO, data).status_code == 201
+    threads: list[str] = []
+    opened = type(hub.store).open
+
+    def open_and_record(self: Any, *args: Any, **kwargs: Any) -> Iterator[bytes]:
+        for chunk in opened(self, *args, **kwargs):
+            threads.append(threading.current_thread().name)
+            yield chunk
+
+    monkeypatch.setattr(type(hub.store), "open", open_and_record)
+    assert alice.http.get(f"/v2/{REPO}/blobs/{digest(data)}",
+                          headers=alice.headers).content == data
+    assert len(threads) == 12 and len(set(threads)) == 1, threads
+    assert not threads[0].startswith("AnyIO worker thread"), threads
