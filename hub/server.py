@@ -11,7 +11,7 @@ from pathlib import Path
 
 import uvicorn
 
-from fnhub.core.errors import FnhubError, InternalError
+from fnhub.core.errors import InternalError
 from fnhub.core.signing import key_id
 from fnhub.hub import logs
 from fnhub.hub.app import create_app
@@ -20,9 +20,6 @@ from fnhub.hub.services import seed
 from fnhub.hub.settings import ServerSettings
 
 logger = logging.getLogger("fnhub.hub")
-
-
-DEBUG_HINT = "FNHUB_DEBUG=1 shows the traceback"
 
 
 def main() -> None:
@@ -37,15 +34,9 @@ def main() -> None:
     except Exception as exc:  # as the CLI's `main` reports them
         if os.environ.get("FNHUB_DEBUG"):
             raise
-        from fnhub.core.console import error
+        from fnhub.core.console import failure
 
-        if isinstance(exc, FnhubError):
-            error(f"{exc.message} ({DEBUG_HINT})", exc.hint)
-        elif isinstance(exc, OSError):
-            error(f"{exc} ({DEBUG_HINT})")
-        else:
-            error(f"unexpected {type(exc).__name__}: {exc} ({DEBUG_HINT})",
-                  "please report it with the traceback")
+        failure(exc)
         sys.exit(1)
 
 
@@ -74,7 +65,6 @@ def serve(settings: ServerSettings, seed_catalog: Path | None = None) -> None:
     # No WebSocket routes: ws="none" spares loading the websockets package (~0.5 MiB).
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                 log_config=None, access_log=False, ws="none")
-
 
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)

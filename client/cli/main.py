@@ -22,6 +22,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from fnhub.core import __version__
+from fnhub.core.errors import DEBUG_HINT
 
 # name -> ("module:attribute", one-line help shown by `hub --help`). The attribute is a
 # `typer.Typer` (a command group) or a function (one command).
@@ -65,7 +66,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
                                                    "publish with their OIDC token."),
 }
 PLUGIN_GROUP = "fnhub.commands"
-DEBUG_HINT = "FNHUB_DEBUG=1 shows the traceback"
 
 
 def _plugin_commands() -> dict[str, tuple[str, str]]:
@@ -219,20 +219,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _failure(exc: Exception, click_exc: Any, aborts: tuple[type, ...]) -> int:
-    from fnhub.core.console import error
-    from fnhub.core.errors import FnhubError
+    from fnhub.core.console import error, failure
 
-    if isinstance(exc, FnhubError):
-        error(f"{exc.message} ({DEBUG_HINT})", exc.hint)
-    elif isinstance(exc, aborts):
+    if isinstance(exc, aborts):
         error(f"aborted ({DEBUG_HINT})")
     elif isinstance(exc, click_exc.ClickException):
         error(f"{exc.format_message()} ({DEBUG_HINT})")
-    elif isinstance(exc, OSError):  # a full disk, a file where a folder should be, ...
-        error(f"{exc} ({DEBUG_HINT})")
     else:
-        error(f"unexpected {type(exc).__name__}: {exc} ({DEBUG_HINT})",
-              "please report it with the traceback")
+        failure(exc)
     return 1
 
 

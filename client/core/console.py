@@ -30,3 +30,17 @@ def error(message: str, hint: str | None = None) -> None:
     err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     if hint:
         err_console.print(f"[dim]hint:[/dim] {hint}", highlight=False, soft_wrap=True)
+
+
+def failure(exc: BaseException) -> None:
+    """Report a command's failure as one line (plus a hint): what both programs' entry points
+    (the CLI's `main`, the hub server's `main`) print instead of a traceback."""
+    from fnhub.core.errors import DEBUG_HINT, FnhubError
+
+    if isinstance(exc, FnhubError):
+        error(f"{exc.message} ({DEBUG_HINT})", exc.hint)
+    elif isinstance(exc, OSError):  # a full disk, a file where a folder should be, ...
+        error(f"{exc} ({DEBUG_HINT})")
+    else:
+        error(f"unexpected {type(exc).__name__}: {exc} ({DEBUG_HINT})",
+              "please report it with the traceback")

@@ -38,6 +38,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+# what every one-line error of the two programs ends with (fnhub.core.console.failure)
+DEBUG_HINT = "FNHUB_DEBUG=1 shows the traceback"
+
 if TYPE_CHECKING:
     from pydantic import ValidationError
 

@@ -343,8 +343,7 @@ def _one_set(offline: OfflineStore, applied: AppliedSet, wanted: list[str], firs
     low, high = _bounds(spec, first, last)
     records = offline.records(offline.commits(applied), first=low.date() if low else None,
                               last=high.date())
-    folder = offline.dataset_folder(applied)
-    files = [f"{folder}/{r.path}" for r in records]
+    files = offline.paths(applied, records)
     params: dict[str, Any] = {"high": high} | ({"low": low} if low else {})
     ttl = spec.ttl_delta
     keys = [e.name for e in spec.entities]

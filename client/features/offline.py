@@ -197,8 +197,12 @@ class OfflineStore:
     def files(self, applied: AppliedSet, commits: Iterable[Commit], *,
               first: date | None = None, last: date | None = None) -> list[str]:
         """The committed files whose event date is within [first, last] (bounds optional)."""
+        return self.paths(applied, self.records(commits, first=first, last=last))
+
+    def paths(self, applied: AppliedSet, records: Iterable[CommitFile]) -> list[str]:
+        """Where the committed files `records` name are, in the set's dataset."""
         folder = self.dataset_folder(applied)
-        return [f"{folder}/{f.path}" for f in self.records(commits, first=first, last=last)]
+        return [f"{folder}/{f.path}" for f in records]
 
     @staticmethod
     def records(commits: Iterable[Commit], *, first: date | None = None,

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,20 +111,17 @@ class FeatureStore:
         self._online_url = os.fspath(
             online or features.online or self.config.home / "features" / "online.db")
         self._online: OnlineStore | None = None
-        self._installer: Installer | None = None
         self._installer_options = (insecure_skip_verify, warn)
 
-    @property
+    @cached_property
     def installer(self) -> Installer:
         """Made on first use: training data and online lookups never install anything, and
         importing the installer costs them ~14 MiB."""
-        if self._installer is None:
-            from fnhub.install import Installer, default_warn
+        from fnhub.install import Installer, default_warn
 
-            insecure_skip_verify, warn = self._installer_options
-            self._installer = Installer(self.config, insecure_skip_verify=insecure_skip_verify,
-                                        warn=warn or default_warn)
-        return self._installer
+        insecure_skip_verify, warn = self._installer_options
+        return Installer(self.config, insecure_skip_verify=insecure_skip_verify,
+                         warn=warn or default_warn)
 
     @property
     def online(self) -> OnlineStore:

@@ -224,6 +224,16 @@ def test_re_applying_the_same_version_keeps_the_entry_as_first_applied(
     assert visible_rows(store) == 4
 
 
+def test_a_transform_pin_that_does_not_bind_to_the_set_is_refused(tmp_path: Path) -> None:
+    """`apply(transform=...)` checks the pin itself (a step runs it from a lock's entry), so a
+    pin for a set that has no hub transform is refused and nothing is applied."""
+    pin = "hub://acme/agg:1.0.0@sha256:" + "ab" * 32
+    with make_store(tmp_path) as fs:
+        with pytest.raises(ManifestError, match="has no hub transform to pin"):
+            fs.apply(write_featureset(tmp_path / "sets"), transform=pin)
+        assert fs.list() == []
+
+
 def test_a_store_whose_path_looks_like_a_glob_reads_only_its_own_files(tmp_path: Path) -> None:
     """DuckDB reads a path as a glob: `st[1]/x.parquet` matches a sibling `st1/x.parquet`."""
     entities = pd.DataFrame({"driver_id": range(4),
