@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fnhub.core.errors import InvalidInput, ManifestError
+from fnhub.features import offline as offline_module
 from fnhub.features.store import FeatureStore
 from tests.features.conftest import make_store
 from tests.features.factories import write_featureset
@@ -151,6 +152,64 @@ def test_the_offline_store_reads_its_files_without_pre_buffering(store: FeatureS
     applied = offline.get("driver-stats")
     dataset = offline.dataset(applied, offline.files(applied, offline.commits(applied)))
     assert dataset.format.default_fragment_scan_options.pre_buffer is False
+
+
+def _spread_batches(count: int, rows: int, days: int) -> list[pa.RecordBatch]:
+    """`count` batches of `rows` rows each, spread evenly over `days` dates (as an ingest of
+    a large table arrives: every batch touches every date)."""
+    out = []
+    for b in range(count):
+        i = np.arange(b * rows, (b + 1) * rows)
+        times = (T0 + pd.to_timedelta(i % days, unit="D") + pd.to_timedelta(i, unit="s"))
+        out.extend(pa.Table.from_pandas(pd.DataFrame({
+            "driver_id": i, "event_timestamp": times, "created": times,
+            "conv_rate": np.full(rows, 0.5), "acc_rate": np.full(rows, 0.25),
+            "avg_daily_trips": i % rows}), preserve_index=False).to_batches())
+    return out
+
+
+def _row_groups(store: FeatureStore) -> dict[str, list[int]]:
+    offline = store.offline
+    applied = offline.get("driver-stats")
+    return {path.rsplit("/", 2)[-2]: [pq.ParquetFile(path).metadata.row_group(i).num_rows
+                                      for i in range(pq.ParquetFile(path).num_row_groups)]
+            for path in offline.files(applied, offline.commits(applied))}
+
+
+def test_rows_of_a_date_are_held_until_they_fill_a_row_group(
+        store: FeatureStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each batch brings 3 rows per date; written as they came, every date would hold row
+    groups of 3 rows (DuckDB scans row groups that small at half the speed)."""
+    monkeypatch.setattr(offline_module, "ROW_GROUP_ROWS", 12)
+    store.offline.ingest(store.offline.get("driver-stats"), _spread_batches(10, 6, days=2))
+    assert _row_groups(store) == {"event_date=2026-01-01": [12, 12, 6],
+                                  "event_date=2026-01-02": [12, 12, 6]}
+    result = store.get_historical_features(pd.DataFrame({
+        "driver_id": range(60),
+        "event_timestamp": [T0 + pd.Timedelta(days=1, hours=1)] * 60}),
+        ["driver-stats:avg_daily_trips"])
+    assert result["driver-stats:avg_daily_trips"].tolist() == list(range(6)) * 10
+
+
+def test_what_an_ingest_holds_for_row_groups_stays_within_its_budget(
+        store: FeatureStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over the budget, the date holding most is written first: row groups get smaller, and
+    the memory held stays bounded however many dates an ingest spreads over. The rows held
+    own their memory (a slice of a batch would keep all of the batch alive)."""
+    batches = _spread_batches(8, 30_000, days=30)
+    per_date = batches[0].nbytes // 30  # what one batch brings to one date
+    monkeypatch.setattr(offline_module, "BUFFER_BYTES", 40 * per_date)
+    allocated: list[int] = []
+    before = pa.total_allocated_bytes()
+    store.offline.ingest(
+        store.offline.get("driver-stats"), iter(batches),
+        progress=lambda _rows: allocated.append(pa.total_allocated_bytes() - before))
+    # held: at most the budget and the date just added; plus the batch being split (its
+    # sorted order and the dates' copies)
+    assert max(allocated) < 40 * per_date + 4 * batches[0].nbytes
+    groups = _row_groups(store)
+    assert sum(map(sum, groups.values())) == 240_000
+    assert max(len(g) for g in groups.values()) > 1  # the budget, not the ingest's end, wrote
 
 
 KILLED = """
