@@ -51,7 +51,7 @@ bench: setup bench-tools
 	for b in $(BENCHES); do $(PY) bench/$$b.py --json $(RESULTS)/$$b.json || failed="$$failed $$b"; done; \
 	if [ -n "$$failed" ]; then echo "goals missed:$$failed"; exit 1; fi
 
-bench-features: setup
+bench-features: setup bench-tools
 	@mkdir -p $(RESULTS)
 	$(PY) bench/features.py --json $(RESULTS)/features.json
 
