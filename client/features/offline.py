@@ -167,6 +167,7 @@ class _Writers:
 
     def discard(self) -> None:
         self.held.clear()
+        self.held_bytes = 0
         for writer, sink, _record in self.open.values():
             for closeable in (writer, sink):
                 with suppress(Exception):  # cleaning up after the real error
