@@ -166,6 +166,25 @@ def test_several_sets_join_in_one_call(store: FeatureStore, tmp_path: Path) -> N
     assert again.index.tolist() == [5, 0, 5]
 
 
+def test_a_set_keyed_by_two_entities_matches_rows_on_both(tmp_path: Path) -> None:
+    """Composite keys: a row belongs to one (driver, city) pair, never to a driver alone."""
+    store = make_store(tmp_path)
+    store.apply(write_featureset(tmp_path / "sets", "trips", features=[
+        {"name": "fare", "type": "float"}], entities=[{"name": "driver_id", "type": "int"},
+                                                      {"name": "city", "type": "str"}]))
+    t = pd.Timestamp("2026-01-03", tz="UTC")
+    store.ingest("trips", pd.DataFrame({
+        "driver_id": [1, 1, 2], "city": ["oslo", "rome", "oslo"],
+        "event_timestamp": [t, t - pd.Timedelta(hours=1), t], "created": [t, t, t],
+        "fare": [1.5, 2.5, 3.5]}))
+    entity_df = pd.DataFrame({"driver_id": [2, 1, 1, 2], "city": ["oslo", "rome", "oslo", "rome"],
+                              "event_timestamp": [t + pd.Timedelta(hours=1)] * 4})
+    result = store.get_historical_features(entity_df, ["trips:fare"])
+    assert result["trips:fare"].tolist()[:3] == [3.5, 2.5, 1.5]
+    assert pd.isna(result["trips:fare"].iloc[3])
+    store.close()
+
+
 def test_a_row_not_yet_created_gives_way_to_the_latest_visible_one(
         store: FeatureStore) -> None:
     """The latest event before `t` was written after `t` (created later): an older row
