@@ -43,6 +43,7 @@ from bench.common import (
     Row,
     alternate,
     bench_venv,
+    evict_libraries,
     format_row,
     median,
     process,
@@ -162,6 +163,7 @@ def main() -> int:
     args = parser.parse_args()
     size = SIZES["small" if args.small else "full" if args.full else "default"]
     feast_bin = bench_venv("feast", ["feast[redis,duckdb]==0.67.*"])
+    evict_libraries(Path(sys.prefix), feast_bin.parent)  # peak RSS as in a settled venv
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="fnhub-bench-features-") as tmp:
         root = Path(tmp)
