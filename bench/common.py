@@ -160,7 +160,8 @@ def evict_libraries(*prefixes: Path) -> int:
     many files. Peak RSS counts the library pages a process maps, and right after pip wrote
     them more of each library is mapped per page fault: a venv installed minutes ago read
     46 MiB higher for the same imports (pyarrow, DuckDB, pandas). Evicted, every side loads
-    its libraries the way a venv that has been around does, however recently it was made."""
+    its libraries the way a venv that has been around does, however recently it was made.
+    Pages a running process maps stay as they are, so call it before importing them."""
     count = 0
     for prefix in prefixes:
         for path in prefix.glob("lib/python*/site-packages/**/*.so*"):

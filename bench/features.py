@@ -32,18 +32,22 @@ from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (
+from bench.common import evict_libraries
+
+# before this process maps them: a library a process has mapped stays in the page cache as it is
+evict_libraries(Path(sys.prefix))
+
+import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+from bench.common import (  # noqa: E402
     Incomplete,
     Row,
     alternate,
     bench_venv,
-    evict_libraries,
     format_row,
     median,
     process,
@@ -51,8 +55,8 @@ from bench.common import (
     run_bounded,
     wrk,
 )
-from bench.features_ops import FEATURES, REFS
-from tests.helpers import HUB_BIN, free_port
+from bench.features_ops import FEATURES, REFS  # noqa: E402
+from tests.helpers import HUB_BIN, free_port  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -163,7 +167,7 @@ def main() -> int:
     args = parser.parse_args()
     size = SIZES["small" if args.small else "full" if args.full else "default"]
     feast_bin = bench_venv("feast", ["feast[redis,duckdb]==0.67.*"])
-    evict_libraries(Path(sys.prefix), feast_bin.parent)  # peak RSS as in a settled venv
+    evict_libraries(feast_bin.parent)  # peak RSS as in a settled venv (fnhub's: at the top)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="fnhub-bench-features-") as tmp:
         root = Path(tmp)
