@@ -122,7 +122,6 @@ class _Writers:
         self.open: OrderedDict[date, tuple[pq.ParquetWriter, Any, CommitFile]] = OrderedDict()
         self.files: list[CommitFile] = []
         self.held: dict[date, _Held] = {}  # rows not yet in a row group, by date
-        self.held_bytes = 0
 
     def write(self, day: date, table: pa.Table) -> None:
         """Add `table` (rows of `day` that own their buffers: held rows must not keep a
@@ -142,17 +141,15 @@ class _Writers:
         self.open[day][2].rows += table.num_rows
         held = self.held.setdefault(day, _Held())
         held.add(table)
-        self.held_bytes += table.nbytes
         if held.rows >= ROW_GROUP_ROWS:
             self._flush(day)
-        while self.held_bytes > BUFFER_BYTES:
+        while sum(h.nbytes for h in self.held.values()) > BUFFER_BYTES:  # a few dozen dates
             self._flush(max(self.held, key=lambda d: self.held[d].nbytes))
 
     def _flush(self, day: date) -> None:
         """Write the rows held for `day` as one row group."""
         held = self.held.pop(day, None)
         if held is not None:
-            self.held_bytes -= held.nbytes
             self.open[day][0].write_table(pa.concat_tables(held.tables))
 
     def _close(self, day: date) -> None:
@@ -167,7 +164,6 @@ class _Writers:
 
     def discard(self) -> None:
         self.held.clear()
-        self.held_bytes = 0
         for writer, sink, _record in self.open.values():
             for closeable in (writer, sink):
                 with suppress(Exception):  # cleaning up after the real error
